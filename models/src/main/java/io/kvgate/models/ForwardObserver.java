@@ -1,0 +1,32 @@
+package io.kvgate.models;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * Listens to one forward pass, layer by layer. Every array handed over belongs to the forward pass's
+ * scope and is closed when the layer (or the pass) finishes: copy what must outlive the call
+ * ({@code toFloatArray()}, or {@code duplicate()} attached to your own manager). A forward pass
+ * without an observer computes and copies none of this.
+ */
+public interface ForwardObserver {
+    /**
+     * The hidden state entering attention, after the layer's input RMSNorm: [T, hidden] in the compute
+     * dtype. {@code positions[t]} is token t's absolute position.
+     */
+    default void attentionInput(int layer, NDArray x, int[] positions) {}
+
+    /** Whether {@link #attentionProbs} should be called for this layer (probabilities are only materialised then). */
+    default boolean wantsAttentionProbs(int layer) {
+        return false;
+    }
+
+    /**
+     * Attention probabilities of the query group of one KV head: [G, T, nCached + T] (float32 or compute
+     * dtype). Key columns are the head's cached entries in {@link KvCache#positions} order, then the T new
+     * tokens (causally masked). Rows sum to 1 over the keys the layer may see (sliding window applied).
+     */
+    default void attentionProbs(int layer, int kvHead, NDArray probs) {}
+
+    /** Queries [numHeads, T, headDim] and keys [numKvHeads, T, headDim] of the new tokens, after q/k norm and RoPE. */
+    default void queriesKeys(int layer, NDArray queries, NDArray keys) {}
+}
