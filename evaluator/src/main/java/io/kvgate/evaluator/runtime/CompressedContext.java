@@ -134,12 +134,17 @@ public final class CompressedContext implements AutoCloseable {
      * scores are evicted globally; the first tokens and the {@code decodeRecent} latest are protected.
      */
     public Generation generate(int[] queryIds, int maxNewTokens) {
+        return generate(queryIds, maxNewTokens, true);
+    }
+
+    /** As {@link #generate(int[], int)}; {@code stopAtEos = false} always runs {@code maxNewTokens} steps (benchmarks). */
+    public Generation generate(int[] queryIds, int maxNewTokens, boolean stopAtEos) {
         if (queryIds.length == 0) throw new KvgateException("empty query");
         int total = sequence.contextEnd() + queryIds.length + maxNewTokens;
         int limit = model.config().maxPositions();
         if (total > limit)
             throw new KvgateException("context + query + answer need " + total + " positions, more than the model's " + limit);
-        int[] stop = model.config().eosTokenIds();
+        int[] stop = stopAtEos ? model.config().eosTokenIds() : new int[0];
         double budget = settings.decodeEntriesPerHead(contextTokens());
         try (KvCache work = cache.subset(p -> true)) {
             if (session != null) session.rewindToContext();
