@@ -168,9 +168,14 @@ public final class Model implements AutoCloseable {
         if (gemma) x = x.mul((float) Math.sqrt(config.hiddenSize()));
 
         for (int l = 0; l < config.numLayers(); l++) {
-            Step s = new Step(st, l, cache, p0, masks, opt, positions);
-            x = gemma ? gemma3DecoderLayer(x, s) : qwenDecoderLayer(x, s);
-            if (obs != null) obs.layerOutput(l, x);
+            // each layer's intermediates live in their own scope (results land in their first operand's manager)
+            try (NDManager layerScope = st.newSubManager()) {
+                x.attach(layerScope);
+                Step s = new Step(layerScope, l, cache, p0, masks, opt, positions);
+                NDArray out = gemma ? gemma3DecoderLayer(x, s) : qwenDecoderLayer(x, s);
+                if (obs != null) obs.layerOutput(l, out);
+                x = keep(out, st);
+            }
         }
         // final norm
         x = gemma ? gemmaRmsNorm(x, w.finalNorm) : rmsNorm(x, w.finalNorm);
@@ -280,26 +285,39 @@ public final class Model implements AutoCloseable {
             NDArray mask = s.masks.get(keyPos, nk, window);
             // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
             NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
-            NDArray scores = qb.matMul(keys.transpose(0, 2, 1)).mul((float) config.attentionScale());
+            // [nh, G*T, nk] score matrices are the big intermediates of long contexts: free each as soon as it is used
+            NDArray scores = then(qb.matMul(keys.transpose(0, 2, 1)), a -> a.mul((float) config.attentionScale()));
             if (config.attnLogitSoftcap() > 0) {
                 float cap = (float) config.attnLogitSoftcap();
-                scores = scores.div(cap).tanh().mul(cap);
+                scores = then(then(then(scores, a -> a.div(cap)), NDArray::tanh), a -> a.mul(cap));
             }
-            if (dtype != DataType.FLOAT32) scores = scores.toType(DataType.FLOAT32, false);
-            if (mask != null) scores = scores.reshape(b.nh, g, t, nk).add(mask);
-            NDArray probs = scores.softmax(-1);
+            if (dtype != DataType.FLOAT32) scores = then(scores, a -> a.toType(DataType.FLOAT32, false));
+            if (mask != null) scores = then(then(scores, a -> a.reshape(b.nh, g, t, nk)), a -> a.add(mask)); // views pin storage: close them too
+            NDArray probs = then(scores, a -> a.softmax(-1));
             if (wantProbs) {
-                NDArray p4 = probs.reshape(b.nh, g, t, nk);
-                for (int i = 0; i < b.nh; i++) obs.attentionProbs(s.layer, b.h0 + i, p4.get(i));
+                try (NDArray p4 = probs.reshape(b.nh, g, t, nk)) {
+                    for (int i = 0; i < b.nh; i++) {
+                        try (NDArray head = p4.get(i)) {
+                            obs.attentionProbs(s.layer, b.h0 + i, head);
+                        }
+                    }
+                }
             }
-            if (dtype != DataType.FLOAT32) probs = probs.toType(dtype, false);
-            outs.add(probs.reshape(b.nh, (long) g * t, nk).matMul(values).reshape((long) b.nh * g, t, d));
+            if (dtype != DataType.FLOAT32) probs = then(probs, a -> a.toType(dtype, false));
+            outs.add(then(then(probs, a -> a.reshape(b.nh, (long) g * t, nk)), a -> a.matMul(values)).reshape((long) b.nh * g, t, d));
         }
         NDArray attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
         // o_proj over [T, H*D]
         NDArray o = attn.transpose(1, 0, 2).reshape(t, (long) nq * d).matMul(lw.oT());
         if (lw.oBias() != null) o = o.add(lw.oBias());
         return o;
+    }
+
+    /** Applies {@code op} and frees its input (unless the op returned it unchanged). */
+    private static NDArray then(NDArray in, java.util.function.UnaryOperator<NDArray> op) {
+        NDArray out = op.apply(in);
+        if (out != in) in.close();
+        return out;
     }
 
     /** Qwen RMSNorm: x / sqrt(mean(x²) + eps) in float32, cast back, times w. */
