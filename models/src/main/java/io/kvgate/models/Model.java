@@ -34,9 +34,11 @@ public final class Model implements AutoCloseable {
     private final DataType dtype;
     private final Weights w;
     private final RotaryTables[] rope; // per layer (shared between layers with the same theta/factor)
+    private final float embedScale;    // Gemma3: sqrt(hidden), rounded like transformers' embed_scale buffer
     private int prefillChunk = DEFAULT_PREFILL_CHUNK;
 
-    private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope) {
+    private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope, float embedScale) {
+        this.embedScale = embedScale;
         this.checkpoint = checkpoint;
         this.config = checkpoint.config();
         this.manager = manager;
@@ -64,7 +66,8 @@ public final class Model implements AutoCloseable {
                 rope[l] = shared.computeIfAbsent(theta + "/" + factor,
                         k -> new RotaryTables(manager, c.headDim(), theta, factor, freqDtype, dtype, initial));
             }
-            return new Model(checkpoint, manager, dtype, w, rope);
+            float embedScale = BufferRounding.roundTo(freqDtype, (float) Math.sqrt(c.hiddenSize()));
+            return new Model(checkpoint, manager, dtype, w, rope, embedScale);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -165,7 +168,7 @@ public final class Model implements AutoCloseable {
 
         // embed_tokens (Gemma3: scaled by sqrt(hidden))
         NDArray x = keep(w.embedTokens.get(new NDIndex("{}", st.create(Arrays.stream(ids).asLongStream().toArray()))), st);
-        if (gemma) x = x.mul((float) Math.sqrt(config.hiddenSize()));
+        if (gemma) x = x.mul(embedScale);
 
         for (int l = 0; l < config.numLayers(); l++) {
             // each layer's intermediates live in their own scope (results land in their first operand's manager)
