@@ -29,7 +29,7 @@ public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> polici
         List<String> policies = s.choices("policies", List.of("full", "gate", "kvzip", "snapkv", "streaming", "random"),
                 POLICIES);
         String budget = s.choice("budget", "global", BUDGETS);
-        WindowSpec window = WindowSpec.read(s, "window", new WindowSpec(0, 0.02));
+        WindowSpec window = WindowSpec.read(s, "window", new WindowSpec(WindowSpec.PAPER_TOKENS, WindowSpec.PAPER_SHARE, true));
         Integer decodeBudget = s.optionalInteger("decode_budget", Range.atLeast(1));
         int maxNewTokens = s.integer("max_new_tokens", 32, Range.atLeast(1));
         return new EvalSpec(tasks, ratios, policies, budget, window, decodeBudget, maxNewTokens);
