@@ -222,4 +222,21 @@ class ConfigValidationTest {
         // The round trip: the resolved config is itself a valid config that resolves to the same values.
         assertTrue(q.toYaml().contains("sample_fraction: 0.5"), q.toYaml());
     }
+
+    /** The real-model templates use only valid keys and values: they parse once their paths exist here. */
+    @Test
+    void templatesParseWithLocalPaths() throws IOException {
+        Path tasks = Files.writeString(dir.resolve("tasks.jsonl"), "{}\n");
+        for (String name : List.of("qwen3-8b", "qwen2.5-7b-instruct-1m", "gemma3-12b-it")) {
+            ExperimentConfig c = ExperimentConfig.load(Path.of("../configs/" + name + ".yaml"), List.of(
+                    "model.path=" + TINY, "corpus.sources=[embedded]", "eval.tasks.file=" + tasks));
+            assertEquals(name, c.name());
+            assertEquals(List.of(0.75, 0.5, 0.4, 0.3, 0.2), c.eval().ratios(), name);
+            assertEquals(2000, c.scoring().chunkSize(), name);
+            assertEquals("chat", c.scoring().wrapping(), name);
+            assertEquals(10000, c.corpus().minTokens(), name);
+            assertEquals(320, c.eval().window().tokensFor(16000), name + ": 2% below 16K");
+            assertEquals(4096, c.eval().window().tokensFor(100_000), name + ": 4096 beyond");
+        }
+    }
 }
