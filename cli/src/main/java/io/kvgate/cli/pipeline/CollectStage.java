@@ -11,9 +11,11 @@ import java.util.Map;
 final class CollectStage implements Stage {
     static final String NAME = "collect";
     private final ExperimentConfig cfg;
+    private final ModelFingerprint fingerprint;
 
-    CollectStage(ExperimentConfig cfg) {
+    CollectStage(ExperimentConfig cfg, ModelFingerprint fingerprint) {
         this.cfg = cfg;
+        this.fingerprint = fingerprint;
     }
 
     @Override
@@ -35,7 +37,7 @@ final class CollectStage implements Stage {
     public Map<String, Object> inputs() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("model", cfg.section("model"));
-        m.put("model_files", DirectoryDigest.of(cfg.model().path().resolve("config.json")));
+        m.put("model_fingerprint", fingerprint.get());
         m.put("scoring", cfg.section("scoring"));
         m.put("corpus", cfg.section("corpus"));
         Map<String, String> corpusDigests = new LinkedHashMap<>();

@@ -11,9 +11,11 @@ import java.util.Map;
 final class EvalStage implements Stage {
     static final String NAME = "eval";
     private final ExperimentConfig cfg;
+    private final ModelFingerprint fingerprint;
 
-    EvalStage(ExperimentConfig cfg) {
+    EvalStage(ExperimentConfig cfg, ModelFingerprint fingerprint) {
         this.cfg = cfg;
+        this.fingerprint = fingerprint;
     }
 
     @Override
@@ -39,7 +41,7 @@ final class EvalStage implements Stage {
     public Map<String, Object> inputs() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("model", cfg.section("model"));
-        m.put("model_files", DirectoryDigest.of(cfg.model().path().resolve("config.json")));
+        m.put("model_fingerprint", fingerprint.get());
         m.put("eval", cfg.section("eval"));
         if (cfg.eval().tasks().file() != null) m.put("tasks_file", DirectoryDigest.of(cfg.eval().tasks().file()));
         return m;

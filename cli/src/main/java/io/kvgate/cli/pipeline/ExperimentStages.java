@@ -11,9 +11,10 @@ public final class ExperimentStages {
 
     public static List<Stage> of(ExperimentConfig cfg) {
         List<Stage> stages = new ArrayList<>();
-        stages.add(new CollectStage(cfg));
+        ModelFingerprint fingerprint = new ModelFingerprint(cfg.model().path());
+        stages.add(new CollectStage(cfg, fingerprint));
         for (String type : cfg.gates().types()) stages.add(new TrainStage(cfg, type));
-        stages.add(new EvalStage(cfg));
+        stages.add(new EvalStage(cfg, fingerprint));
         return stages;
     }
 }
