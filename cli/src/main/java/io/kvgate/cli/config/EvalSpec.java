@@ -10,18 +10,16 @@ import java.util.Map;
  * @param tasks        what to evaluate on
  * @param ratios       KV ratios kept, each in (0, 1]
  * @param policies     eviction policies compared ("gate" = every fitted gate type)
- * @param budget       how the kept budget is spread: global (one threshold over layers × heads), per_head, per_layer
+ * @param budget       how the kept budget is spread: global (one threshold over layers × heads), per-layer, per-head
  * @param window       recent tokens never evicted during prefill
- * @param decodeBudget tokens per KV head kept while decoding (null: no decode-time eviction)
- * @param maxNewTokens greedy tokens generated per query
+ * @param decodeBudget tokens per KV head kept while decoding (null: the prefill ratio of the context)
  */
 public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> policies, String budget, WindowSpec window,
-                       Integer decodeBudget, int maxNewTokens) {
-    static final List<String> KEYS = List.of("tasks", "ratios", "policies", "budget", "window", "decode_budget",
-            "max_new_tokens");
+                       Integer decodeBudget) {
+    static final List<String> KEYS = List.of("tasks", "ratios", "policies", "budget", "window", "decode_budget");
     public static final List<String> POLICIES = List.of("full", "gate", "kvzip", "snapkv", "h2o", "streaming",
-            "random", "key_norm");
-    public static final List<String> BUDGETS = List.of("global", "per_head", "per_layer");
+            "random", "keynorm");
+    public static final List<String> BUDGETS = List.of("global", "per-layer", "per-head");
 
     static EvalSpec read(Section s) {
         TasksSpec tasks = TasksSpec.read(s.section("tasks", TasksSpec.KEYS));
@@ -31,8 +29,7 @@ public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> polici
         String budget = s.choice("budget", "global", BUDGETS);
         WindowSpec window = WindowSpec.read(s, "window", new WindowSpec(WindowSpec.PAPER_TOKENS, WindowSpec.PAPER_SHARE, true));
         Integer decodeBudget = s.optionalInteger("decode_budget", Range.atLeast(1));
-        int maxNewTokens = s.integer("max_new_tokens", 32, Range.atLeast(1));
-        return new EvalSpec(tasks, ratios, policies, budget, window, decodeBudget, maxNewTokens);
+        return new EvalSpec(tasks, ratios, policies, budget, window, decodeBudget);
     }
 
     Map<String, Object> toMap() {
@@ -43,7 +40,6 @@ public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> polici
         m.put("budget", budget);
         m.put("window", window.toString());
         m.put("decode_budget", decodeBudget);
-        m.put("max_new_tokens", maxNewTokens);
         return m;
     }
 }
