@@ -120,6 +120,30 @@ class KvzipNeedleTest {
         assertTrue(readers >= 1, "no head ranks the needle's digits in its top decile far more often than filler");
     }
 
+    /** The reconstruction pass is the real thing: teacher-forced, the model reproduces its context. */
+    @Test
+    void reconstructionPassReproducesTheContextWithoutTouchingTheCache() {
+        Passkey p = passkey(new Random(11));
+        try (NDManager scope = model.manager().newSubManager(); KvCache cache = model.newCache()) {
+            model.forward(scope, cache, p.ids(), ForwardOptions.defaults().withLogits(ForwardOptions.Logits.NONE));
+            long entries = cache.totalEntries();
+            int[] target = Arrays.copyOfRange(p.ids(), 1, p.ids().length - 1);
+            int[] input = tinyPrompt().passInput(null, target);
+            var out = model.forward(scope, cache, input, ForwardOptions.defaults().withExtendCache(false)
+                    .withLogits(ForwardOptions.Logits.ALL));
+            assertEquals(entries, cache.totalEntries());
+            assertEquals(p.ids().length, cache.nextPosition());
+            float[] logits = out.logits().toFloatArray();
+            int vocab = (int) out.logits().getShape().get(1), first = input.length - target.length, right = 0;
+            for (int t = first - 1; t < input.length - 1; t++) {
+                int best = 0;
+                for (int v = 1; v < vocab; v++) if (logits[t * vocab + v] > logits[t * vocab + best]) best = v;
+                if (best == input[t + 1]) right++;
+            }
+            assertTrue(right >= 0.95 * target.length, "reproduced " + right + " of " + target.length + " tokens");
+        }
+    }
+
     @Test
     void chunkedScoringMatchesShapeAndKeepsCacheUnchanged() {
         Passkey p = passkey(new Random(3));
