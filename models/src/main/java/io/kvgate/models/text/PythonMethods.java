@@ -12,9 +12,10 @@ import java.util.Map;
 
 /**
  * Python semantics for the str/list/dict methods chat templates call ({@code content.startswith('<x>')},
- * {@code .split('</think>')[-1]}, {@code .lstrip('\n')}, {@code d.get(k, default)}, …) and for step
- * slices ({@code py_slice}, written by {@link JinjaTranslator}). Jinjava would otherwise call Java's methods: missing ({@code startswith}) or subtly different
- * ({@code split} takes a regex and drops trailing empty strings). Placed before Jinjava's own resolver.
+ * {@code .split('</think>')[-1]}, {@code .lstrip('\n')}, {@code d.get(k, default)}, …) and for step slices
+ * ({@code py_slice}, written by {@link JinjaTranslator}). Jinjava would otherwise call Java's methods: missing
+ * ({@code startswith}) or subtly different ({@code split} takes a regex and drops trailing empty strings).
+ * Placed before Jinjava's own resolver.
  */
 final class PythonMethods extends ELResolver {
 
