@@ -12,24 +12,12 @@ import java.util.Arrays;
 import java.util.function.IntConsumer;
 
 /**
- * Autoregressive generation with a KV cache: the prompt is prefilled in chunks (appended to whatever the cache
- * already holds), then tokens are decoded one at a time until a stop id, {@code maxNewTokens}, or the model's
- * position limit. Each step runs in its own NDManager scope; only the chosen id crosses to the host.
+ * Autoregressive generation with a KV cache: the prompt is prefilled (appended to whatever the cache already holds;
+ * {@link Model#forward} splits it into its prefill chunks), then tokens are decoded one at a time until a stop id,
+ * {@code maxNewTokens}, or the model's position limit. Each forward runs in its own NDManager scope; only the chosen
+ * id crosses to the host.
  */
 public final class Generator {
-    /** Prompt tokens fed per forward call during prefill. */
-    public static final int DEFAULT_PREFILL_CHUNK = 512;
-
-    private final int prefillChunk;
-
-    public Generator() {
-        this(DEFAULT_PREFILL_CHUNK);
-    }
-
-    public Generator(int prefillChunk) {
-        if (prefillChunk < 1) throw new IllegalArgumentException("prefillChunk must be >= 1: " + prefillChunk);
-        this.prefillChunk = prefillChunk;
-    }
 
     /**
      * Continues {@code promptIds} (fed after the cache's current contents).
@@ -48,46 +36,27 @@ public final class Generator {
         }
         int[] stopIds = stopIds(model.config().eosTokenIds(), cfg.extraStopIds());
         ForwardObserver observer = hook == null ? null : hook.observer();
-        ForwardOptions prefillOptions = ForwardOptions.defaults().withObserver(observer).withLogits(ForwardOptions.Logits.NONE);
-        ForwardOptions stepOptions = ForwardOptions.defaults().withObserver(observer).withLogits(ForwardOptions.Logits.LAST);
+        ForwardOptions options = ForwardOptions.defaults().withObserver(observer)
+                .withLogits(cfg.maxNewTokens() == 0 ? ForwardOptions.Logits.NONE : ForwardOptions.Logits.LAST);
         TokenSampler sampler = new TokenSampler(cfg);
-        int[] generated = new int[Math.max(cfg.maxNewTokens(), 0)];
+        int[] generated = new int[cfg.maxNewTokens()];
         int n = 0;
-        if (cfg.maxNewTokens() == 0) {
-            prefill(model, cache, promptIds, prefillOptions, stepOptions, hook, null);
-            return new int[0];
-        }
-
-        int next = prefill(model, cache, promptIds, prefillOptions, stepOptions, hook, sampler);
+        int[] feed = promptIds;
         while (true) {
+            int next;
+            try (NDManager scope = model.manager().newSubManager()) {
+                ForwardResult r = model.forward(scope, cache, feed, options);
+                if (hook != null) hook.afterStep(cache, Arrays.copyOf(generated, n));
+                if (cfg.maxNewTokens() == 0) break;
+                next = sampler.next(r.logits());
+            }
             if (contains(stopIds, next)) break;
             generated[n++] = next;
             if (onToken != null) onToken.accept(next);
             if (n == cfg.maxNewTokens() || cache.nextPosition() >= limit) break;
-            try (NDManager scope = model.manager().newSubManager()) {
-                ForwardResult r = model.forward(scope, cache, new int[] {next}, stepOptions);
-                if (hook != null) hook.afterStep(cache, Arrays.copyOf(generated, n));
-                next = sampler.next(r.logits());
-            }
+            feed = new int[] {next};
         }
         return Arrays.copyOf(generated, n);
-    }
-
-    /** Feeds the prompt in chunks (logits only for the last one) and returns the first sampled id (-1 without a sampler). */
-    private int prefill(Model model, KvCache cache, int[] prompt, ForwardOptions chunkOptions, ForwardOptions lastOptions,
-                        DecodeHook hook, TokenSampler sampler) {
-        int next = -1;
-        for (int start = 0; start < prompt.length; start += prefillChunk) {
-            int end = Math.min(prompt.length, start + prefillChunk);
-            boolean last = end == prompt.length;
-            try (NDManager scope = model.manager().newSubManager()) {
-                ForwardResult r = model.forward(scope, cache, Arrays.copyOfRange(prompt, start, end),
-                        last && sampler != null ? lastOptions : chunkOptions);
-                if (last && hook != null) hook.afterStep(cache, new int[0]);
-                if (last && sampler != null) next = sampler.next(r.logits());
-            }
-        }
-        return next;
     }
 
     static int[] stopIds(int[] eos, int[] extra) {

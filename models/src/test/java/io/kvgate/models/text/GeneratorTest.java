@@ -62,11 +62,7 @@ class GeneratorTest {
     void greedyDecodingWithTheCacheMatchesArgmaxOfAFullForward() {
         PasskeyPrompts.Passkey p = new PasskeyPrompts().make(5, 1).get(0);
         int[] prompt = tokenizer.encode(p.prompt());
-        // a small prefill chunk so the prompt goes through several cache-extending calls
-        int[] out;
-        try (KvCache cache = model.newCache()) {
-            out = new Generator(37).generate(model, cache, prompt, SamplingConfig.greedy(12), null, null);
-        }
+        int[] out = generate(prompt, SamplingConfig.greedy(12), null, null);
         assertTrue(out.length > 0);
         int[] all = Arrays.copyOf(prompt, prompt.length + out.length);
         System.arraycopy(out, 0, all, prompt.length, out.length);
@@ -118,7 +114,7 @@ class GeneratorTest {
         };
         int[] out;
         try (KvCache cache = model.newCache()) {
-            out = new Generator(64).generate(model, cache, prompt, new SamplingConfig(5, 0, 1, 0, new int[0]), hook, null);
+            out = new Generator().generate(model, cache, prompt, new SamplingConfig(5, 0, 1, 0, new int[0]), hook, null);
         }
         assertEquals(5, out.length, "no EOS expected within 5 tokens of a passkey answer");
         // once after the prompt, then after each fed token; the 5th token is never fed
