@@ -29,7 +29,9 @@ import java.util.Optional;
  *
  * <p>Rendering uses Jinjava plus what real templates need from Python's Jinja: str/list/dict methods
  * ({@link PythonMethods}), step slices and keyword-argument precedence ({@link JinjaTranslator}),
- * {@code raise_exception} and transformers' {@code tojson} ({@link PythonJson}).
+ * {@code raise_exception} and transformers' {@code tojson} ({@link PythonJson}). Known difference from Python:
+ * a bare boolean or None printed by {@code {{ x }}} renders as {@code true}/empty instead of {@code True}/{@code None}
+ * (templates print strings, so real ones are unaffected).
  */
 public final class ChatTemplate {
     private static final Jinjava JINJAVA = newJinjava();
@@ -154,8 +156,11 @@ public final class ChatTemplate {
         Jinjava jinjava = new Jinjava(JinjavaConfig.newBuilder()
                 .withTrimBlocks(true)
                 .withLstripBlocks(true)
-                // {{- x }} strips whitespace before the expression, as in Jinja2 (off by default in Jinjava)
-                .withLegacyOverrides(LegacyOverrides.newBuilder().withUseTrimmingForNotesAndExpressions(true).build())
+                // As in Jinja2: {{- x }} strips the whitespace before it; lists and dicts print as Python reprs.
+                .withLegacyOverrides(LegacyOverrides.newBuilder()
+                        .withUseTrimmingForNotesAndExpressions(true)
+                        .withUsePyishObjectMapper(true)
+                        .build())
                 .withElResolver(resolver)
                 .build());
         jinjava.getGlobalContext().registerFunction(

@@ -142,19 +142,20 @@ class ChatTemplateTest {
     void pythonStringMethodsAndSlices() {
         ChatTemplate t = ChatTemplate.of(String.join("|",
                 "{{ 'a</think>'.split('</think>')|length }}",          // Python keeps the trailing ''
-                "{{ 'a,b,,c'.split(',')[2] == '' }}",
+                "{{ 'empty' if 'a,b,,c'.split(',')[2] == '' else 'no' }}",
                 "{{ '  x y  '.split()|join('+') }}",
                 "{{ 'x\\n\\n'.rstrip('\\n') }}",
                 "{{ 'abc'[::-1] }}",
                 "{{ 'abcdef'[1:5:2] }}",
                 "{{ [1, 2, 3][::-1]|join(',') }}",
-                "{{ 'Hello'.startswith(('x', 'He')) }}",
+                "{{ 'yes' if 'Hello'.startswith(('x', 'He')) else 'no' }}",
                 "{{ 'a-b'.replace('-', '+') }}",
                 "{{ 'hi'.upper() }}",
                 "{% set ns = namespace(i=[1, 2, 3]|length - 1) %}{{ ns.i }}",
                 "{{ {'k': 1}.get('z', 'dflt') }}",
-                "{{ '-'.join(['a', 'b']) }}"), null, null);
-        assertEquals("2|true|x+y|x|cba|bd|3,2,1|true|a+b|HI|2|dflt|a-b", t.render(List.of(), false));
+                "{{ '-'.join(['a', 'b']) }}",
+                "{{ ['a', 1] }}"), null, null);
+        assertEquals("2|empty|x+y|x|cba|bd|3,2,1|yes|a+b|HI|2|dflt|a-b|['a', 1]", t.render(List.of(), false));
     }
 
     @Test
