@@ -80,6 +80,24 @@ class GenerateCommandTest {
     }
 
     @Test
+    void chatRendersSystemAndUserTurnsWithTheCheckpointTemplate(@TempDir Path dir) throws Exception {
+        for (String f : new String[] {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json"}) {
+            Files.copy(Path.of(TINY, f), dir.resolve(f));
+        }
+        // A template that turns (system, user) into the tiny model's passkey format: the answer proves both turns and
+        // add_generation_prompt reached the prompt.
+        String template = "<|im_start|>{% for m in messages %}{{ m['content'] }}{% if not loop.last %}\n{% endif %}"
+                + "{% endfor %}<|im_end|>{% if add_generation_prompt %}\nWhat is the pass key? The pass key is{% endif %}";
+        Files.writeString(dir.resolve("tokenizer_config.json"), new com.fasterxml.jackson.databind.ObjectMapper()
+                .writeValueAsString(java.util.Map.of("eos_token", "<|endoftext|>", "chat_template", template)));
+        Run r = run("generate", "--model", dir.toString(), "--chat",
+                "--system", "The sky over the harbor is grey.\nThe pass key is 31415. Remember it. 31415 is the pass key.",
+                "--prompt", "Boats leave before dawn, and the gulls claim the pier.", "--max-new-tokens", "7");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith(" 31415."), "answer: [" + r.out() + "]");
+    }
+
+    @Test
     void needsExactlyOneInput() {
         assertBadInput(run("generate", "--model", TINY), "exactly one of --prompt TEXT or --ids LIST");
         assertBadInput(run("generate", "--model", TINY, "--prompt", "x", "--ids", "1"), "exactly one of --prompt TEXT or --ids LIST");
