@@ -63,7 +63,7 @@ class GeneratorTest {
     void greedyDecodingWithTheCacheMatchesArgmaxOfAFullForward() {
         PasskeyPrompts.Passkey p = new PasskeyPrompts().make(5, 1).get(0);
         int[] prompt = tokenizer.encode(p.prompt());
-        int[] out = generate(prompt, SamplingConfig.greedy(12), null, null);
+        int[] out = generate(prompt, SamplingConfig.greedy(8), null, null);
         assertTrue(out.length > 0);
         int[] all = Arrays.copyOf(prompt, prompt.length + out.length);
         System.arraycopy(out, 0, all, prompt.length, out.length);
@@ -79,12 +79,12 @@ class GeneratorTest {
     @Test
     void stopsBeforeAStopIdAndStreamsEveryToken() {
         int[] prompt = tokenizer.encode(new PasskeyPrompts().make(9, 1).get(0).prompt());
-        int[] free = generate(prompt, SamplingConfig.greedy(10), null, null);
+        int[] free = generate(prompt, SamplingConfig.greedy(6), null, null);
         int k = 1;
         while (k < free.length && contains(Arrays.copyOf(free, k), free[k])) k++;
         assertTrue(k < free.length, "need a token that did not occur before it: " + Arrays.toString(free));
         List<Integer> streamed = new ArrayList<>();
-        int[] stopped = generate(prompt, SamplingConfig.greedy(10).withExtraStopIds(free[k]), null, streamed::add);
+        int[] stopped = generate(prompt, SamplingConfig.greedy(6).withExtraStopIds(free[k]), null, streamed::add);
         assertArrayEquals(Arrays.copyOf(free, k), stopped);
         assertEquals(Arrays.stream(stopped).boxed().toList(), streamed);
     }
@@ -128,13 +128,12 @@ class GeneratorTest {
     @Test
     void seededSamplingIsReproducible() {
         int[] prompt = tokenizer.encode("<|im_start|>The old harbor town wakes slowly");
-        SamplingConfig hot = SamplingConfig.sampling(20, 1.5, 0.95, 123);
+        SamplingConfig hot = SamplingConfig.sampling(6, 1.5, 0.95, 123);
         int[] a = generate(prompt, hot, null, null);
-        int[] b = generate(prompt, hot, null, null);
-        assertArrayEquals(a, b);
-        int[] greedy = generate(prompt, SamplingConfig.greedy(20), null, null);
-        int[] other = generate(prompt, SamplingConfig.sampling(20, 1.5, 0.95, 124), null, null);
-        assertTrue(!Arrays.equals(a, greedy) || !Arrays.equals(other, greedy), "sampling at T=1.5 never left the greedy path");
+        assertArrayEquals(a, generate(prompt, hot, null, null));
+        int[] greedy = generate(prompt, SamplingConfig.greedy(6), null, null);
+        // at T = 1.5 over a 264-token vocabulary, six draws all equal to the argmax would be a broken sampler
+        assertTrue(!Arrays.equals(a, greedy), "sampling at T=1.5 followed the greedy path: " + Arrays.toString(a));
     }
 
     private static boolean contains(int[] xs, int x) {
