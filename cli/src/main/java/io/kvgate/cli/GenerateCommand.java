@@ -16,7 +16,6 @@ import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -72,10 +71,10 @@ public final class GenerateCommand implements Runnable {
         SamplingConfig cfg = new SamplingConfig(maxNewTokens, temperature, topP, seed, new int[0]);
         int[] givenIds = ids == null ? null : parseIds(ids);
 
-        Checkpoint checkpoint = modelOptions.openCheckpoint();
-        boolean hasTokenizer = Files.isRegularFile(checkpoint.dir().resolve("tokenizer.json"));
-        // Text needs the tokenizer (load reports its absence); ids only use it, when present, to print text.
-        try (TextTokenizer tokenizer = prompt != null || hasTokenizer ? TextTokenizer.load(checkpoint.dir(), prompt != null && !chat) : null) {
+        try (Checkpoint checkpoint = modelOptions.openCheckpoint();
+             // Text needs the tokenizer (load reports its absence); ids only use it, when present, to print text.
+             TextTokenizer tokenizer = prompt != null || checkpoint.tokenizerFile().isPresent()
+                     ? TextTokenizer.load(checkpoint.dir(), prompt != null && !chat) : null) {
             int[] promptIds = prompt != null ? tokenizer.encode(promptText(checkpoint)) : givenIds;
             checkIds(promptIds, checkpoint.config().vocabSize());
             if (tokenizer != null) cfg = cfg.withExtraStopIds(tokenizer.eosIds());

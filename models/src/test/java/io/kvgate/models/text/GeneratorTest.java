@@ -25,12 +25,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Generation on the tiny retrieval model (checkpoints/tiny-retrieval-qwen3), float32 on CPU. */
 class GeneratorTest {
     static final Path TINY = Path.of("..", "checkpoints", "tiny-retrieval-qwen3");
+    static Checkpoint checkpoint;
     static Model model;
     static TextTokenizer tokenizer;
 
     @BeforeAll
     static void load() {
-        model = Model.load(Checkpoint.open(TINY), Device.cpu(), DataType.FLOAT32);
+        checkpoint = Checkpoint.open(TINY);
+        model = Model.load(checkpoint, Device.cpu(), DataType.FLOAT32);
         tokenizer = TextTokenizer.load(TINY);
     }
 
@@ -38,6 +40,7 @@ class GeneratorTest {
     static void close() {
         if (tokenizer != null) tokenizer.close();
         if (model != null) model.close();
+        if (checkpoint != null) checkpoint.close();
     }
 
     private static int[] generate(int[] prompt, SamplingConfig cfg, DecodeHook hook, java.util.function.IntConsumer onToken) {
