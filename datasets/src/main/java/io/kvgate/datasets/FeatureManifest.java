@@ -46,6 +46,11 @@ public record FeatureManifest(int formatVersion, String kvgateVersion, String mo
                 "", 0, "", Map.of(), null, List.of());
     }
 
+    /** Writes {@code dir/manifest.json} atomically. */
+    public void writeTo(java.nio.file.Path dir) {
+        Json.write(dir.resolve(FILE), this);
+    }
+
     public HiddenDtype dtype() {
         return HiddenDtype.parse(hiddenDtype);
     }
