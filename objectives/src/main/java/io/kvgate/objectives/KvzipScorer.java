@@ -111,7 +111,8 @@ public final class KvzipScorer {
                 if (cached <= 0) return;
                 float[] m;
                 try (NDArray slice = probs.get(new NDIndex(":, :, :{}", cached));
-                     NDArray max = slice.max(new int[] {0, 1});
+                     NDArray rows = slice.reshape(-1, cached); // [G*T, cached]: max over heads and positions at once
+                     NDArray max = rows.max(new int[] {0});
                      NDArray f32 = max.toType(DataType.FLOAT32, false)) {
                     m = f32.toFloatArray();
                 }
