@@ -49,7 +49,7 @@ public record CollectSettings(double sampleFraction, HiddenDtype hiddenDtype, in
     }
 
     public String heldOutRule() {
-        return "every " + heldOutEvery + "th sampled token of each document (counter offset by the document index), "
+        return "one in every " + heldOutEvery + " sampled tokens of each document (counter offset by the document index), "
                 + "the same tokens in every layer";
     }
 }
