@@ -261,10 +261,20 @@ public final class SinkGate implements Gate {
     /** As {@link #forwardRow(float[], int, RowState)}, for parameters that are still being fitted. */
     public static void forwardRow(Params p, float[] x, int off, RowState st) {
         Dims d = p.dims;
-        int hidden = d.hidden(), h = d.kvHeads(), g = d.group(), dim = d.dim(), sinks = d.sinks();
-        double invSqrtD = 1.0 / Math.sqrt(dim);
+        int hidden = d.hidden();
         for (int r = 0; r < d.queryRows(); r++) st.qPre[r] = p.qBias[r] + dot(p.qWeight, r * hidden, x, off, hidden);
         for (int r = 0; r < d.keyRows(); r++) st.kPre[r] = dot(p.kWeight, r * hidden, x, off, hidden);
+        forwardFromProjections(p, st);
+    }
+
+    /**
+     * The rest of the forward pass once {@code st.qPre} (= W_q x + b_q) and {@code st.kPre} (= W_k x) are filled,
+     * for callers that compute the projections of many rows at once.
+     */
+    public static void forwardFromProjections(Params p, RowState st) {
+        Dims d = p.dims;
+        int h = d.kvHeads(), g = d.group(), dim = d.dim(), sinks = d.sinks();
+        double invSqrtD = 1.0 / Math.sqrt(dim);
         for (int hg = 0; hg < h * g; hg++) st.qRms[hg] = rmsNorm(st.qPre, hg * dim, dim, p.qNorm, st.qHat, st.q);
         for (int hh = 0; hh < h; hh++) st.kRms[hh] = rmsNorm(st.kPre, hh * dim, dim, p.kNorm, st.kHat, st.k);
         for (int hh = 0; hh < h; hh++) {

@@ -14,6 +14,8 @@ import java.util.Optional;
 public final class LinearFitter {
     /** The default relative λ grid. */
     public static final double[] DEFAULT_LAMBDAS = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1};
+    /** Default target clipping ε of the logit transform. */
+    public static final double DEFAULT_EPSILON = 1e-3;
 
     /**
      * @param coefficients [H × (D+1)], bias last, float64
