@@ -103,7 +103,7 @@ class GateArtifactTest {
         String manifest = Files.readString(mf);
 
         Files.write(st, java.util.Arrays.copyOf(tensors, tensors.length - 100));
-        assertError(dir, "outside the file");
+        assertError(dir, "truncated");
         Files.write(st, new byte[] {1, 2, 3});
         assertError(dir, "shorter than");
         Files.write(st, tensors);
