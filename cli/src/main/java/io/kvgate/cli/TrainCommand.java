@@ -7,7 +7,7 @@ import io.kvgate.gates.GateType;
 import io.kvgate.models.Checkpoint;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.util.TextTable;
-import io.kvgate.trainer.fit.FeatureSource;
+import io.kvgate.trainer.fit.TrainingRows;
 import io.kvgate.trainer.fit.GateTrainer;
 import io.kvgate.trainer.fit.LinearFitter;
 import io.kvgate.trainer.fit.SinkFitter;
@@ -74,7 +74,7 @@ public final class TrainCommand implements Runnable {
         for (double l : grid) if (!(l > 0)) throw new KvgateException("--lambda-grid: " + l + " is not a positive number");
         if (!Files.isDirectory(features)) throw new KvgateException("--features " + features + ": no such directory");
 
-        FeatureSource src = FeatureSource.of(FeatureDataset.open(features), features);
+        TrainingRows src = TrainingRows.of(FeatureDataset.open(features), features);
         if (model != null) {
             try (Checkpoint cp = Checkpoint.open(model)) {
                 if (!cp.fingerprint().equals(src.modelFingerprint()))

@@ -8,11 +8,11 @@ import io.kvgate.models.KvgateException;
  * targets in [0, 1]. Errors name the layer and the row (counted from the layer's first row).
  */
 final class BatchCheck {
-    private final FeatureSource source;
+    private final TrainingRows source;
     private final int layer;
     private long rowsSeen;
 
-    BatchCheck(FeatureSource source, int layer) {
+    BatchCheck(TrainingRows source, int layer) {
         this.source = source;
         this.layer = layer;
     }

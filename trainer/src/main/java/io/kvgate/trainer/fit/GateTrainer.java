@@ -26,7 +26,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
 
 /**
- * Fits gates for every gated layer of a {@link FeatureSource}: one streaming pass per layer (normal equations,
+ * Fits gates for every gated layer of a {@link TrainingRows}: one streaming pass per layer (normal equations,
  * held-out rows, the sink gate's row sample), then the ridge solve and the sink fit, then held-out metrics.
  * Layers are independent, so they are fitted in parallel ({@link Options#threads}); results do not depend on
  * the thread count.
@@ -59,7 +59,7 @@ public final class GateTrainer {
 
     private GateTrainer() {}
 
-    public static Map<GateType, Fitted> train(FeatureSource src, Options o) {
+    public static Map<GateType, Fitted> train(TrainingRows src, Options o) {
         int[] layers = src.gatedLayers();
         if (layers.length == 0) throw new KvgateException("features of " + src.description() + ": no gated layers");
         if (o.types().isEmpty()) throw new IllegalArgumentException("no gate type to fit");
@@ -161,7 +161,7 @@ public final class GateTrainer {
     }
 
     /** The artifact of one fitted family (fingerprint, sizes and corpus from the source). */
-    public static GateArtifact artifact(FeatureSource src, Fitted f) {
+    public static GateArtifact artifact(TrainingRows src, Fitted f) {
         Map<String, Object> hyper = new LinkedHashMap<>(f.hyperParameters());
         Map<String, String> det = new LinkedHashMap<>();
         f.details().forEach((k, v) -> det.put(String.valueOf(k), v));

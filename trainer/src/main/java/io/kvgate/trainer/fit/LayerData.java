@@ -17,7 +17,7 @@ final class LayerData {
     final RowBuffer trainRows; // null when not kept
     long trainSeen;
 
-    private LayerData(FeatureSource src, int layer, boolean keepTrain, int maxTrainRows) {
+    private LayerData(TrainingRows src, int layer, boolean keepTrain, int maxTrainRows) {
         this.layer = layer;
         this.train = new NormalEquations(src.modelFingerprint(), layer, src.hiddenSize(), src.kvHeads());
         this.heldOut = new NormalEquations(src.modelFingerprint(), layer, src.hiddenSize(), src.kvHeads());
@@ -25,7 +25,7 @@ final class LayerData {
         this.trainRows = keepTrain ? new RowBuffer(src.hiddenSize(), src.kvHeads(), Math.min(maxTrainRows, 65536)) : null;
     }
 
-    static LayerData read(FeatureSource src, int layer, double epsilon, boolean keepTrain, int maxTrainRows, long seed) {
+    static LayerData read(TrainingRows src, int layer, double epsilon, boolean keepTrain, int maxTrainRows, long seed) {
         LayerData d = new LayerData(src, layer, keepTrain, maxTrainRows);
         BatchCheck check = new BatchCheck(src, layer);
         SplittableRandom rng = new SplittableRandom(seed * 1_000_003L + layer);

@@ -33,7 +33,7 @@ class GateTrainerInputTest {
 
     @Test
     void fittingIsDeterministicWhateverTheThreadCount() {
-        InMemoryFeatureSource src = Synthetic.source(Synthetic.sinkTeacher(DIMS, 1), new int[] {0, 1, 2}, 3000, DIMS.group(), 4);
+        InMemoryTrainingRows src = Synthetic.source(Synthetic.sinkTeacher(DIMS, 1), new int[] {0, 1, 2}, 3000, DIMS.group(), 4);
         Map<GateType, GateTrainer.Fitted> a = GateTrainer.train(src, quick(1)), b = GateTrainer.train(src, quick(2));
         for (GateType t : GateType.values())
             for (int layer : new int[] {0, 1, 2}) {
@@ -46,34 +46,34 @@ class GateTrainerInputTest {
 
     @Test
     void nonFiniteHiddenStateNamesLayerAndRow() {
-        InMemoryFeatureSource src = Synthetic.source(Synthetic.sinkTeacher(DIMS, 1), new int[] {0, 1}, 3000, DIMS.group(), 4);
+        InMemoryTrainingRows src = Synthetic.source(Synthetic.sinkTeacher(DIMS, 1), new int[] {0, 1}, 3000, DIMS.group(), 4);
         List<FeatureBatch> bad = corrupt(src, 1, 2, 5, Float.NaN, true);
-        InMemoryFeatureSource broken = rebuild(src, bad, 1);
+        InMemoryTrainingRows broken = rebuild(src, bad, 1);
         KvgateException e = assertThrows(KvgateException.class, () -> GateTrainer.train(broken, quick(1)));
         assertTrue(e.getMessage().contains("layer 1, row 2005") && e.getMessage().contains("NaN"), e.getMessage());
 
-        InMemoryFeatureSource inf = rebuild(src, corrupt(src, 0, 0, 3, Float.POSITIVE_INFINITY, false), 0);
+        InMemoryTrainingRows inf = rebuild(src, corrupt(src, 0, 0, 3, Float.POSITIVE_INFINITY, false), 0);
         e = assertThrows(KvgateException.class, () -> GateTrainer.train(inf, quick(1)));
         assertTrue(e.getMessage().contains("layer 0, row 3") && e.getMessage().contains("Infinity"), e.getMessage());
     }
 
     @Test
     void tooFewRowsForTheHiddenSize() {
-        InMemoryFeatureSource src = Synthetic.source(Synthetic.sinkTeacher(DIMS, 1), new int[] {0}, 15, DIMS.group(), 4);
+        InMemoryTrainingRows src = Synthetic.source(Synthetic.sinkTeacher(DIMS, 1), new int[] {0}, 15, DIMS.group(), 4);
         KvgateException e = assertThrows(KvgateException.class, () -> GateTrainer.train(src, quick(1)));
         assertTrue(e.getMessage().contains("13 training rows for hidden size 16"), e.getMessage());
     }
 
     @Test
     void batchesOfAnotherShapeAreRefused() {
-        InMemoryFeatureSource src = new InMemoryFeatureSource("fp", "qwen3", 16, 2, 2);
+        InMemoryTrainingRows src = new InMemoryTrainingRows("fp", "qwen3", 16, 2, 2);
         src.add(new FeatureBatch(0, 1, 8, 2, new float[8], new float[2], new boolean[1]));
         KvgateException e = assertThrows(KvgateException.class, () -> GateTrainer.train(src, quick(1)));
         assertTrue(e.getMessage().contains("shards of another model"), e.getMessage());
     }
 
     /** Copy of one layer's batches with one value replaced (in x, or in the target). */
-    static List<FeatureBatch> corrupt(InMemoryFeatureSource src, int layer, int batchIndex, int row, float value, boolean inX) {
+    static List<FeatureBatch> corrupt(InMemoryTrainingRows src, int layer, int batchIndex, int row, float value, boolean inX) {
         List<FeatureBatch> out = new java.util.ArrayList<>();
         src.forEachBatch(layer, b -> {
             if (out.size() == batchIndex) {
@@ -86,8 +86,8 @@ class GateTrainerInputTest {
         return out;
     }
 
-    static InMemoryFeatureSource rebuild(InMemoryFeatureSource src, List<FeatureBatch> replaced, int layer) {
-        InMemoryFeatureSource s = new InMemoryFeatureSource(src.modelFingerprint(), src.modelType(), src.hiddenSize(), src.kvHeads(), src.groupSize());
+    static InMemoryTrainingRows rebuild(InMemoryTrainingRows src, List<FeatureBatch> replaced, int layer) {
+        InMemoryTrainingRows s = new InMemoryTrainingRows(src.modelFingerprint(), src.modelType(), src.hiddenSize(), src.kvHeads(), src.groupSize());
         for (int l : src.gatedLayers()) {
             if (l == layer) replaced.forEach(s::add);
             else src.forEachBatch(l, s::add);

@@ -21,7 +21,7 @@ class GateTrainerQualityTest {
         Progress.setEnabled(false);
     }
 
-    static Map<GateType, GateTrainer.Fitted> fit(InMemoryFeatureSource src) {
+    static Map<GateType, GateTrainer.Fitted> fit(InMemoryTrainingRows src) {
         return GateTrainer.train(src, GateTrainer.Options.defaults(EnumSet.allOf(GateType.class)));
     }
 
@@ -34,7 +34,7 @@ class GateTrainerQualityTest {
 
     @Test
     void sinkTeacherIsLearnedAndSinkWins() {
-        InMemoryFeatureSource src = Synthetic.source(Synthetic.sinkTeacher(DIMS, 5), new int[] {0, 1}, 20_000, DIMS.group(), 1);
+        InMemoryTrainingRows src = Synthetic.source(Synthetic.sinkTeacher(DIMS, 5), new int[] {0, 1}, 20_000, DIMS.group(), 1);
         Map<GateType, GateTrainer.Fitted> f = fit(src);
         print("sink-teacher", f);
         GateMetrics sink = f.get(GateType.SINK).overall(), lin = f.get(GateType.LINEAR).overall();
@@ -45,7 +45,7 @@ class GateTrainerQualityTest {
 
     @Test
     void linearTeacherIsLearnedAndLinearWins() {
-        InMemoryFeatureSource src = Synthetic.source(Synthetic.linearTeacher(DIMS.hidden(), DIMS.kvHeads(), 6,
+        InMemoryTrainingRows src = Synthetic.source(Synthetic.linearTeacher(DIMS.hidden(), DIMS.kvHeads(), 6,
                 Synthetic.hiddenStates(new java.util.Random(2 * 31), 2000, DIMS.hidden())), new int[] {0, 1}, 20_000, DIMS.group(), 2);
         Map<GateType, GateTrainer.Fitted> f = fit(src);
         print("linear-teacher", f);

@@ -68,9 +68,9 @@ final class Synthetic {
     }
 
     /** Rows scored by {@code teacher} for each layer (layers get different inputs); every 10th row held out. */
-    static InMemoryFeatureSource source(Gate teacher, int[] layers, int rows, int group, long seed) {
+    static InMemoryTrainingRows source(Gate teacher, int[] layers, int rows, int group, long seed) {
         int d = teacher.hiddenSize(), h = teacher.kvHeads();
-        InMemoryFeatureSource src = new InMemoryFeatureSource(FP, "qwen3", d, h, group);
+        InMemoryTrainingRows src = new InMemoryTrainingRows(FP, "qwen3", d, h, group);
         for (int layer : layers) {
             Random r = new Random(seed * 31 + layer);
             float[] x = hiddenStates(r, rows, d);

@@ -10,9 +10,9 @@ import java.util.function.Consumer;
 /**
  * Where the fitters get (hidden state, KVzip target) rows from: collected Parquet shards
  * ({@link #of(FeatureDataset, Path)}) or, in tests and benchmarks, rows held in memory
- * ({@link InMemoryFeatureSource}). Rows arrive layer by layer, batch by batch, so memory stays bounded.
+ * ({@link InMemoryTrainingRows}). Rows arrive layer by layer, batch by batch, so memory stays bounded.
  */
-public interface FeatureSource {
+public interface TrainingRows {
     String modelFingerprint();
 
     String modelType();
@@ -37,9 +37,9 @@ public interface FeatureSource {
     void forEachBatch(int layer, Consumer<FeatureBatch> sink);
 
     /** The collected feature shards of {@code dir}. */
-    static FeatureSource of(FeatureDataset dataset, Path dir) {
+    static TrainingRows of(FeatureDataset dataset, Path dir) {
         FeatureManifest m = dataset.manifest();
-        return new FeatureSource() {
+        return new TrainingRows() {
             public String modelFingerprint() { return m.modelFingerprint(); }
             public String modelType() { return m.modelType(); }
             public int hiddenSize() { return m.hiddenSize(); }

@@ -9,12 +9,12 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /** Feature rows held in memory (synthetic data for tests and benchmarks, or rows already loaded). */
-public final class InMemoryFeatureSource implements FeatureSource {
+public final class InMemoryTrainingRows implements TrainingRows {
     private final String fingerprint, modelType;
     private final int hidden, kvHeads, group;
     private final Map<Integer, List<FeatureBatch>> batches = new LinkedHashMap<>();
 
-    public InMemoryFeatureSource(String fingerprint, String modelType, int hidden, int kvHeads, int group) {
+    public InMemoryTrainingRows(String fingerprint, String modelType, int hidden, int kvHeads, int group) {
         this.fingerprint = fingerprint;
         this.modelType = modelType;
         this.hidden = hidden;
@@ -22,7 +22,7 @@ public final class InMemoryFeatureSource implements FeatureSource {
         this.group = group;
     }
 
-    public InMemoryFeatureSource add(FeatureBatch b) {
+    public InMemoryTrainingRows add(FeatureBatch b) {
         batches.computeIfAbsent(b.layer(), k -> new ArrayList<>()).add(b);
         return this;
     }
