@@ -13,6 +13,7 @@ import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
 import io.kvgate.models.util.TextTable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -32,14 +33,8 @@ import java.util.Random;
 @Command(name = "profile", mixinStandardHelpOptions = true,
         description = "Prefill/decode timing on a device plus a per-op profile of decode steps (JNI calls, host syncs).")
 public final class BenchProfileCommand implements Runnable {
-    @Option(names = "--checkpoint", defaultValue = "checkpoints/tiny-retrieval-qwen3", description = "Checkpoint directory.")
-    Path checkpoint;
-
-    @Option(names = "--device", defaultValue = "auto", description = ComputeTarget.DEVICE_HELP)
-    String device;
-
-    @Option(names = "--dtype", defaultValue = "auto", description = ComputeTarget.DTYPE_HELP)
-    String dtype;
+    @Mixin
+    ModelOptions modelOptions;
 
     @Option(names = "--contexts", defaultValue = "1024", split = ",", description = "Context lengths (prefill tokens).")
     int[] contexts;
@@ -64,13 +59,13 @@ public final class BenchProfileCommand implements Runnable {
 
     @Override
     public void run() {
-        ComputeTarget target = ComputeTarget.parse(device, dtype);
+        ComputeTarget target = new ComputeTarget(modelOptions.device(), modelOptions.dataType());
         if (steps <= 0 || prefillReps <= 0) throw new KvgateException("--steps and --prefill-reps must be positive");
         TextTable timing = new TextTable("context", "prefill s", "prefill tok/s", "decode ms/step", "decode tok/s",
                 "KV MB", "device MB in use");
         StringBuilder profiles = new StringBuilder();
-        try (Checkpoint ck = Checkpoint.open(checkpoint); Model model = Model.load(ck, target.device(), target.dtype())) {
-            System.out.printf("%s on %s, %d layers, %d KV heads, vocab %d%n", checkpoint, target,
+        try (Checkpoint ck = modelOptions.openCheckpoint(); Model model = Model.load(ck, target.device(), target.dtype())) {
+            System.out.printf("%s on %s, %d layers, %d KV heads, vocab %d%n", ck.dir(), target,
                     ck.config().numLayers(), ck.config().numKvHeads(), ck.config().vocabSize());
             Random random = new Random(seed);
             for (int t : contexts) {
