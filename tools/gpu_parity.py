@@ -30,24 +30,31 @@ def rel_err(a, b):
 def cmd_hf(args):
     import torch
     from transformers import AutoModelForCausalLM
+    print(f"torch float32 matmul precision by default: {torch.get_float32_matmul_precision()}, "
+          f"cuda.matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32}", flush=True)
+    # Exact float32 (no TF32), like the CPU reference and like DJL (which never enables TF32).
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
     rows = []
     for fx in args.fixtures:
         ref = load_file(os.path.join(fx, "reference.safetensors"))
-        ids = torch.from_numpy(ref["input_ids"].astype(np.int64))[None].cuda()
-        for dtype in ("float32", "float16"):
-            for attn in ("eager", "sdpa"):
-                model = AutoModelForCausalLM.from_pretrained(fx, dtype=getattr(torch, dtype),
-                                                             attn_implementation=attn).cuda().eval()
-                with torch.inference_mode():
-                    logits = model(input_ids=ids).logits[0].float().cpu().numpy()
-                    # last_hidden_state is after the final norm, like the fixture's hidden_last
-                    hidden = model.model(input_ids=ids).last_hidden_state[0].float().cpu().numpy()
-                row = {"fixture": os.path.basename(fx.rstrip("/")), "impl": "transformers", "dtype": dtype,
-                       "attn": attn, "logits_rel_err": rel_err(logits, ref["logits"]),
-                       "hidden_last_rel_err": rel_err(hidden, ref["hidden_last"])}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                del model
+        ids = torch.from_numpy(ref["input_ids"].astype(np.int64))[None]
+        for dev, dtype, attn in (("cpu", "float32", "eager"), ("cuda", "float32", "eager"), ("cuda", "float32", "sdpa"),
+                                 ("cuda", "float16", "eager"), ("cuda", "float16", "sdpa")):
+            model = AutoModelForCausalLM.from_pretrained(fx, dtype=getattr(torch, dtype),
+                                                         attn_implementation=attn).to(dev).eval()
+            with torch.inference_mode():
+                ids = ids.to(dev)
+                logits = model(input_ids=ids).logits[0].float().cpu().numpy()
+                # last_hidden_state is after the final norm, like the fixture's hidden_last
+                hidden = model.model(input_ids=ids).last_hidden_state[0].float().cpu().numpy()
+            row = {"fixture": os.path.basename(fx.rstrip("/")), "impl": "transformers-" + dev, "dtype": dtype,
+                   "attn": attn, "logits_rel_err": rel_err(logits, ref["logits"]),
+                   "hidden_last_rel_err": rel_err(hidden, ref["hidden_last"])}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            del model
     return rows, True
 
 
