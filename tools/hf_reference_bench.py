@@ -136,7 +136,8 @@ def main():
     ap.add_argument("--random-dir", default="/tmp/qwen3-0.6b-random")
     ap.add_argument("--tiny-dir", default="checkpoints/tiny-retrieval-qwen3")
     ap.add_argument("--dtypes", default="float16,float32")
-    ap.add_argument("--attn", default="sdpa,eager")
+    ap.add_argument("--attn", default="sdpa,eager",
+                    help="attention paths: sdpa, eager, sdpa-nocudnn (sdpa with the cuDNN backend disabled)")
     ap.add_argument("--contexts", default="1024,8192,32768")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--decode-steps", type=int, default=32)
@@ -160,8 +161,10 @@ def main():
     for name in args.models.split(","):
         for dtype_name in args.dtypes.split(","):
             for attn in args.attn.split(","):
+                # sdpa-nocudnn: the cuDNN attention backend plans per new shape, which a growing cache hits every step
+                torch.backends.cuda.enable_cudnn_sdp(attn != "sdpa-nocudnn")
                 model = AutoModelForCausalLM.from_pretrained(paths[name], dtype=DTYPES[dtype_name],
-                                                             attn_implementation=attn).cuda().eval()
+                                                             attn_implementation=attn.split("-")[0]).cuda().eval()
                 cfg = model.config
                 weights = param_bytes(model)
                 elem = DTYPES[dtype_name].itemsize
