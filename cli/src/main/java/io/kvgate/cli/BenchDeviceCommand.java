@@ -102,7 +102,32 @@ public final class BenchDeviceCommand implements Runnable {
                         t[r] = (System.nanoTime() - t0) / 1e9;
                     }
                 }
-                table.row("matmul " + n + "³", fmt(2.0 * n * n * (double) n / median(t) / 1e12), "TFLOP/s", "median of " + reps);
+                double matmulS = median(t);
+                table.row("matmul " + n + "³", fmt(2.0 * n * n * (double) n / matmulS / 1e12), "TFLOP/s", "median of " + reps);
+
+                // 3b. does an op with a Java scalar operand wait for queued device work? (DJL copies the scalar
+                // from the host; a blocking copy would stall the host until the matmul above is done)
+                NDArray scalar = step.create(0.5f).toType(dt, false);
+                double[] withTensor = new double[reps], withScalar = new double[reps];
+                for (int r = 0; r < reps; r++) {
+                    try (NDManager inner = step.newSubManager()) {
+                        NDArray c = a.matMul(b);
+                        c.attach(inner);
+                        long t0 = System.nanoTime();
+                        x.mul(scalar).attach(inner);
+                        withTensor[r] = (System.nanoTime() - t0) / 1e3;
+                        syncOn(c);
+                        NDArray c2 = a.matMul(b);
+                        c2.attach(inner);
+                        t0 = System.nanoTime();
+                        x.mul(0.5f).attach(inner);
+                        withScalar[r] = (System.nanoTime() - t0) / 1e3;
+                        syncOn(c2);
+                    }
+                }
+                table.row("op, device-array operand, matmul queued", fmt(median(withTensor)), "us", "host time of x.mul(array)");
+                table.row("op, Java scalar operand, matmul queued", fmt(median(withScalar)), "us",
+                        "host time of x.mul(0.5f); matmul takes " + fmt(matmulS * 1e6) + " us");
             }
 
             // 4. device copy bandwidth (bytes read + written)
