@@ -29,4 +29,7 @@ public interface ForwardObserver {
 
     /** Queries [numHeads, T, headDim] and keys [numKvHeads, T, headDim] of the new tokens, after q/k norm and RoPE. */
     default void queriesKeys(int layer, NDArray queries, NDArray keys) {}
+
+    /** The residual stream leaving decoder layer {@code layer}: [T, hidden] in the compute dtype (tests, analysis). */
+    default void layerOutput(int layer, NDArray hidden) {}
 }

@@ -1,39 +1,329 @@
 package io.kvgate.models;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Activation;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * A frozen checkpoint loaded onto a device: weights (loaded once) plus the per-architecture forward pass.
  * Per-sequence state lives in {@link KvCache}; one Model can serve many caches (not concurrently).
+ *
+ * <p>The decoder layers follow transformers' modeling_qwen2/qwen3/gemma3 line by line, with their names:
+ * {@link #qwenDecoderLayer} (Qwen2: q/k/v bias; Qwen3: per-head q/k RMSNorm) and {@link #gemma3DecoderLayer}
+ * ((1 + w) RMSNorm in float32, pre/post attention and feed-forward norms, GELU-tanh MLP); both call the
+ * shared {@link #selfAttention} over the cache.
  */
 public final class Model implements AutoCloseable {
-    // TODO(models helper): implementation.
+    /** Tokens per prefill chunk unless a caller asks otherwise. */
+    public static final int DEFAULT_PREFILL_CHUNK = 512;
+
+    private final Checkpoint checkpoint;
+    private final ModelConfig config;
+    private final NDManager manager;
+    private final DataType dtype;
+    private final Weights w;
+    private final RotaryTables[] rope; // per layer (shared between layers with the same theta/factor)
+    private int prefillChunk = DEFAULT_PREFILL_CHUNK;
+
+    private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope) {
+        this.checkpoint = checkpoint;
+        this.config = checkpoint.config();
+        this.manager = manager;
+        this.dtype = dtype;
+        this.w = w;
+        this.rope = rope;
+    }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
     public static Model load(Checkpoint checkpoint, Device device, DataType dtype) {
-        throw new UnsupportedOperationException();
+        if (dtype != DataType.FLOAT32 && dtype != DataType.FLOAT16)
+            throw new KvgateException("compute dtype " + dtype + " is not supported (use float32, or float16 on a GPU)");
+        NDManager manager = NDManager.newBaseManager(device, "PyTorch");
+        try {
+            ModelConfig c = checkpoint.config();
+            Weights w = Weights.load(checkpoint, manager, dtype);
+            RotaryTables[] rope = new RotaryTables[c.numLayers()];
+            Map<String, RotaryTables> shared = new HashMap<>();
+            int initial = Math.min(c.maxPositions(), 4096);
+            SafetensorsFile.Dtype freqDtype = c.checkpointDtype() != null ? c.checkpointDtype()
+                    : checkpoint.tensor("embed_tokens.weight").info().dtype();
+            for (int l = 0; l < c.numLayers(); l++) {
+                double theta = c.ropeTheta(l), factor = c.ropeLinearFactor(l);
+                rope[l] = shared.computeIfAbsent(theta + "/" + factor,
+                        k -> new RotaryTables(manager, c.headDim(), theta, factor, freqDtype, dtype, initial));
+            }
+            return new Model(checkpoint, manager, dtype, w, rope);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
     }
 
-    public Checkpoint checkpoint() { throw new UnsupportedOperationException(); }
-    public ModelConfig config() { throw new UnsupportedOperationException(); }
+    /** Loads on the CPU in float32. */
+    public static Model load(Checkpoint checkpoint) {
+        return load(checkpoint, Device.cpu(), DataType.FLOAT32);
+    }
+
+    public Checkpoint checkpoint() { return checkpoint; }
+    public ModelConfig config() { return config; }
     /** The manager that owns the weights; create per-step child managers from it. */
-    public NDManager manager() { throw new UnsupportedOperationException(); }
-    public Device device() { throw new UnsupportedOperationException(); }
-    public DataType dtype() { throw new UnsupportedOperationException(); }
+    public NDManager manager() { return manager; }
+    public Device device() { return manager.getDevice(); }
+    public DataType dtype() { return dtype; }
+
+    /** Tokens per prefill chunk used by {@link #forward(NDManager, KvCache, int[], ForwardOptions)}. */
+    public int prefillChunk() { return prefillChunk; }
+
+    public void setPrefillChunk(int tokens) {
+        if (tokens <= 0) throw new KvgateException("prefill chunk size must be positive, found " + tokens);
+        prefillChunk = tokens;
+    }
 
     /** An empty cache for one sequence, on this model's device. */
-    public KvCache newCache() { throw new UnsupportedOperationException(); }
+    public KvCache newCache() {
+        return new KvCache(manager, config.numLayers(), config.numKvHeads(), config.headDim(), dtype);
+    }
 
     /**
      * Feeds {@code ids} at positions {@code cache.nextPosition()...} (chunked internally as needed).
      * Results are attached to {@code scope}; every intermediate is freed before returning.
      */
     public ForwardResult forward(NDManager scope, KvCache cache, int[] ids, ForwardOptions options) {
-        throw new UnsupportedOperationException();
+        return forward(scope, cache, ids, options, prefillChunk);
+    }
+
+    /**
+     * As {@link #forward(NDManager, KvCache, int[], ForwardOptions)} with an explicit prefill chunk size.
+     * With {@code extendCache == false} the tokens go in one chunk (they must see each other but are not stored).
+     */
+    public ForwardResult forward(NDManager scope, KvCache cache, int[] ids, ForwardOptions options, int chunkSize) {
+        if (ids.length == 0) throw new KvgateException("forward: no token ids given");
+        for (int i = 0; i < ids.length; i++)
+            if (ids[i] < 0 || ids[i] >= config.vocabSize())
+                throw new KvgateException("token id " + ids[i] + " at index " + i + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        if (chunkSize <= 0) throw new KvgateException("prefill chunk size must be positive, found " + chunkSize);
+        int step = options.extendCache() ? chunkSize : ids.length;
+        List<NDArray> logits = new ArrayList<>(), hidden = new ArrayList<>();
+        try (NDManager acc = scope.newSubManager()) {
+            for (int s = 0; s < ids.length; s += step) {
+                int[] chunk = Arrays.copyOfRange(ids, s, Math.min(ids.length, s + step));
+                boolean last = s + step >= ids.length;
+                try (NDManager st = manager.newSubManager()) {
+                    NDArray h = runChunk(st, cache, chunk, options);
+                    if (options.logits() == ForwardOptions.Logits.ALL) logits.add(keep(lmHead(h), acc));
+                    else if (options.logits() == ForwardOptions.Logits.LAST && last)
+                        logits.add(keep(lmHead(h.get(new NDIndex("{}:", chunk.length - 1))), acc));
+                    if (options.keepHidden()) hidden.add(keep(h.toType(DataType.FLOAT32, false), acc));
+                }
+            }
+            return new ForwardResult(join(logits, scope), join(hidden, scope));
+        }
+    }
+
+    private static NDArray keep(NDArray a, NDManager m) {
+        a.attach(m);
+        return a;
+    }
+
+    private static NDArray join(List<NDArray> parts, NDManager scope) {
+        if (parts.isEmpty()) return null;
+        NDArray j = parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts), 0);
+        j.attach(scope);
+        return j;
+    }
+
+    /** One chunk through every layer; returns the final-norm hidden states [T, hidden]. */
+    private NDArray runChunk(NDManager st, KvCache cache, int[] ids, ForwardOptions opt) {
+        int t = ids.length, p0 = cache.nextPosition();
+        ForwardObserver obs = opt.observer();
+        int[] positions = obs == null ? null : java.util.stream.IntStream.range(p0, p0 + t).toArray();
+        AttentionMasks masks = new AttentionMasks(st, p0, t);
+        boolean gemma = config.family() == ModelConfig.Family.GEMMA3;
+
+        // embed_tokens (Gemma3: scaled by sqrt(hidden))
+        NDArray x = keep(w.embedTokens.get(new NDIndex("{}", st.create(Arrays.stream(ids).asLongStream().toArray()))), st);
+        if (gemma) x = x.mul((float) Math.sqrt(config.hiddenSize()));
+
+        for (int l = 0; l < config.numLayers(); l++) {
+            Step s = new Step(st, l, cache, p0, masks, opt, positions);
+            x = gemma ? gemma3DecoderLayer(x, s) : qwenDecoderLayer(x, s);
+            if (obs != null) obs.layerOutput(l, x);
+        }
+        // final norm
+        x = gemma ? gemmaRmsNorm(x, w.finalNorm) : rmsNorm(x, w.finalNorm);
+
+        if (opt.extendCache()) {
+            cache.advance(t);
+            for (int l = 0; l < config.numLayers(); l++)
+                if (config.isSlidingLayer(l)) cache.dropInvisible(l, config.slidingWindow());
+        }
+        return x;
+    }
+
+    /** Everything a layer needs besides the hidden state. */
+    private record Step(NDManager st, int layer, KvCache cache, int p0, AttentionMasks masks, ForwardOptions opt, int[] positions) {}
+
+    /** Qwen2 / Qwen3 decoder layer (modeling_qwen2.py / modeling_qwen3.py, Qwen*DecoderLayer.forward). */
+    private NDArray qwenDecoderLayer(NDArray x, Step s) {
+        Weights.Layer lw = w.layers[s.layer];
+        // input_layernorm
+        NDArray h = rmsNorm(x, lw.inputNorm());
+        if (s.opt.observer() != null) s.opt.observer().attentionInput(s.layer, h, s.positions);
+        // self_attn, residual
+        x = x.add(selfAttention(h, s));
+        // post_attention_layernorm, mlp (SwiGLU: down(silu(gate(x)) * up(x))), residual
+        h = rmsNorm(x, lw.postAttentionNorm());
+        NDArray gateUp = h.matMul(lw.gateUpT());
+        long inter = config.intermediateSize();
+        NDArray gate = gateUp.get(new NDIndex(":, 0:{}", inter)), up = gateUp.get(new NDIndex(":, {}:", inter));
+        NDArray act = gate.mul(Activation.sigmoid(gate)).mul(up);
+        return x.add(act.matMul(lw.downT()));
+    }
+
+    /** Gemma3 decoder layer (modeling_gemma3.py, Gemma3DecoderLayer.forward). */
+    private NDArray gemma3DecoderLayer(NDArray x, Step s) {
+        Weights.Layer lw = w.layers[s.layer];
+        // input_layernorm
+        NDArray h = gemmaRmsNorm(x, lw.inputNorm());
+        if (s.opt.observer() != null) s.opt.observer().attentionInput(s.layer, h, s.positions);
+        // self_attn, post_attention_layernorm, residual
+        x = x.add(gemmaRmsNorm(selfAttention(h, s), lw.postAttentionNorm()));
+        // pre_feedforward_layernorm, mlp (down(gelu_tanh(gate(x)) * up(x))), post_feedforward_layernorm, residual
+        h = gemmaRmsNorm(x, lw.preFeedforwardNorm());
+        NDArray gateUp = h.matMul(lw.gateUpT());
+        long inter = config.intermediateSize();
+        NDArray gate = gateUp.get(new NDIndex(":, 0:{}", inter)), up = gateUp.get(new NDIndex(":, {}:", inter));
+        NDArray mlp = geluTanh(gate).mul(up).matMul(lw.downT());
+        return x.add(gemmaRmsNorm(mlp, lw.postFeedforwardNorm()));
+    }
+
+    /**
+     * Self-attention of one layer for T new tokens (h: [T, hidden] after the input norm): q/k/v projections,
+     * q/k norm, RoPE, cache append, attention over the cache's entries (per storage block of KV heads), o_proj.
+     */
+    private NDArray selfAttention(NDArray h, Step s) {
+        Weights.Layer lw = w.layers[s.layer];
+        int nq = config.numHeads(), nkv = config.numKvHeads(), d = config.headDim(), g = config.groupSize();
+        int t = (int) h.getShape().get(0);
+        ForwardObserver obs = s.opt.observer();
+
+        // q_proj, k_proj, v_proj (fused) → [heads, T, D]
+        NDArray qkv = h.matMul(lw.qkvT());
+        if (lw.qkvBias() != null) qkv = qkv.add(lw.qkvBias());
+        qkv = qkv.reshape(t, nq + 2L * nkv, d).transpose(1, 0, 2);
+        NDArray qk = qkv.get(new NDIndex("0:{}", nq + nkv));
+        NDArray v = qkv.get(new NDIndex("{}:", nq + nkv));
+        // q_norm, k_norm (per head, before RoPE)
+        if (lw.qkNorm() != null)
+            qk = config.family() == ModelConfig.Family.GEMMA3 ? gemmaRmsNorm(qk, lw.qkNorm()) : rmsNorm(qk, lw.qkNorm());
+        // RoPE
+        qk = rope[s.layer].apply(qk, s.p0, s.st);
+        NDArray q = qk.get(new NDIndex("0:{}", nq)), k = qk.get(new NDIndex("{}:", nq));
+        if (obs != null) obs.queriesKeys(s.layer, q, k);
+
+        boolean extend = s.opt.extendCache();
+        if (extend) s.cache.append(s.layer, k, v, s.p0);
+        int window = config.windowOf(s.layer);
+        boolean wantProbs = obs != null && obs.wantsAttentionProbs(s.layer);
+        KvCache.Block[] blocks = s.cache.blocks(s.layer);
+        NDList outs = new NDList();
+        for (KvCache.Block b : blocks) {
+            // keys/values this block's heads attend to, and their positions
+            NDArray keys, values;
+            int[] keyPos;
+            int nk;
+            if (extend) {
+                NDArray[] kv = KvCache.kvViews(b, s.st);
+                keys = kv[0];
+                values = kv[1];
+                keyPos = b.pos;
+                nk = b.len;
+            } else {
+                NDArray newK = b.nh == nkv ? k : k.get(new NDIndex("{}:{}", b.h0, b.h0 + b.nh));
+                NDArray newV = b.nh == nkv ? v : v.get(new NDIndex("{}:{}", b.h0, b.h0 + b.nh));
+                nk = b.len + t;
+                keyPos = new int[nk];
+                if (b.len > 0) System.arraycopy(b.pos, 0, keyPos, 0, b.len);
+                for (int i = 0; i < t; i++) keyPos[b.len + i] = s.p0 + i;
+                if (b.len > 0) {
+                    NDArray[] kv = KvCache.kvViews(b, s.st);
+                    keys = kv[0].concat(newK, 1);
+                    values = kv[1].concat(newV, 1);
+                } else {
+                    keys = newK;
+                    values = newV;
+                }
+            }
+            NDArray mask = s.masks.get(keyPos, nk, window);
+            // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
+            NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
+            NDArray scores = qb.matMul(keys.transpose(0, 2, 1)).mul((float) config.attentionScale());
+            if (config.attnLogitSoftcap() > 0) {
+                float cap = (float) config.attnLogitSoftcap();
+                scores = scores.div(cap).tanh().mul(cap);
+            }
+            if (dtype != DataType.FLOAT32) scores = scores.toType(DataType.FLOAT32, false);
+            if (mask != null) scores = scores.reshape(b.nh, g, t, nk).add(mask);
+            NDArray probs = scores.softmax(-1);
+            if (wantProbs) {
+                NDArray p4 = probs.reshape(b.nh, g, t, nk);
+                for (int i = 0; i < b.nh; i++) obs.attentionProbs(s.layer, b.h0 + i, p4.get(i));
+            }
+            if (dtype != DataType.FLOAT32) probs = probs.toType(dtype, false);
+            outs.add(probs.reshape(b.nh, (long) g * t, nk).matMul(values).reshape((long) b.nh * g, t, d));
+        }
+        NDArray attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
+        // o_proj over [T, H*D]
+        NDArray o = attn.transpose(1, 0, 2).reshape(t, (long) nq * d).matMul(lw.oT());
+        if (lw.oBias() != null) o = o.add(lw.oBias());
+        return o;
+    }
+
+    /** Qwen RMSNorm: x / sqrt(mean(x²) + eps) in float32, cast back, times w. */
+    private NDArray rmsNorm(NDArray x, NDArray weight) {
+        NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add((float) config.rmsNormEps()).pow(-0.5f));
+        if (dtype != DataType.FLOAT32) n = n.toType(dtype, false);
+        return n.mul(weight);
+    }
+
+    /** Gemma3 RMSNorm: computed entirely in float32 with (1 + w) (precomputed), then cast back. */
+    private NDArray gemmaRmsNorm(NDArray x, NDArray onePlusWeight) {
+        NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add((float) config.rmsNormEps()).pow(-0.5f)).mul(onePlusWeight);
+        return dtype == DataType.FLOAT32 ? n : n.toType(dtype, false);
+    }
+
+    /** gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))). */
+    private static NDArray geluTanh(NDArray x) {
+        float beta = (float) Math.sqrt(2 / Math.PI);
+        NDArray inner = x.mul(x).mul(x).mul(0.044715f).add(x).mul(beta);
+        return x.mul(inner.tanh().add(1f)).mul(0.5f);
+    }
+
+    /** lm_head (tied or not) in float32, with Gemma's final logit soft-capping when configured. */
+    private NDArray lmHead(NDArray h) {
+        NDArray logits = h.matMul(w.lmHeadT).toType(DataType.FLOAT32, false);
+        if (config.finalLogitSoftcap() > 0) {
+            float cap = (float) config.finalLogitSoftcap();
+            logits = logits.div(cap).tanh().mul(cap);
+        }
+        return logits;
     }
 
     @Override
-    public void close() {}
+    public void close() {
+        manager.close();
+    }
 }

@@ -1,0 +1,103 @@
+package io.kvgate.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * RoPE cos/sin tables [positions, headDim] for one (theta, linear factor), computed once in float32 exactly as
+ * transformers does (inv_freq = 1 / theta^(2i/d), divided by the linear factor; angle = position * inv_freq;
+ * halves duplicated) and grown by doubling when a longer sequence arrives.
+ *
+ * <p>rotate_half(x) is a fixed signed permutation, so it is applied as one matmul with {@code rotateHalf}
+ * (exact: each output is ±one input) instead of slicing, negating and concatenating.
+ */
+final class RotaryTables implements AutoCloseable {
+    private final NDManager manager;
+    private final int headDim;
+    private final float[] invFreq;
+    private final DataType dtype;
+    private final NDArray rotateHalf;
+    private NDArray cos, sin;
+    private int size;
+
+    /**
+     * @param frequencyDtype the checkpoint's dtype: transformers' {@code inv_freq} buffer is cast to it when the
+     *                       model is loaded in that dtype, so frequencies are rounded to it (bf16/f16) to match
+     */
+    RotaryTables(NDManager parent, int headDim, double theta, double linearFactor, SafetensorsFile.Dtype frequencyDtype,
+                 DataType dtype, int initialSize) {
+        this.manager = parent.newSubManager();
+        this.headDim = headDim;
+        this.dtype = dtype;
+        int half = headDim / 2;
+        invFreq = new float[half];
+        for (int i = 0; i < half; i++) {
+            float exponent = (float) (2 * i) / headDim;
+            float base = (float) Math.pow(theta, exponent);
+            invFreq[i] = roundTo(frequencyDtype, (float) ((1.0f / base) / linearFactor));
+        }
+        float[] r = new float[headDim * headDim];
+        for (int j = 0; j < half; j++) {
+            r[(j + half) * headDim + j] = -1f;     // out[j]        = -x[j + half]
+            r[j * headDim + (j + half)] = 1f;      // out[j + half] =  x[j]
+        }
+        rotateHalf = manager.create(r, new Shape(headDim, headDim)).toType(dtype, false);
+        grow(Math.max(initialSize, 16));
+    }
+
+    private void grow(int newSize) {
+        float[] c = new float[newSize * headDim], s = new float[newSize * headDim];
+        int half = headDim / 2;
+        for (int p = 0; p < newSize; p++) {
+            for (int i = 0; i < half; i++) {
+                float angle = (float) p * invFreq[i];
+                float cv = (float) Math.cos(angle), sv = (float) Math.sin(angle);
+                c[p * headDim + i] = c[p * headDim + i + half] = cv;
+                s[p * headDim + i] = s[p * headDim + i + half] = sv;
+            }
+        }
+        if (cos != null) {
+            cos.close();
+            sin.close();
+        }
+        cos = manager.create(c, new Shape(newSize, headDim)).toType(dtype, false);
+        sin = manager.create(s, new Shape(newSize, headDim)).toType(dtype, false);
+        size = newSize;
+    }
+
+    /** x [heads, T, D] at positions p0..p0+T-1 → x·cos + rotate_half(x)·sin, in x's manager. */
+    NDArray apply(NDArray x, int p0, NDManager scope) {
+        int t = (int) x.getShape().get(1);
+        if (p0 + t > size) grow(Math.max(p0 + t, size * 2));
+        NDIndex rows = new NDIndex("{}:{}", p0, p0 + t);
+        NDArray c = cos.get(rows), s = sin.get(rows);
+        c.attach(scope);
+        s.attach(scope);
+        return x.mul(c).add(x.matMul(rotateHalf).mul(s));
+    }
+
+    /** float → bf16/f16 → float with round-to-nearest-even (identity for F32). */
+    static float roundTo(SafetensorsFile.Dtype d, float x) {
+        int bits = Float.floatToIntBits(x);
+        switch (d) {
+            case BF16:
+                return Float.intBitsToFloat((bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000);
+            case F16: {
+                float a = Math.abs(x);
+                if (a < 0x1p-14f) return (float) Math.copySign(Math.rint(a * 0x1p24) * 0x1p-24, x); // subnormal half
+                int r = (bits + 0xfff + ((bits >>> 13) & 1)) & 0xffffe000;
+                return Float.intBitsToFloat(r);
+            }
+            default:
+                return x;
+        }
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}
