@@ -51,8 +51,15 @@ public final class BenchProfileCommand implements Runnable {
     @Option(names = "--profile-steps", defaultValue = "4", description = "Decode steps run under the profiler (0 = none).")
     int profileSteps;
 
+    @Option(names = "--chunk", defaultValue = "0", description = "Prefill chunk size in tokens (0 = the model's default).")
+    int chunk;
+
     @Option(names = "--trace-dir", description = "Keep the raw profiler traces here (JSON, one per context).")
     Path traceDir;
+
+    @Option(names = "--keep", defaultValue = "0", description = "Also time decode after evicting all but this fraction "
+            + "of every head's KV entries (a random subset per head, as a gate would keep; 0 = skip).")
+    double keep;
 
     @Option(names = "--seed", defaultValue = "1")
     long seed;
@@ -63,8 +70,11 @@ public final class BenchProfileCommand implements Runnable {
         if (steps <= 0 || prefillReps <= 0) throw new KvgateException("--steps and --prefill-reps must be positive");
         TextTable timing = new TextTable("context", "prefill s", "prefill tok/s", "decode ms/step", "decode tok/s",
                 "KV MB", "device MB in use");
+        TextTable kept = new TextTable("context", "KV kept", "decode ms/step", "vs full", "KV MB", "vs full");
         StringBuilder profiles = new StringBuilder();
         try (Checkpoint ck = modelOptions.openCheckpoint(); Model model = Model.load(ck, target.device(), target.dtype())) {
+            if (chunk > 0) model.setPrefillChunk(chunk);
+            System.out.printf("prefill chunk %d; ", model.prefillChunk());
             System.out.printf("%s on %s, %d layers, %d KV heads, vocab %d%n", ck.dir(), target,
                     ck.config().numLayers(), ck.config().numKvHeads(), ck.config().vocabSize());
             Random random = new Random(seed);
@@ -91,21 +101,35 @@ public final class BenchProfileCommand implements Runnable {
                     String inUse = target.device().isGpu()
                             ? String.format("%.0f", CudaUtils.getGpuMemory(target.device()).getCommitted() / 1e6) : "-";
                     timing.row(t, fmt(pf), fmt(t / pf), fmt(ms), fmt(1e3 / ms), fmt(cache.bytes() / 1e6), inUse);
-                    if (profileSteps > 0) profiles.append(profile(model, cache, next, t, ms));
+                    if (profileSteps > 0) profiles.append(profile(model, cache, next, t, ms, "full cache"));
+                    if (keep > 0 && keep < 1) {
+                        long fullBytes = cache.bytes();
+                        evictRandom(cache, keep, random);
+                        for (int i = 0; i < warmup + steps; i++) {
+                            long t0 = System.nanoTime();
+                            next = step(model, cache, new int[] {next});
+                            if (i >= warmup) dec[i - warmup] = (System.nanoTime() - t0) / 1e9;
+                        }
+                        double keptMs = median(dec) * 1e3;
+                        kept.row(t, String.format("%.0f%%", keep * 100), fmt(keptMs), fmt(keptMs / ms) + "×",
+                                fmt(cache.bytes() / 1e6), fmt((double) cache.bytes() / fullBytes) + "×");
+                        if (profileSteps > 0) profiles.append(profile(model, cache, next, t, keptMs, String.format("%.0f%% kept", keep * 100)));
+                    }
                 }
             }
         }
         System.out.print(timing);
+        if (keep > 0 && keep < 1) System.out.print(kept);
         System.out.print(profiles);
     }
 
     /** Runs decode steps under libtorch's profiler and summarises the trace per step. */
-    private String profile(Model model, KvCache cache, int next, int context, double unprofiledMs) {
+    private String profile(Model model, KvCache cache, int next, int context, double unprofiledMs, String what) {
         Path trace;
         try {
             if (traceDir != null) {
                 Files.createDirectories(traceDir);
-                trace = traceDir.resolve("decode-trace-" + context + ".json");
+                trace = traceDir.resolve("decode-trace-" + context + "-" + what.replaceAll("[^0-9a-z]+", "_") + ".json");
             } else {
                 trace = Files.createTempFile("kvgate-trace", ".json");
                 trace.toFile().deleteOnExit();
@@ -122,8 +146,8 @@ public final class BenchProfileCommand implements Runnable {
 
         double n = profileSteps;
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format("%nDecode profile at context %d (%d steps; %.2f ms/step unprofiled, %.2f ms/step profiled):%n",
-                context, profileSteps, unprofiledMs, wallUs / 1e3));
+        sb.append(String.format("%nDecode profile at context %d, %s (%d steps; %.2f ms/step unprofiled, %.2f ms/step profiled):%n",
+                context, what, profileSteps, unprofiledMs, wallUs / 1e3));
         sb.append(new TextTable("per decode step", "value")
                 .row("JNI calls (top-level libtorch ops)", fmt(tr.topLevel().size() / n))
                 .row("host ms inside libtorch ops", fmt(tr.hostMicros() / n / 1e3))
@@ -138,6 +162,20 @@ public final class BenchProfileCommand implements Runnable {
         }
         sb.append(ops);
         return sb.toString();
+    }
+
+    /** Keeps a random {@code fraction} of every (layer, head)'s entries, always including the newest one. */
+    private static void evictRandom(KvCache cache, double fraction, Random random) {
+        for (int l = 0; l < cache.numLayers(); l++) {
+            for (int h = 0; h < cache.numKvHeads(); h++) {
+                int n = cache.length(l, h);
+                int k = Math.max(1, (int) Math.round(fraction * n));
+                int[] order = random.ints(0, n - 1).distinct().limit(k - 1).sorted().toArray();
+                int[] keepIdx = Arrays.copyOf(order, k);
+                keepIdx[k - 1] = n - 1;
+                cache.retain(l, h, keepIdx);
+            }
+        }
     }
 
     /** A full prefill on a fresh cache, then the greedy id read back (what a generate call does first). */
