@@ -1,13 +1,80 @@
 package io.kvgate.cli;
 
+import ai.djl.ndarray.NDManager;
+import io.kvgate.models.ForwardOptions;
+import io.kvgate.models.KvCache;
+import io.kvgate.models.Model;
+import io.kvgate.models.util.TextTable;
+import io.kvgate.objectives.KvzipScorer;
+import io.kvgate.objectives.RepeatPrompt;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
-/** Cost of KVzip scoring as a ratio to prefill. */
-@Command(name = "kvzip", mixinStandardHelpOptions = true, description = "Cost of KVzip scoring as a ratio to prefill.")
+import java.util.List;
+import java.util.Random;
+
+/** Cost of KVzip scoring as a ratio to the prefill of the same context, measured in one process. */
+@Command(name = "kvzip", mixinStandardHelpOptions = true,
+        description = "Cost of KVzip scoring (reconstruction pass) as a ratio to prefill of the same context.")
 public final class BenchKvzipCommand implements Runnable {
-    // Placeholder owned by the objectives work; replaced by the real command.
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--context", split = ",", defaultValue = "256,512,1024",
+            description = "Context lengths in tokens (default: ${DEFAULT-VALUE}).")
+    List<Integer> contexts;
+
+    @Option(names = "--chunk", defaultValue = "2000", description = "Scoring chunk size (default: ${DEFAULT-VALUE}).")
+    int chunk;
+
+    @Option(names = "--reps", defaultValue = "3", description = "Timed repetitions; the median is reported.")
+    int reps;
+
     @Override
     public void run() {
-        throw new UnsupportedOperationException("kvgate kvzip is not implemented yet");
+        try (Model model = modelOptions.load()) {
+            int vocab = model.config().vocabSize();
+            Random random = new Random(1);
+            // Random ids stand in for text: cost depends on lengths only. The repeat request is 8 ids.
+            RepeatPrompt prompt = new RepeatPrompt(randomIds(random, 8, vocab), randomIds(random, 12, vocab),
+                    randomIds(random, 3, vocab), new int[0]);
+            KvzipScorer scorer = new KvzipScorer(prompt, chunk);
+            TextTable table = new TextTable("context", "prefill ms", "kvzip ms", "kvzip / prefill", "chunks");
+            for (int n : contexts) {
+                int[] ids = randomIds(random, n, vocab);
+                double[] prefill = new double[reps + 1];
+                double[] scoring = new double[reps + 1];
+                for (int r = 0; r <= reps; r++) { // r = 0 warms up
+                    try (NDManager scope = model.manager().newSubManager(); KvCache cache = model.newCache()) {
+                        long t0 = System.nanoTime();
+                        model.forward(scope, cache, ids, ForwardOptions.defaults().withLogits(ForwardOptions.Logits.NONE));
+                        long t1 = System.nanoTime();
+                        scorer.score(model, cache, ids);
+                        long t2 = System.nanoTime();
+                        prefill[r] = (t1 - t0) / 1e6;
+                        scoring[r] = (t2 - t1) / 1e6;
+                    }
+                }
+                double p = median(prefill), s = median(scoring);
+                table.row(n, String.format("%.1f", p), String.format("%.1f", s), String.format("%.2fx", s / p),
+                        (n + chunk - 1) / chunk);
+            }
+            System.out.println("KVzip scoring vs prefill, " + modelOptions.model + " on " + model.device()
+                    + " (" + model.dtype() + "), median of " + reps);
+            System.out.print(table);
+        }
+    }
+
+    private static int[] randomIds(Random r, int n, int vocab) {
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = r.nextInt(Math.min(vocab, 256));
+        return ids;
+    }
+
+    private static double median(double[] xs) {
+        double[] timed = java.util.Arrays.copyOfRange(xs, 1, xs.length);
+        java.util.Arrays.sort(timed);
+        return timed[timed.length / 2];
     }
 }

@@ -36,6 +36,12 @@ public final class Model implements AutoCloseable {
     private final RotaryTables[] rope; // per layer (shared between layers with the same theta/factor)
     private final float embedScale;    // Gemma3: sqrt(hidden), rounded like transformers' embed_scale buffer
     private int prefillChunk = DEFAULT_PREFILL_CHUNK;
+    /**
+     * Scalar operands as device arrays, made once. DJL turns a Java scalar operand ({@code x.mul(0.5f)}) into a
+     * new host tensor copied to the device on every call, and libtorch's blocking host-to-device copy waits for
+     * all queued GPU work: on a GPU each such op was a full device sync (BENCHMARKS.md, GPU section).
+     */
+    private final Map<Float, NDArray> constants = new HashMap<>();
 
     private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope, float embedScale) {
         this.embedScale = embedScale;
@@ -168,10 +174,11 @@ public final class Model implements AutoCloseable {
 
         // embed_tokens (Gemma3: scaled by sqrt(hidden))
         NDArray x = keep(w.embedTokens.get(new NDIndex("{}", st.create(Arrays.stream(ids).asLongStream().toArray()))), st);
-        if (gemma) x = x.mul(embedScale);
+        if (gemma) x = x.mul(constant(embedScale));
 
         for (int l = 0; l < config.numLayers(); l++) {
-            // each layer's intermediates live in their own scope (results land in their first operand's manager)
+            // each layer's intermediates (and its input) live in their own scope, freed when the layer ends: a chunk's
+            // peak memory is one layer's attention scores, not all layers' (results land in their first operand's manager)
             try (NDManager layerScope = st.newSubManager()) {
                 x.attach(layerScope);
                 Step s = new Step(layerScope, l, cache, p0, masks, opt, positions);
@@ -289,10 +296,10 @@ public final class Model implements AutoCloseable {
             // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
             NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
             // [nh, G*T, nk] score matrices are the big intermediates of long contexts: free each as soon as it is used
-            NDArray scores = then(qb.matMul(keys.transpose(0, 2, 1)), a -> a.mul((float) config.attentionScale()));
+            NDArray scores = then(qb.matMul(keys.transpose(0, 2, 1)), a -> a.mul(constant((float) config.attentionScale())));
             if (config.attnLogitSoftcap() > 0) {
                 float cap = (float) config.attnLogitSoftcap();
-                scores = then(then(then(scores, a -> a.div(cap)), NDArray::tanh), a -> a.mul(cap));
+                scores = then(then(then(scores, a -> a.div(constant(cap))), NDArray::tanh), a -> a.mul(constant(cap)));
             }
             if (dtype != DataType.FLOAT32) scores = then(scores, a -> a.toType(DataType.FLOAT32, false));
             if (mask != null) scores = then(then(scores, a -> a.reshape(b.nh, g, t, nk)), a -> a.add(mask)); // views pin storage: close them too
@@ -323,10 +330,15 @@ public final class Model implements AutoCloseable {
         return out;
     }
 
+    /** A float32 scalar on the model's device (0-d, so it never changes the dtype of the array it meets). */
+    private NDArray constant(float v) {
+        return constants.computeIfAbsent(v, k -> manager.create(k.floatValue()));
+    }
+
     /** Qwen RMSNorm: x / sqrt(mean(x²) + eps) in float32, cast back, times w. */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add((float) config.rmsNormEps()).pow(-0.5f));
+        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add(constant((float) config.rmsNormEps())).pow(constant(-0.5f)));
         if (dtype != DataType.FLOAT32) n = n.toType(dtype, false);
         return n.mul(weight);
     }
@@ -334,15 +346,15 @@ public final class Model implements AutoCloseable {
     /** Gemma3 RMSNorm: computed entirely in float32 with (1 + w) (precomputed), then cast back. */
     private NDArray gemmaRmsNorm(NDArray x, NDArray onePlusWeight) {
         NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add((float) config.rmsNormEps()).pow(-0.5f)).mul(onePlusWeight);
+        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add(constant((float) config.rmsNormEps())).pow(constant(-0.5f))).mul(onePlusWeight);
         return dtype == DataType.FLOAT32 ? n : n.toType(dtype, false);
     }
 
     /** gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))). */
-    private static NDArray geluTanh(NDArray x) {
+    private NDArray geluTanh(NDArray x) {
         float beta = (float) Math.sqrt(2 / Math.PI);
-        NDArray inner = x.mul(x).mul(x).mul(0.044715f).add(x).mul(beta);
-        return x.mul(inner.tanh().add(1f)).mul(0.5f);
+        NDArray inner = x.mul(x).mul(x).mul(constant(0.044715f)).add(x).mul(constant(beta));
+        return x.mul(inner.tanh().add(constant(1f))).mul(constant(0.5f));
     }
 
     /** lm_head (tied or not) in float32, with Gemma's final logit soft-capping when configured. */
@@ -350,7 +362,7 @@ public final class Model implements AutoCloseable {
         NDArray logits = h.matMul(w.lmHeadT).toType(DataType.FLOAT32, false);
         if (config.finalLogitSoftcap() > 0) {
             float cap = (float) config.finalLogitSoftcap();
-            logits = logits.div(cap).tanh().mul(cap);
+            logits = logits.div(constant(cap)).tanh().mul(constant(cap));
         }
         return logits;
     }
