@@ -134,6 +134,10 @@ public final class Model implements AutoCloseable {
             if (ids[i] < 0 || ids[i] >= config.vocabSize())
                 throw new KvgateException("token id " + ids[i] + " at index " + i + " is outside the vocabulary [0, " + config.vocabSize() + ")");
         if (chunkSize <= 0) throw new KvgateException("prefill chunk size must be positive, found " + chunkSize);
+        if (cache.numLayers() != config.numLayers() || cache.numKvHeads() != config.numKvHeads() || cache.headDim() != config.headDim()
+                || cache.dtype() != dtype)
+            throw new IllegalArgumentException("this cache was made for another model (" + cache.numLayers() + " layers, "
+                    + cache.numKvHeads() + " KV heads, head_dim " + cache.headDim() + ", " + cache.dtype() + ")");
         int step = options.extendCache() ? chunkSize : ids.length;
         List<NDArray> logits = new ArrayList<>(), hidden = new ArrayList<>();
         try (NDManager acc = scope.newSubManager()) {

@@ -50,6 +50,7 @@ class ParityTest {
             double eLogits = Fixtures.relErr(r.logits().toFloatArray(), ref.readFloats("logits"));
             double eFirst = Fixtures.relErr(firstLayer[0], ref.readFloats("hidden_first_layer_out"));
             double eLast = Fixtures.relErr(r.hiddenLast().toFloatArray(), ref.readFloats("hidden_last"));
+            System.out.printf("parity %s: logits %.2e, hidden_first_layer_out %.2e, hidden_last %.2e%n", dir.getFileName(), eLogits, eFirst, eLast);
             assertTrue(eFirst < TOL, dir.getFileName() + ": hidden_first_layer_out rel err " + eFirst);
             assertTrue(eLast < TOL, dir.getFileName() + ": hidden_last rel err " + eLast);
             assertTrue(eLogits < TOL, dir.getFileName() + ": logits rel err " + eLogits);
