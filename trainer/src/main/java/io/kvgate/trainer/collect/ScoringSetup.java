@@ -26,7 +26,8 @@ import java.util.Set;
  * Both parts can be overridden (a template with a {@code {text}} slot; a request text).
  */
 public record ScoringSetup(ContextFormat context, RepeatPrompt prompt, Map<String, String> notes) {
-    private static final String SLOT = "\u0001kvgate-slot\u0001";
+    /** Plain letters: templates may trim or escape anything else. */
+    private static final String SLOT = "KVGATESLOTq7z";
 
     public static ScoringSetup resolve(TextTokenizer tokenizer, Optional<ChatTemplate> chat, String contextTemplate,
                                        String requestText) {
