@@ -12,6 +12,7 @@ import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
 import io.kvgate.models.text.ChatTemplate;
 import io.kvgate.models.text.TextTokenizer;
+import io.kvgate.objectives.RepeatPrompts;
 import io.kvgate.trainer.collect.CollectReport;
 import io.kvgate.trainer.collect.CollectSettings;
 import io.kvgate.trainer.collect.FeatureCollector;
@@ -78,7 +79,12 @@ public final class CollectCommand implements Runnable {
             + "(default: from the checkpoint; the tiny model uses <|im_start|>{text}<|im_end|>).")
     String contextTemplate;
 
-    @Option(names = "--repeat-request", paramLabel = "TEXT", description = "KVzip's repeat request (default: from the checkpoint).")
+    @Option(names = "--repeat-style", defaultValue = "auto", paramLabel = "auto|chat|plain|tiny",
+            description = "How the context and KVzip's repeat request are wrapped (default: ${DEFAULT-VALUE}: chat if the "
+                    + "checkpoint has a chat template, tiny for the bundled tiny model, else plain).")
+    String repeatStyle;
+
+    @Option(names = "--repeat-request", paramLabel = "TEXT", description = "KVzip's repeat request text (default: per style).")
     String repeatRequest;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Feature directory (shards + manifest.json).")
@@ -90,7 +96,8 @@ public final class CollectCommand implements Runnable {
                 io.kvgate.objectives.KvzipScorer.DEFAULT_SINK_TOKENS);
         // Corpus problems surface before the weights are loaded: only the checkpoint's config and tokenizer are needed.
         try (Checkpoint checkpoint = modelOptions.openCheckpoint(); TextTokenizer tokenizer = TextTokenizer.load(checkpoint)) {
-            ScoringSetup setup = ScoringSetup.resolve(tokenizer, ChatTemplate.load(checkpoint.dir()), contextTemplate, repeatRequest);
+            ScoringSetup setup = ScoringSetup.resolve(tokenizer, ChatTemplate.load(checkpoint.dir()),
+                    RepeatPrompts.parseStyle(repeatStyle), contextTemplate, repeatRequest);
             int maxPositions = checkpoint.config().maxPositions();
             int room = ModelFeatureSource.maxContext(maxPositions, setup.prompt(), chunk) - setup.context().overhead();
             int max = maxTokens > 0 ? maxTokens : Math.min(30_000, room);

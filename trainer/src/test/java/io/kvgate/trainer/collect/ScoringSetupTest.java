@@ -3,6 +3,7 @@ package io.kvgate.trainer.collect;
 import io.kvgate.models.text.ChatTemplate;
 import io.kvgate.models.text.TextTokenizer;
 import io.kvgate.objectives.RepeatPrompt;
+import io.kvgate.objectives.RepeatPrompts;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,7 +27,7 @@ class ScoringSetupTest {
     @Test
     void tinyModelGetsItsTrainedFormat() {
         try (TextTokenizer t = TextTokenizer.load(TINY)) {
-            ScoringSetup s = ScoringSetup.resolve(t, ChatTemplate.load(TINY), null, null);
+            ScoringSetup s = ScoringSetup.resolve(t, ChatTemplate.load(TINY), RepeatPrompts.Style.AUTO, null, null);
             assertArrayEquals(new int[] {257}, s.context().prefix());
             assertArrayEquals(new int[] {258}, s.context().suffix());
             assertEquals(RepeatPrompt.TINY_MODEL_REQUEST, decode(t, s.prompt().request()));
@@ -43,15 +44,15 @@ class ScoringSetupTest {
             Files.copy(in, dir.resolve("tokenizer_config.json"));
         }
         try (TextTokenizer t = TextTokenizer.load(dir)) {
-            ScoringSetup s = ScoringSetup.resolve(t, ChatTemplate.load(dir), null, null);
+            ScoringSetup s = ScoringSetup.resolve(t, ChatTemplate.load(dir), RepeatPrompts.Style.AUTO, null, null);
             assertEquals("chat", s.notes().get("context_style"));
             assertEquals("<|im_start|>user\n{text}<|im_end|>\n", s.notes().get("context_template"));
             int[] ctx = s.context().wrap(t.encode("Some text."));
             assertEquals("<|im_start|>user\nSome text.<|im_end|>\n", decode(t, ctx));
-            assertEquals("<|im_start|>user\nRepeat the previous context exactly.<|im_end|>\n<|im_start|>assistant\n",
+            assertEquals("<|im_start|>user\nRepeat the previous context exactly.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
                     decode(t, s.prompt().request()));
             assertEquals("<|im_start|>user\n" + RepeatPrompt.CONTINUATION_REQUEST, decode(t, s.prompt().continuationPrefix()));
-            assertEquals("<|im_end|>\n<|im_start|>assistant\n", decode(t, s.prompt().continuationSuffix()));
+            assertEquals("<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", decode(t, s.prompt().continuationSuffix()));
             // every wrapper token is in the wrapper set, so the repeated text is the document itself
             for (int id : s.context().prefix()) assertTrue(Arrays.stream(s.prompt().wrapperIds()).anyMatch(w -> w == id));
         }
@@ -60,10 +61,20 @@ class ScoringSetupTest {
     @Test
     void overridesWin() {
         try (TextTokenizer t = TextTokenizer.load(TINY)) {
-            ScoringSetup s = ScoringSetup.resolve(t, ChatTemplate.load(TINY), "Doc: {text}", "\nAgain:\n");
+            ScoringSetup s = ScoringSetup.resolve(t, ChatTemplate.load(TINY), RepeatPrompts.Style.AUTO, "Doc: {text}", "\nAgain:\n");
             assertEquals("Doc: ", decode(t, s.context().prefix()));
             assertEquals(0, s.context().suffix().length);
             assertEquals("\nAgain:\n", decode(t, s.prompt().request()));
+            assertEquals("tiny", s.notes().get("context_style")); // the request override keeps the style
+        }
+    }
+
+    @Test
+    void explicitPlainStyleUsesTheOfficialRequestWithoutChatTurns() {
+        try (TextTokenizer t = TextTokenizer.load(TINY)) {
+            ScoringSetup s = ScoringSetup.resolve(t, ChatTemplate.load(TINY), RepeatPrompts.Style.PLAIN, null, null);
+            assertEquals(0, s.context().overhead()); // the tiny tokenizer has no BOS
+            assertEquals(RepeatPrompt.OFFICIAL_REQUEST, decode(t, s.prompt().request()));
         }
     }
 }
