@@ -24,11 +24,25 @@ public final class SinkFitter {
      * @param batch        rows per step
      * @param learningRate relative step size (fraction of each parameter group's scale)
      * @param seed         seeds the initial noise, the minibatches and the principal directions
-     * @param epsilon      target clipping of the logit regression used by the initialisation
+     * @param epsilon      target clipping of the logit transform (initialisation, and the logit objective)
+     * @param objective    where the squared error is measured
      */
-    public record Options(int steps, int batch, double learningRate, long seed, double epsilon) {
+    public record Options(int steps, int batch, double learningRate, long seed, double epsilon, Objective objective) {
         public static Options defaults() {
-            return new Options(400, 256, 0.02, 1, LinearFitter.DEFAULT_EPSILON);
+            return new Options(400, 256, 0.02, 1, LinearFitter.DEFAULT_EPSILON, Objective.PROBABILITY);
+        }
+    }
+
+    /** Squared error on scores (default), or on logits against logit(clip(S, ε, 1−ε)) as the linear gate uses. */
+    public enum Objective {
+        PROBABILITY, LOGIT;
+
+        public String id() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        SinkObjective.Space space() {
+            return this == LOGIT ? SinkObjective.Space.LOGIT : SinkObjective.Space.PROBABILITY;
         }
     }
 
@@ -55,7 +69,7 @@ public final class SinkFitter {
         }
         Params p = SinkInit.initialise(d, train, linearCoef, x, t, n, o.epsilon(), o.seed() * 7919 + layer);
         SinkObjective.Scratch sc = new SinkObjective.Scratch(d);
-        double initLoss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc);
+        double initLoss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc, o.objective().space(), o.epsilon());
         Params best = p.copy();
         double bestLoss = initLoss;
         int bestStep = 0;
@@ -86,7 +100,7 @@ public final class SinkFitter {
         for (int step = 1; step <= o.steps(); step++) {
             for (int i = 0; i < batch.length; i++) batch[i] = fitIdx[rng.nextInt(fitIdx.length)];
             g.zero();
-            SinkObjective.lossAndGradient(p, x, t, batch, batch.length, g, sc);
+            SinkObjective.lossAndGradient(p, x, t, batch, batch.length, g, sc, o.objective().space(), o.epsilon());
             double lr = o.learningRate() * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * (step - 1) / o.steps())));
             double c1 = 1 - Math.pow(b1, step), c2 = 1 - Math.pow(b2, step);
             for (int k = 0; k < params.size(); k++) {
@@ -100,7 +114,7 @@ public final class SinkFitter {
                 }
             }
             if (step % evalEvery == 0 || step == o.steps()) {
-                double loss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc);
+                double loss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc, o.objective().space(), o.epsilon());
                 if (loss < bestLoss) {
                     bestLoss = loss;
                     best = p.copy();
