@@ -11,8 +11,9 @@ import java.util.SplittableRandom;
  * Fits one layer's sink gate: closed-form start ({@link SinkInit}), then minibatch Adam on the probability-space
  * least-squares objective ({@link SinkObjective}) with a cosine learning-rate decay. Each parameter group gets a
  * step size proportional to its natural scale, so one learning rate suits every model. The iterate with the
- * lowest loss on a validation slice of the training rows (every 20th) is kept — the held-out rows are never
- * looked at. Deterministic given the seed.
+ * lowest loss on a validation slice of the training rows (every 20th) is kept, and the fit stops once that loss
+ * has not improved for {@link #PATIENCE_EVALS} evaluations — the held-out rows are never looked at. Deterministic
+ * given the seed.
  *
  * <p>Why probability space: the gate is used by thresholding and ranking scores in [0, 1] (the 0.05 agreement,
  * the global top-r budget); squared error there weights each token by how much its score can move a decision,
@@ -48,6 +49,9 @@ public final class SinkFitter {
 
     /** The fitted gate, with the validation loss at initialisation and at the kept iterate. */
     public record Fit(SinkGate gate, double initialValidationLoss, double validationLoss, int keptStep) {}
+
+    /** Evaluations without a better validation loss before the fit stops early. */
+    static final int PATIENCE_EVALS = 3;
 
     private SinkFitter() {}
 
@@ -119,6 +123,8 @@ public final class SinkFitter {
                     bestLoss = loss;
                     best = p.copy();
                     bestStep = step;
+                } else if (step - bestStep >= PATIENCE_EVALS * evalEvery) {
+                    break; // validation loss stopped improving: more steps would only fit noise
                 }
             }
         }
