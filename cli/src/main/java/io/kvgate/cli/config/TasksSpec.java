@@ -1,5 +1,7 @@
 package io.kvgate.cli.config;
 
+import io.kvgate.evaluator.tasks.TaskGenerator;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -17,7 +19,7 @@ import java.util.Map;
  */
 public record TasksSpec(Path file, List<String> suites, int perSuite, long seed, String filler) {
     static final List<String> KEYS = List.of("file", "suites", "per_suite", "seed", "filler");
-    public static final List<String> SUITES = List.of("passkey", "kv", "repeat");
+    public static final List<String> SUITES = TaskGenerator.KINDS;
 
     static TasksSpec read(Section s) {
         if (s.has("file") && s.has("suites")) {
@@ -31,7 +33,7 @@ public record TasksSpec(Path file, List<String> suites, int perSuite, long seed,
             return new TasksSpec(file, List.of(), 0, 0, CorpusSpec.EMBEDDED);
         }
         List<String> suites = s.choices("suites", SUITES, SUITES);
-        int perSuite = s.integer("per_suite", 20, Range.atLeast(1));
+        int perSuite = s.integer("per_suite", TaskGenerator.DEFAULT_COUNT, Range.atLeast(1));
         int seed = s.integer("seed", 1234, Range.atLeast(0));
         String filler = s.string("filler", CorpusSpec.EMBEDDED);
         if (!filler.equals(CorpusSpec.EMBEDDED)) {
