@@ -35,6 +35,12 @@ public final class Model implements AutoCloseable {
     private final Weights w;
     private final RotaryTables[] rope; // per layer (shared between layers with the same theta/factor)
     private int prefillChunk = DEFAULT_PREFILL_CHUNK;
+    /**
+     * Scalar operands as device arrays, made once. DJL turns a Java scalar operand ({@code x.mul(0.5f)}) into a
+     * new host tensor copied to the device on every call, and libtorch's blocking host-to-device copy waits for
+     * all queued GPU work: on a GPU each such op was a full device sync (BENCHMARKS.md, GPU section).
+     */
+    private final Map<Float, NDArray> constants = new HashMap<>();
 
     private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope) {
         this.checkpoint = checkpoint;
@@ -165,11 +171,18 @@ public final class Model implements AutoCloseable {
 
         // embed_tokens (Gemma3: scaled by sqrt(hidden))
         NDArray x = keep(w.embedTokens.get(new NDIndex("{}", st.create(Arrays.stream(ids).asLongStream().toArray()))), st);
-        if (gemma) x = x.mul((float) Math.sqrt(config.hiddenSize()));
+        if (gemma) x = x.mul(constant((float) Math.sqrt(config.hiddenSize())));
 
         for (int l = 0; l < config.numLayers(); l++) {
-            Step s = new Step(st, l, cache, p0, masks, opt, positions);
-            x = gemma ? gemma3DecoderLayer(x, s) : qwenDecoderLayer(x, s);
+            // each layer's intermediates live in their own scope, freed when the layer ends: a chunk's peak
+            // memory is one layer's attention scores, not all layers' (32K context on a GPU needs this)
+            try (NDManager ls = st.newSubManager()) {
+                x.tempAttach(ls);
+                Step s = new Step(ls, l, cache, p0, masks, opt, positions);
+                NDArray out = gemma ? gemma3DecoderLayer(x, s) : qwenDecoderLayer(x, s);
+                out.attach(st);
+                x = out;
+            }
             if (obs != null) obs.layerOutput(l, x);
         }
         // final norm
@@ -280,10 +293,10 @@ public final class Model implements AutoCloseable {
             NDArray mask = s.masks.get(keyPos, nk, window);
             // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
             NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
-            NDArray scores = qb.matMul(keys.transpose(0, 2, 1)).mul((float) config.attentionScale());
+            NDArray scores = qb.matMul(keys.transpose(0, 2, 1)).mul(constant((float) config.attentionScale()));
             if (config.attnLogitSoftcap() > 0) {
                 float cap = (float) config.attnLogitSoftcap();
-                scores = scores.div(cap).tanh().mul(cap);
+                scores = scores.div(constant(cap)).tanh().mul(constant(cap));
             }
             if (dtype != DataType.FLOAT32) scores = scores.toType(DataType.FLOAT32, false);
             if (mask != null) scores = scores.reshape(b.nh, g, t, nk).add(mask);
@@ -302,10 +315,15 @@ public final class Model implements AutoCloseable {
         return o;
     }
 
+    /** A float32 scalar on the model's device (0-d, so it never changes the dtype of the array it meets). */
+    private NDArray constant(float v) {
+        return constants.computeIfAbsent(v, k -> manager.create(k.floatValue()));
+    }
+
     /** Qwen RMSNorm: x / sqrt(mean(x²) + eps) in float32, cast back, times w. */
     private NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add((float) config.rmsNormEps()).pow(-0.5f));
+        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add(constant((float) config.rmsNormEps())).pow(constant(-0.5f)));
         if (dtype != DataType.FLOAT32) n = n.toType(dtype, false);
         return n.mul(weight);
     }
@@ -313,15 +331,15 @@ public final class Model implements AutoCloseable {
     /** Gemma3 RMSNorm: computed entirely in float32 with (1 + w) (precomputed), then cast back. */
     private NDArray gemmaRmsNorm(NDArray x, NDArray onePlusWeight) {
         NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add((float) config.rmsNormEps()).pow(-0.5f)).mul(onePlusWeight);
+        NDArray n = xf.mul(xf.square().mean(new int[] {-1}, true).add(constant((float) config.rmsNormEps())).pow(constant(-0.5f))).mul(onePlusWeight);
         return dtype == DataType.FLOAT32 ? n : n.toType(dtype, false);
     }
 
     /** gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³))). */
-    private static NDArray geluTanh(NDArray x) {
+    private NDArray geluTanh(NDArray x) {
         float beta = (float) Math.sqrt(2 / Math.PI);
-        NDArray inner = x.mul(x).mul(x).mul(0.044715f).add(x).mul(beta);
-        return x.mul(inner.tanh().add(1f)).mul(0.5f);
+        NDArray inner = x.mul(x).mul(x).mul(constant(0.044715f)).add(x).mul(constant(beta));
+        return x.mul(inner.tanh().add(constant(1f))).mul(constant(0.5f));
     }
 
     /** lm_head (tied or not) in float32, with Gemma's final logit soft-capping when configured. */
@@ -329,7 +347,7 @@ public final class Model implements AutoCloseable {
         NDArray logits = h.matMul(w.lmHeadT).toType(DataType.FLOAT32, false);
         if (config.finalLogitSoftcap() > 0) {
             float cap = (float) config.finalLogitSoftcap();
-            logits = logits.div(cap).tanh().mul(cap);
+            logits = logits.div(constant(cap)).tanh().mul(constant(cap));
         }
         return logits;
     }
