@@ -30,7 +30,7 @@ public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> polici
         List<String> policies = s.choices("policies", List.of("full", "gate", "kvzip", "snapkv", "streaming", "random"),
                 POLICIES);
         String budget = s.choice("budget", "global", BUDGETS);
-        WindowSpec window = WindowSpec.read(s, "window", new WindowSpec(WindowSpec.PAPER_TOKENS, WindowSpec.PAPER_SHARE, true));
+        WindowSpec window = WindowSpec.read(s, "window", WindowSpec.PAPER_RULE);
         Integer decodeBudget = s.optionalInteger("decode_budget", Range.atLeast(1));
         return new EvalSpec(tasks, ratios, policies, budget, window, decodeBudget);
     }
