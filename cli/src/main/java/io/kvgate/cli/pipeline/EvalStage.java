@@ -126,7 +126,7 @@ final class EvalStage implements Stage {
         Filler filler = t.filler().equals("embedded") ? standard.filler() : Filler.fromFile(Path.of(t.filler()));
         TaskGenerator generator = new TaskGenerator(t.seed(), filler, standard.passkeyFiller(), standard.kvPairs(), standard.repeatChars());
         Map<String, Integer> suites = new LinkedHashMap<>();
-        for (String s : t.suites()) suites.put(s, t.perSuite());
+        for (String kind : TaskGenerator.KINDS) if (t.suites().containsKey(kind)) suites.put(kind, t.suites().get(kind));
         return generator.generate(suites);
     }
 
