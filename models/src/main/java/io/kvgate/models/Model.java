@@ -41,6 +41,8 @@ public final class Model implements AutoCloseable {
      * all queued GPU work: on a GPU each such op was a full device sync (BENCHMARKS.md, GPU section).
      */
     private final Map<Float, NDArray> constants = new HashMap<>();
+    /** Fused attention function when one is configured (README-GPU.md), else null. */
+    private final FusedAttention fused;
 
     private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope) {
         this.checkpoint = checkpoint;
@@ -49,6 +51,7 @@ public final class Model implements AutoCloseable {
         this.dtype = dtype;
         this.w = w;
         this.rope = rope;
+        this.fused = FusedAttention.fromEnvironment(manager, manager.getDevice());
     }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
@@ -281,6 +284,10 @@ public final class Model implements AutoCloseable {
             NDArray mask = s.masks.get(keyPos, nk, window);
             // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
             NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
+            if (fused != null && !wantProbs && config.attnLogitSoftcap() <= 0) {
+                outs.add(fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) b.nh * g, t, d));
+                continue;
+            }
             NDArray scores = qb.matMul(keys.transpose(0, 2, 1)).mul(constant((float) config.attentionScale()));
             if (config.attnLogitSoftcap() > 0) {
                 float cap = (float) config.attnLogitSoftcap();
@@ -342,6 +349,7 @@ public final class Model implements AutoCloseable {
 
     @Override
     public void close() {
+        if (fused != null) fused.close();
         manager.close();
     }
 }
