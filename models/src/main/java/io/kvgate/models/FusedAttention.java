@@ -18,13 +18,21 @@ import java.util.Map;
 /**
  * Optional fused attention: a TorchScript function around torch's {@code scaled_dot_product_attention}
  * (written by {@code tools/make_fused_attention.py}), called once per KV-head block instead of Model's
- * matmul → softmax → matmul chain. On a GPU that keeps the scores out of device memory and saves a dozen JNI calls
- * per layer. Enabled by {@code KVGATE_FUSED_ATTENTION=<file.pt>} (or system property {@code kvgate.fusedAttention});
+ * matmul → softmax → matmul chain during prefill. On a GPU that keeps the scores out of device memory and saves a
+ * dozen JNI calls per layer. Enabled by {@code KVGATE_FUSED_ATTENTION=<file.pt>} (or system property {@code kvgate.fusedAttention});
  * without it, and where the function cannot serve (attention probabilities requested, logit soft-capping), Model
  * uses its own path, which is what the CPU tests check.
  */
 final class FusedAttention implements AutoCloseable {
     static final String ENV = "KVGATE_FUSED_ATTENTION";
+    /**
+     * Fewest new tokens a chunk needs for the fused call. Decode steps (1 token) keep Model's own path: measured on an
+     * H100, the fused call cost 3.5–7 ms per layer in float16 (torch picks its cuDNN backend, which plans per new key
+     * length) and its memory-efficient kernel, parallel over queries only, ran a 32K-key decode 2.4× slower in float32.
+     */
+    static final int MIN_QUERIES = 16;
+    /** Prefill chunk used with fused attention (its memory does not grow with chunk × keys). */
+    static final int PREFILL_CHUNK = 4096;
 
     private final ai.djl.Model module;
     private final Block block;

@@ -52,6 +52,8 @@ public final class Model implements AutoCloseable {
         this.w = w;
         this.rope = rope;
         this.fused = FusedAttention.fromEnvironment(manager, manager.getDevice());
+        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token)
+        if (fused != null) this.prefillChunk = FusedAttention.PREFILL_CHUNK;
     }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
@@ -284,7 +286,7 @@ public final class Model implements AutoCloseable {
             NDArray mask = s.masks.get(keyPos, nk, window);
             // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
             NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
-            if (fused != null && !wantProbs && config.attnLogitSoftcap() <= 0) {
+            if (fused != null && t >= FusedAttention.MIN_QUERIES && !wantProbs && config.attnLogitSoftcap() <= 0) {
                 outs.add(fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) b.nh * g, t, d));
                 continue;
             }
