@@ -1,13 +1,89 @@
 package io.kvgate.cli;
 
+import io.kvgate.evaluator.EvictionBenchmark;
+import io.kvgate.evaluator.Evaluation;
+import io.kvgate.evaluator.TextCodec;
+import io.kvgate.evaluator.policy.LayerGates;
+import io.kvgate.evaluator.policy.Policies;
+import io.kvgate.evaluator.policy.Policy;
+import io.kvgate.evaluator.policy.Protection;
+import io.kvgate.evaluator.runtime.EvictionSettings;
+import io.kvgate.models.KvgateException;
+import io.kvgate.models.Model;
+import io.kvgate.models.util.TextTable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
 
 /** Overhead of gated eviction vs the ungated run. */
-@Command(name = "eviction", mixinStandardHelpOptions = true, description = "Overhead of gated eviction vs the ungated run.")
+@Command(name = "eviction", mixinStandardHelpOptions = true,
+        description = "Overhead of gated eviction as a ratio to the ungated run of the same context (prefill and per decode step).")
 public final class BenchEvictionCommand implements Runnable {
-    // Placeholder owned by the evaluator work; replaced by the real command.
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--gates", paramLabel = "ARTIFACT", description = "Gate artifact directory (required for --policy gate).")
+    Path gates;
+
+    @Option(names = "--policy", defaultValue = "gate", description = "Policy to measure (default: ${DEFAULT-VALUE}; any eval policy works).")
+    String policy;
+
+    @Option(names = "--ratio", defaultValue = "0.3", description = "Share of KV kept in the evicting run (default: ${DEFAULT-VALUE}).")
+    double ratio;
+
+    @Option(names = "--context", split = ",", defaultValue = "512,1024,1536", description = "Context lengths in tokens (default: ${DEFAULT-VALUE}).")
+    List<Integer> contexts;
+
+    @Option(names = "--decode-steps", defaultValue = "256", description = "Decode steps timed per run (default: ${DEFAULT-VALUE}).")
+    int decodeSteps;
+
+    @Option(names = "--prefill-chunk", defaultValue = "512", description = "Prefill chunk in tokens (default: ${DEFAULT-VALUE}).")
+    int prefillChunk;
+
+    @Option(names = "--reps", defaultValue = "3", description = "Timed repetitions; medians are reported (default: ${DEFAULT-VALUE}).")
+    int reps;
+
     @Override
     public void run() {
-        throw new UnsupportedOperationException("kvgate eviction is not implemented yet");
+        EvictionSettings.checkRatio(ratio);
+        if (reps < 1) throw new KvgateException("--reps must be >= 1, got " + reps);
+        try (Model model = modelOptions.load()) {
+            int limit = model.config().maxPositions();
+            for (int n : contexts)
+                if (n < 16 || n + decodeSteps + 1 > limit)
+                    throw new KvgateException("--context " + n + ": needs 16 <= context and context + decode steps <= " + limit);
+            LayerGates layerGates = gates == null ? null : ModelText.gates(gates, model);
+            TextCodec codec = policy.startsWith("kvzip") ? ModelText.codec(model) : null;
+            Policy p = Policies.create(policy, new Policies.Options(layerGates, codec == null ? null : Evaluation.tinyKvzip(codec), 1));
+            if (!p.evicts()) throw new KvgateException("--policy full has nothing to measure against itself");
+            EvictionSettings settings = EvictionSettings.paper(ratio).withPrefillChunk(prefillChunk)
+                    .withProtection(Protection.paper());
+            List<EvictionBenchmark.Row> rows = EvictionBenchmark.run(model, p, settings, contexts, decodeSteps, reps, 1);
+            TextTable t = new TextTable("context", "prefill ms", p.name() + " scored", "ratio", p.name() + "@" + ratio,
+                    "ratio", "step ms", p.name() + " scored", "ratio", p.name() + "@" + ratio, "ratio", "KV kept");
+            for (EvictionBenchmark.Row r : rows) {
+                t.row(r.context(), ms(r.prefillFull()), ms(r.prefillScored()), x(r.prefillScored() / r.prefillFull()),
+                        ms(r.prefillEvict()), x(r.prefillEvict() / r.prefillFull()), ms(r.stepFull()), ms(r.stepScored()),
+                        x(r.stepScored() / r.stepFull()), ms(r.stepEvict()), x(r.stepEvict() / r.stepFull()),
+                        String.format(Locale.ROOT, "%.2f", r.bytesEvict() / (double) r.bytesFull()));
+            }
+            System.out.println("Eviction overhead vs the ungated run: " + modelOptions.model + " on " + model.device() + " ("
+                    + model.dtype() + "), policy " + p.name() + ", prefill chunk " + prefillChunk + ", " + decodeSteps
+                    + " decode steps, median of " + reps);
+            System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction");
+            System.out.print(t);
+        }
+    }
+
+    private static String ms(double v) {
+        return String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    private static String x(double v) {
+        return String.format(Locale.ROOT, "%.3fx", v);
     }
 }

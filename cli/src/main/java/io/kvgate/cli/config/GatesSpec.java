@@ -1,0 +1,39 @@
+package io.kvgate.cli.config;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code gates:} which gate families are fitted, and the solvers' settings (defaults are the trainer's).
+ *
+ * @param types   gate families, each fitted and exported into gates/&lt;type&gt;/ (sink, linear)
+ * @param lambdas relative ridge penalties tried by the linear fit (chosen on held-out tokens); the sink gate's
+ *                closed-form start uses the same fit
+ * @param steps   sink gate solver steps (minibatch Adam on the probability-space least-squares objective)
+ * @param batch   sink gate rows per step
+ * @param lr      sink gate relative step size
+ */
+public record GatesSpec(List<String> types, List<Double> lambdas, int steps, int batch, double lr) {
+    static final List<String> KEYS = List.of("types", "lambdas", "steps", "batch", "lr");
+    public static final List<String> TYPES = List.of("sink", "linear");
+
+    static GatesSpec read(Section s) {
+        List<String> types = s.choices("types", TYPES, TYPES);
+        List<Double> lambdas = s.numbers("lambdas", List.of(1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0), Range.greaterThan(0));
+        int steps = s.integer("steps", 400, Range.atLeast(0));
+        int batch = s.integer("batch", 256, Range.atLeast(1));
+        double lr = s.number("lr", 0.02, Range.greaterThan(0));
+        return new GatesSpec(types, lambdas, steps, batch, lr);
+    }
+
+    Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("types", types);
+        m.put("lambdas", lambdas);
+        m.put("steps", steps);
+        m.put("batch", batch);
+        m.put("lr", lr);
+        return m;
+    }
+}

@@ -1,0 +1,94 @@
+package io.kvgate.evaluator.policy;
+
+import io.kvgate.models.KvCache;
+
+import java.util.Arrays;
+
+/**
+ * Scores kept by token position per (layer, KV head), for scorers whose score is fixed or accumulated per
+ * token: looking them up for the cache's current entries survives eviction (positions are preserved).
+ * Unknown positions read as NaN. A snapshot taken when the context is done lets every query start from it.
+ */
+final class PositionBook {
+    private final float[][][] byPosition; // [layer][head][position], null layer = not scored
+    private float[][][] snapshot;
+
+    PositionBook(int layers, int heads, int[] scoredLayers) {
+        byPosition = new float[layers][][];
+        for (int l : scoredLayers) {
+            byPosition[l] = new float[heads][];
+            for (int h = 0; h < heads; h++) byPosition[l][h] = nanArray(256);
+        }
+    }
+
+    boolean scored(int layer) {
+        return byPosition[layer] != null;
+    }
+
+    void set(int layer, int head, int position, float value) {
+        row(layer, head, position)[position] = value;
+    }
+
+    void add(int layer, int head, int position, float value) {
+        float[] r = row(layer, head, position);
+        r[position] = Float.isNaN(r[position]) ? value : r[position] + value;
+    }
+
+    float get(int layer, int head, int position) {
+        float[] r = byPosition[layer][head];
+        return position < r.length ? r[position] : Float.NaN;
+    }
+
+    /** Scores of the cache's entries, [layer][head][entry]; null for layers not scored. */
+    float[][][] lookup(KvCache cache) {
+        float[][][] out = new float[byPosition.length][][];
+        for (int l = 0; l < byPosition.length; l++) {
+            if (byPosition[l] == null) continue;
+            out[l] = new float[byPosition[l].length][];
+            for (int h = 0; h < byPosition[l].length; h++) {
+                int[] pos = cache.positions(l, h);
+                float[] s = new float[pos.length];
+                for (int i = 0; i < pos.length; i++) s[i] = get(l, h, pos[i]);
+                out[l][h] = s;
+            }
+        }
+        return out;
+    }
+
+    void snapshot() {
+        snapshot = deepCopy(byPosition);
+    }
+
+    void restore() {
+        if (snapshot == null) return;
+        float[][][] copy = deepCopy(snapshot);
+        System.arraycopy(copy, 0, byPosition, 0, copy.length);
+    }
+
+    private float[] row(int layer, int head, int position) {
+        float[] r = byPosition[layer][head];
+        if (position >= r.length) {
+            int n = Math.max(position + 1, r.length * 2);
+            float[] grown = nanArray(n);
+            System.arraycopy(r, 0, grown, 0, r.length);
+            byPosition[layer][head] = r = grown;
+        }
+        return r;
+    }
+
+    private static float[] nanArray(int n) {
+        float[] a = new float[n];
+        Arrays.fill(a, Float.NaN);
+        return a;
+    }
+
+    private static float[][][] deepCopy(float[][][] a) {
+        float[][][] c = new float[a.length][][];
+        for (int l = 0; l < a.length; l++) {
+            if (a[l] == null) continue;
+            c[l] = new float[a[l].length][];
+            for (int h = 0; h < a[l].length; h++) c[l][h] = a[l][h].clone();
+        }
+        return c;
+    }
+}

@@ -1,0 +1,199 @@
+package io.kvgate.evaluator.runtime;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.kvgate.evaluator.policy.Policy;
+import io.kvgate.evaluator.policy.ScoreSession;
+import io.kvgate.evaluator.policy.SequenceInfo;
+import io.kvgate.evaluator.policy.Stage;
+import io.kvgate.models.ForwardObserver;
+import io.kvgate.models.ForwardOptions;
+import io.kvgate.models.ForwardResult;
+import io.kvgate.models.KvCache;
+import io.kvgate.models.KvgateException;
+import io.kvgate.models.Model;
+
+import java.util.Arrays;
+
+/**
+ * A context prefilled and compressed by a policy, query-agnostic (ALGORITHM.md §4–5): the context is fed in
+ * chunks, each chunk's tokens are scored as the layers produce them, and after every chunk (or only after
+ * the last, for scorers that need the whole context) the candidates older than the local window are cut to
+ * the budget with {@link KvCache#retain}, so memory is really freed. Queries are then answered on copies of
+ * the compressed cache, so several queries can share one context.
+ */
+public final class CompressedContext implements AutoCloseable {
+    private final Model model;
+    private final Policy policy;
+    private final EvictionSettings settings;
+    private final SequenceInfo sequence;
+    private final KvCache cache;
+    private final ScoreSession session;
+    private final Evictor evictor;
+    private final long bytesBeforeEviction;
+    private final double prefillMillis;
+
+    private CompressedContext(Model model, Policy policy, EvictionSettings settings, int[] contextIds) {
+        this.model = model;
+        this.policy = policy;
+        this.settings = settings;
+        int limit = model.config().maxPositions();
+        if (contextIds.length == 0) throw new KvgateException("empty context");
+        if (contextIds.length >= limit)
+            throw new KvgateException("context of " + contextIds.length + " tokens exceeds the model's limit of " + limit + " positions");
+        KvCache c = model.newCache();
+        ScoreSession s = null;
+        try {
+            sequence = new SequenceInfo(model, contextIds.clone(), c.nextPosition());
+            s = policy.evicts() ? policy.scorer().start(sequence) : null;
+            evictor = new Evictor(policy.budget(), settings.protection(), sequence.contextStart(), model.config().gatedLayers());
+            long t0 = System.nanoTime();
+            int n = contextIds.length;
+            int window = settings.protection().windowFor(n);
+            long before = 0;
+            for (int from = 0; from < n; from += settings.prefillChunk()) {
+                int to = Math.min(n, from + settings.prefillChunk());
+                feed(model, c, Arrays.copyOfRange(contextIds, from, to), s == null ? null : s.observer(c), ForwardOptions.Logits.NONE);
+                boolean last = to == n;
+                if (last) before = c.bytes();
+                if (s != null && (last || s.scoresPartialContext())) {
+                    float[][][] scores = s.scores(c, last ? Stage.CONTEXT_DONE : Stage.PREFILL_CHUNK);
+                    evictor.evict(c, scores, settings.ratio() * to, window);
+                }
+            }
+            if (s != null) s.contextDone(c);
+            prefillMillis = (System.nanoTime() - t0) / 1e6;
+            bytesBeforeEviction = before;
+            cache = c;
+            session = s;
+        } catch (RuntimeException e) {
+            if (s != null) s.close();
+            c.close();
+            throw e;
+        }
+    }
+
+    /** Prefills {@code contextIds} into a fresh cache and compresses it with {@code policy}. */
+    public static CompressedContext prefill(Model model, Policy policy, EvictionSettings settings, int[] contextIds) {
+        return new CompressedContext(model, policy, settings, contextIds);
+    }
+
+    public KvCache cache() {
+        return cache;
+    }
+
+    public Policy policy() {
+        return policy;
+    }
+
+    public int contextTokens() {
+        return sequence.contextIds().length;
+    }
+
+    /** KV bytes held once the context is compressed (measured). */
+    public long bytes() {
+        return cache.bytes();
+    }
+
+    /** KV bytes measured after the last prefill chunk, before its eviction (the full cache when unchunked). */
+    public long bytesBeforeEviction() {
+        return bytesBeforeEviction;
+    }
+
+    /** Entries per evictable (layer, head), on average. */
+    public double entriesPerHead() {
+        return evictor.entries(cache) / (double) evictor.heads(cache);
+    }
+
+    /** Wall time of the chunked prefill, scoring and eviction. */
+    public double prefillMillis() {
+        return prefillMillis;
+    }
+
+    /**
+     * Log-probabilities of the next token at every position of {@code ids} fed after the compressed context,
+     * teacher-forced, without changing the cache: [ids.length][vocab].
+     */
+    public float[][] teacherForcedLogProbs(int[] ids) {
+        try (NDManager scope = model.manager().newSubManager()) {
+            ForwardOptions options = ForwardOptions.defaults().withExtendCache(false).withLogits(ForwardOptions.Logits.ALL);
+            ForwardResult r = model.forward(scope, cache, ids, options);
+            NDArray logProbs = r.logits().toType(ai.djl.ndarray.types.DataType.FLOAT32, false).logSoftmax(1);
+            float[] flat = logProbs.toFloatArray();
+            int vocab = flat.length / ids.length;
+            float[][] out = new float[ids.length][];
+            for (int t = 0; t < ids.length; t++) out[t] = Arrays.copyOfRange(flat, t * vocab, (t + 1) * vocab);
+            return out;
+        }
+    }
+
+    /**
+     * Appends {@code queryIds} and decodes greedily up to {@code maxNewTokens} (stopping at the model's EOS),
+     * on a copy of the compressed cache. While decoding, every {@code decodeInterval} appended tokens the new
+     * tokens are scored once and, when the cache holds more than B entries per head on average, the lowest
+     * scores are evicted globally; the first tokens and the {@code decodeRecent} latest are protected.
+     */
+    public Generation generate(int[] queryIds, int maxNewTokens) {
+        return generate(queryIds, maxNewTokens, true);
+    }
+
+    /** As {@link #generate(int[], int)}; {@code stopAtEos = false} always runs {@code maxNewTokens} steps (benchmarks). */
+    public Generation generate(int[] queryIds, int maxNewTokens, boolean stopAtEos) {
+        if (queryIds.length == 0) throw new KvgateException("empty query");
+        int total = sequence.contextEnd() + queryIds.length + maxNewTokens;
+        int limit = model.config().maxPositions();
+        if (total > limit)
+            throw new KvgateException("context + query + answer need " + total + " positions, more than the model's " + limit);
+        int[] stop = stopAtEos ? model.config().eosTokenIds() : new int[0];
+        double budget = settings.decodeEntriesPerHead(contextTokens());
+        try (KvCache work = cache.subset(p -> true)) {
+            if (session != null) session.rewindToContext();
+            ForwardObserver observer = session == null ? null : session.observer(work);
+            long t0 = System.nanoTime();
+            int[] out = new int[maxNewTokens];
+            int produced = 0, sinceCheck = 0, evictions = 0;
+            double peak = 0;
+            int[] next = queryIds;
+            while (true) {
+                int token = feed(model, work, next, observer, ForwardOptions.Logits.LAST);
+                sinceCheck += next.length;
+                peak = Math.max(peak, evictor.entries(work) / (double) evictor.heads(work)); // before any eviction
+                if (session != null && sinceCheck >= settings.decodeInterval()) {
+                    sinceCheck = 0;
+                    float[][][] scores = session.scores(work, Stage.DECODE); // scores the buffered tokens once
+                    if (evictor.entries(work) > budget * evictor.heads(work)) {
+                        evictor.evict(work, scores, budget, settings.decodeRecent());
+                        evictions++;
+                    }
+                }
+                if (produced == maxNewTokens || contains(stop, token)) break;
+                out[produced++] = token;
+                if (produced == maxNewTokens) break;
+                next = new int[] {token};
+            }
+            double millis = (System.nanoTime() - t0) / 1e6;
+            return new Generation(Arrays.copyOf(out, produced), peak, budget, evictions, millis, work.bytes());
+        }
+    }
+
+    /** Feeds ids into the cache; returns the greedy next token (or -1 without logits). */
+    private static int feed(Model model, KvCache cache, int[] ids, ForwardObserver observer, ForwardOptions.Logits logits) {
+        try (NDManager scope = model.manager().newSubManager()) {
+            ForwardResult r = model.forward(scope, cache, ids, ForwardOptions.defaults().withObserver(observer).withLogits(logits));
+            if (logits == ForwardOptions.Logits.NONE) return -1;
+            NDArray last = r.logits().get(r.logits().getShape().get(0) - 1);
+            return (int) last.argMax().toType(ai.djl.ndarray.types.DataType.INT64, false).getLong();
+        }
+    }
+
+    private static boolean contains(int[] ids, int id) {
+        for (int i : ids) if (i == id) return true;
+        return false;
+    }
+
+    @Override
+    public void close() {
+        if (session != null) session.close();
+        cache.close();
+    }
+}

@@ -1,0 +1,67 @@
+package io.kvgate.evaluator.runtime;
+
+import io.kvgate.evaluator.policy.Budget;
+import io.kvgate.evaluator.policy.Protection;
+import io.kvgate.models.KvCache;
+
+/**
+ * Applies a budget to a cache: protected entries stay, the best-scored candidates fill the remaining slots,
+ * everything else is physically removed with {@link KvCache#retain} per (layer, KV head).
+ */
+final class Evictor {
+    private final Budget budget;
+    private final Protection protection;
+    private final int contextStart;
+    private final int[] layers;
+
+    Evictor(Budget budget, Protection protection, int contextStart, int[] evictableLayers) {
+        this.budget = budget;
+        this.protection = protection;
+        this.contextStart = contextStart;
+        this.layers = evictableLayers;
+    }
+
+    /** Entries held by evictable layers, all heads. */
+    long entries(KvCache cache) {
+        long n = 0;
+        for (int l : layers) for (int h = 0; h < cache.numKvHeads(); h++) n += cache.length(l, h);
+        return n;
+    }
+
+    int heads(KvCache cache) {
+        return layers.length * cache.numKvHeads();
+    }
+
+    /**
+     * Evicts down to {@code entriesPerHead} on average (protected entries count in), the {@code recent}
+     * latest tokens protected. Layers the scores leave null are left alone. Returns the entries removed.
+     */
+    long evict(KvCache cache, float[][][] scores, double entriesPerHead, int recent) {
+        int end = cache.nextPosition();
+        boolean[][][] protect = new boolean[scores.length][][];
+        for (int l = 0; l < scores.length; l++) {
+            if (scores[l] == null) continue;
+            protect[l] = new boolean[scores[l].length][];
+            for (int h = 0; h < scores[l].length; h++) {
+                int[] pos = cache.positions(l, h);
+                if (pos.length != scores[l][h].length)
+                    throw new IllegalStateException("layer " + l + " head " + h + ": " + scores[l][h].length + " scores for " + pos.length + " entries");
+                protect[l][h] = new boolean[pos.length];
+                for (int i = 0; i < pos.length; i++) protect[l][h][i] = protection.isProtected(pos[i], contextStart, end, recent);
+            }
+        }
+        int[][][] keep = budget.select(scores, protect, entriesPerHead);
+        long removed = 0;
+        for (int l = 0; l < keep.length; l++) {
+            if (keep[l] == null) continue;
+            for (int h = 0; h < keep[l].length; h++) {
+                int held = cache.length(l, h);
+                if (keep[l][h].length < held) {
+                    cache.retain(l, h, keep[l][h]);
+                    removed += held - keep[l][h].length;
+                }
+            }
+        }
+        return removed;
+    }
+}
