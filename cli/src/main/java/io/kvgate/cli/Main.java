@@ -21,6 +21,7 @@ import picocli.CommandLine.Option;
                 GenerateCommand.class,
                 ForwardCommand.class,
                 BenchCommand.class,
+                ParityCommand.class,
                 CommandLine.HelpCommand.class
         })
 public final class Main implements Runnable {

@@ -3,7 +3,7 @@ package io.kvgate.cli;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import io.kvgate.models.Checkpoint;
-import io.kvgate.models.KvgateException;
+import io.kvgate.models.ComputeTarget;
 import io.kvgate.models.Model;
 import picocli.CommandLine.Option;
 
@@ -15,12 +15,12 @@ public final class ModelOptions {
             description = "Checkpoint directory (config.json + safetensors).")
     Path model;
 
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|gpu",
-            description = "Device to run on (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|gpu[:N]|auto",
+            description = "Device to run on: " + ComputeTarget.DEVICE_HELP + " (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--dtype", defaultValue = "float32", paramLabel = "float32|float16",
-            description = "Compute dtype (float16 on GPU only; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--dtype", defaultValue = "float32", paramLabel = "float32|float16|auto",
+            description = "Compute dtype: " + ComputeTarget.DTYPE_HELP + " (default: ${DEFAULT-VALUE}).")
     String dtype;
 
     public Checkpoint openCheckpoint() {
@@ -32,21 +32,10 @@ public final class ModelOptions {
     }
 
     public Device device() {
-        return switch (device) {
-            case "cpu" -> Device.cpu();
-            case "gpu", "cuda" -> Device.gpu();
-            default -> throw new KvgateException("--device " + device + ": expected cpu or gpu");
-        };
+        return ComputeTarget.parseDevice(device);
     }
 
     public DataType dataType() {
-        return switch (dtype) {
-            case "float32", "f32" -> DataType.FLOAT32;
-            case "float16", "f16" -> {
-                if ("cpu".equals(device)) throw new KvgateException("--dtype float16 needs --device gpu (CPU runs in float32)");
-                yield DataType.FLOAT16;
-            }
-            default -> throw new KvgateException("--dtype " + dtype + ": expected float32 or float16");
-        };
+        return ComputeTarget.parse(device, dtype).dtype();
     }
 }

@@ -112,8 +112,8 @@ public final class KvzipScorer {
                 float[] m;
                 // PyTorch's max reduces one axis at a time (DJL refuses two): flatten group × rows first.
                 try (NDArray slice = probs.get(new NDIndex(":, :, :{}", cached));
-                     NDArray flat = slice.reshape(-1, cached);
-                     NDArray max = flat.max(new int[] {0});
+                     NDArray rows = slice.reshape(-1, cached); // [G*T, cached]: max over heads and positions at once
+                     NDArray max = rows.max(new int[] {0});
                      NDArray f32 = max.toType(DataType.FLOAT32, false)) {
                     m = f32.toFloatArray();
                 }

