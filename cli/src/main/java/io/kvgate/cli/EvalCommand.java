@@ -37,6 +37,9 @@ import java.util.Locale;
                 + "before its queries are seen, then every query is answered greedily.",
                 "Writes results.csv, results.json, report.md and accuracy.png into --out."})
 public final class EvalCommand implements Runnable {
+    /** Finished units of an interrupted run, in the output directory; removed once the results are written. */
+    static final String RESUME_JOURNAL = ".eval-resume.jsonl";
+
     @Mixin
     ModelOptions modelOptions;
 
@@ -119,7 +122,11 @@ public final class EvalCommand implements Runnable {
                 boolean suffixed = p.name().contains("/");
                 list.add(!p.evicts() || suffixed || defaultBudget == Budget.GLOBAL ? p : Policy.of(p.scorer(), defaultBudget));
             }
-            EvalResults results = Evaluation.on(model, codec).policies(list).ratios(ratios).settings(settings).run(tasks);
+            Evaluation evaluation = Evaluation.on(model, codec).policies(list).ratios(ratios).settings(settings)
+                    .resumable(out.resolve(RESUME_JOURNAL));
+            if (evaluation.resumedUnits() > 0)
+                System.err.println("kvgate: resuming: " + evaluation.resumedUnits() + " finished units found in " + out.resolve(RESUME_JOURNAL));
+            EvalResults results = evaluation.run(tasks);
             List<String> allProblems = new ArrayList<>(problems);
             allProblems.addAll(results.problems());
             results.problems().forEach(p -> System.err.println("kvgate: warning: " + p));
@@ -128,6 +135,7 @@ public final class EvalCommand implements Runnable {
                     new EvalResults.Setup(modelOptions.model.toString(), s.fingerprint(), gates == null ? null : gates.toString(),
                             s.policies(), s.ratios(), s.budget(), s.window(), s.prefillChunk(), s.seconds()));
             ReportWriter.write(out, results);
+            evaluation.finish();
             System.out.print(summary(results));
             System.out.println("wrote " + out.resolve("results.csv") + ", results.json, report.md, accuracy.png");
         }
