@@ -42,6 +42,8 @@ public final class Model implements AutoCloseable {
      * all queued GPU work: on a GPU each such op was a full device sync (BENCHMARKS.md, GPU section).
      */
     private final Map<Float, NDArray> constants = new HashMap<>();
+    /** Fused attention function when one is configured (README-GPU.md), else null. */
+    private final FusedAttention fused;
 
     private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope, float embedScale) {
         this.embedScale = embedScale;
@@ -51,6 +53,9 @@ public final class Model implements AutoCloseable {
         this.dtype = dtype;
         this.w = w;
         this.rope = rope;
+        this.fused = FusedAttention.fromEnvironment(manager, manager.getDevice());
+        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token)
+        if (fused != null) this.prefillChunk = FusedAttention.PREFILL_CHUNK;
     }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
@@ -299,6 +304,10 @@ public final class Model implements AutoCloseable {
             NDArray mask = s.masks.get(keyPos, nk, window);
             // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
             NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
+            if (fused != null && t >= FusedAttention.MIN_QUERIES && !wantProbs && config.attnLogitSoftcap() <= 0) {
+                outs.add(fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) b.nh * g, t, d));
+                continue;
+            }
             // [nh, G*T, nk] score matrices are the big intermediates of long contexts: free each as soon as it is used
             NDArray scores = then(qb.matMul(keys.transpose(0, 2, 1)), a -> a.mul(constant((float) config.attentionScale())));
             if (config.attnLogitSoftcap() > 0) {
@@ -373,6 +382,7 @@ public final class Model implements AutoCloseable {
 
     @Override
     public void close() {
+        if (fused != null) fused.close();
         manager.close();
     }
 }
