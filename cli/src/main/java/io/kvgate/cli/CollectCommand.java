@@ -2,21 +2,13 @@ package io.kvgate.cli;
 
 import io.kvgate.datasets.FeatureManifest;
 import io.kvgate.datasets.HiddenDtype;
-import io.kvgate.datasets.corpus.CorpusReader;
-import io.kvgate.datasets.corpus.CorpusSpec;
 import io.kvgate.datasets.corpus.CorpusSummary;
-import io.kvgate.datasets.corpus.DocumentShaper;
-import io.kvgate.datasets.corpus.ShapedCorpus;
 import io.kvgate.models.Checkpoint;
-import io.kvgate.models.KvgateException;
-import io.kvgate.models.Model;
-import io.kvgate.models.text.ChatTemplate;
-import io.kvgate.models.text.TextTokenizer;
+import io.kvgate.objectives.KvzipScorer;
+import io.kvgate.objectives.RepeatPrompts;
 import io.kvgate.trainer.collect.CollectReport;
+import io.kvgate.trainer.collect.CollectPlan;
 import io.kvgate.trainer.collect.CollectSettings;
-import io.kvgate.trainer.collect.FeatureCollector;
-import io.kvgate.trainer.collect.ModelFeatureSource;
-import io.kvgate.trainer.collect.ScoringSetup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -47,7 +39,7 @@ public final class CollectCommand implements Runnable {
     int minTokens;
 
     @Option(names = "--max-tokens", defaultValue = "0",
-            description = "Cut longer documents into pieces of this length (default: what the model can score, at most 30000).")
+            description = "Cut longer documents into pieces of this length (default: the longest the model can score, at most 30000).")
     int maxTokens;
 
     @Option(names = "--concatenate-to", defaultValue = "0", description = "Join pieces until at least this long (0 = off).")
@@ -78,7 +70,12 @@ public final class CollectCommand implements Runnable {
             + "(default: from the checkpoint; the tiny model uses <|im_start|>{text}<|im_end|>).")
     String contextTemplate;
 
-    @Option(names = "--repeat-request", paramLabel = "TEXT", description = "KVzip's repeat request (default: from the checkpoint).")
+    @Option(names = "--repeat-style", defaultValue = "auto", paramLabel = "auto|chat|plain|tiny",
+            description = "How the context and KVzip's repeat request are wrapped (default: ${DEFAULT-VALUE}: chat if the "
+                    + "checkpoint has a chat template, tiny for the bundled tiny model, else plain).")
+    String repeatStyle;
+
+    @Option(names = "--repeat-request", paramLabel = "TEXT", description = "KVzip's repeat request text (default: per style).")
     String repeatRequest;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Feature directory (shards + manifest.json).")
@@ -87,31 +84,17 @@ public final class CollectCommand implements Runnable {
     @Override
     public void run() {
         CollectSettings settings = new CollectSettings(sampleFraction, HiddenDtype.parse(hiddenDtype), docsPerShard, heldOutEvery, seed,
-                io.kvgate.objectives.KvzipScorer.DEFAULT_SINK_TOKENS);
-        // Corpus problems surface before the weights are loaded: only the checkpoint's config and tokenizer are needed.
-        try (Checkpoint checkpoint = modelOptions.openCheckpoint(); TextTokenizer tokenizer = TextTokenizer.load(checkpoint)) {
-            ScoringSetup setup = ScoringSetup.resolve(tokenizer, ChatTemplate.load(checkpoint.dir()), contextTemplate, repeatRequest);
-            int maxPositions = checkpoint.config().maxPositions();
-            int room = ModelFeatureSource.maxContext(maxPositions, setup.prompt(), chunk) - setup.context().overhead();
-            int max = maxTokens > 0 ? maxTokens : Math.min(30_000, room);
-            if (max > room)
-                throw new KvgateException("--max-tokens " + max + ": the model scores contexts of at most " + room
-                        + " document tokens (" + maxPositions + " positions, reconstruction pass included)");
-            if (max < minTokens)
-                throw new KvgateException("--min-tokens " + minTokens + " is above the longest document this model can score (" + max + ")");
-            CorpusSpec spec = new CorpusSpec(corpus, textField, splitParagraphs, minTokens, max, concatenateTo, maxDocuments, seed);
-            ShapedCorpus shaped = new DocumentShaper(spec, tokenizer::encode).shape(new CorpusReader(spec));
-            printCorpus(shaped.summary());
-            try (Model model = Model.load(checkpoint, modelOptions.device(), modelOptions.dataType())) {
-                ModelFeatureSource source = new ModelFeatureSource(model, setup.prompt(), chunk, setup.notes());
-                CollectReport report = new FeatureCollector(source, setup.context(), settings).collect(shaped, out);
-                FeatureManifest m = report.manifest();
-                System.out.printf("features: %d tokens (%d held out) x %d layers, %s hidden states, %d shards (%d written, %d already complete) -> %s%n",
-                        m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.hiddenDtype(), m.shards().size(),
-                        report.shardsWritten(), report.shardsSkipped(), out);
-                if (report.shardsWritten() > 0)
-                    System.out.printf("collected %d context tokens in %.1f s (%.0f tokens/s)%n", report.contextTokens(), report.seconds(), report.tokensPerSecond());
-            }
+                KvzipScorer.DEFAULT_SINK_TOKENS);
+        CollectPlan plan = new CollectPlan(corpus, textField, splitParagraphs, minTokens, maxTokens, concatenateTo, maxDocuments,
+                settings, chunk, RepeatPrompts.parseStyle(repeatStyle), contextTemplate, repeatRequest);
+        try (Checkpoint checkpoint = modelOptions.openCheckpoint()) {
+            CollectReport report = plan.run(checkpoint, modelOptions.device(), modelOptions.dataType(), out, CollectCommand::printCorpus);
+            FeatureManifest m = report.manifest();
+            System.out.printf("features: %d tokens (%d held out) x %d layers, %s hidden states, %d shards (%d written, %d already complete) -> %s%n",
+                    m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.hiddenDtype(), m.shards().size(),
+                    report.shardsWritten(), report.shardsSkipped(), out);
+            if (report.shardsWritten() > 0)
+                System.out.printf("collected %d context tokens in %.1f s (%.0f tokens/s)%n", report.contextTokens(), report.seconds(), report.tokensPerSecond());
         }
     }
 

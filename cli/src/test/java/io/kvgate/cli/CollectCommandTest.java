@@ -53,7 +53,7 @@ class CollectCommandTest {
         assertBadInput(run("collect", "--model", TINY, "--corpus", jsonl.toString(), "--out", out),
                 jsonl + ":1: no field 'text' (fields: body)");
         assertBadInput(run("collect", "--model", TINY, "--corpus", "embedded", "--max-tokens", "5000", "--out", out),
-                "--max-tokens 5000: the model scores contexts of at most");
+                "max tokens 5000: the model scores contexts of at most");
         assertBadInput(run("collect", "--model", TINY, "--corpus", "embedded", "--min-tokens", "600", "--max-tokens", "650", "--out", out),
                 "no usable documents");
         assertBadInput(run("collect", "--model", TINY, "--corpus", "embedded", "--hidden-dtype", "f8", "--out", out),
