@@ -50,6 +50,10 @@ public final class TrainCommand implements Runnable {
     @Option(names = "--lr", defaultValue = "0.02", paramLabel = "R", description = "Sink gate: relative learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
+    @Option(names = "--sink-objective", defaultValue = "probability", paramLabel = "probability|logit",
+            description = "Sink gate: squared error on scores or on logits (default: ${DEFAULT-VALUE}).")
+    String sinkObjective;
+
     @Option(names = "--max-rows", defaultValue = "100000", paramLabel = "N", description = "Sink gate: training rows sampled per layer (default: ${DEFAULT-VALUE}).")
     int maxRows;
 
@@ -83,7 +87,7 @@ public final class TrainCommand implements Runnable {
             }
         }
         GateTrainer.Options defaults = GateTrainer.Options.defaults(types);
-        GateTrainer.Options options = new GateTrainer.Options(types, grid, epsilon, new SinkFitter.Options(steps, batch, lr, seed, epsilon),
+        GateTrainer.Options options = new GateTrainer.Options(types, grid, epsilon, new SinkFitter.Options(steps, batch, lr, seed, epsilon, objective()),
                 maxRows, threads == null ? defaults.threads() : Math.max(1, threads));
         long t0 = System.nanoTime();
         Map<GateType, GateTrainer.Fitted> fitted = GateTrainer.train(src, options);
@@ -101,9 +105,17 @@ public final class TrainCommand implements Runnable {
         }
     }
 
+    private SinkFitter.Objective objective() {
+        return switch (sinkObjective) {
+            case "probability" -> SinkFitter.Objective.PROBABILITY;
+            case "logit" -> SinkFitter.Objective.LOGIT;
+            default -> throw new KvgateException("--sink-objective " + sinkObjective + ": expected probability or logit");
+        };
+    }
+
     /** Per layer and overall held-out metrics of every fitted family. */
     static String metricsTable(Map<GateType, GateTrainer.Fitted> fitted) {
-        TextTable t = new TextTable("gate", "layer", "pairs", "MSE", "BCE", "agree@0.05", "Spearman", "fit");
+        TextTable t = new TextTable("gate", "layer", "pairs", "MSE", "BCE", "agree@0.05", "Spearman", "S≥0.05", "fit");
         for (GateTrainer.Fitted f : fitted.values()) {
             for (Map.Entry<Integer, GateMetrics> e : f.layerMetrics().entrySet())
                 row(t, f.type().id(), String.valueOf(e.getKey()), e.getValue(), f.details().get(e.getKey()));
@@ -114,6 +126,6 @@ public final class TrainCommand implements Runnable {
 
     static void row(TextTable t, String gate, String layer, GateMetrics m, String detail) {
         t.row(gate, layer, m.pairs(), String.format("%.5f", m.mse()), String.format("%.4f", m.bce()), String.format("%.4f", m.agreement()),
-                String.format("%.4f", m.spearman()), detail);
+                String.format("%.4f", m.spearman()), String.format("%.3f", m.baseRate()), detail);
     }
 }

@@ -173,6 +173,7 @@ public final class GateArtifact implements AutoCloseable {
         n.put("bce", g.bce());
         n.put("agreement", g.agreement());
         n.put("spearman", g.spearman());
+        n.put("target_above_threshold", g.baseRate());
         return n;
     }
 
@@ -213,7 +214,8 @@ public final class GateArtifact implements AutoCloseable {
     }
 
     private static GateMetrics metrics(ManifestFields n) {
-        return new GateMetrics(n.count("pairs"), n.number("mse"), n.number("bce"), n.number("agreement"), n.number("spearman"));
+        return new GateMetrics(n.count("pairs"), n.number("mse"), n.number("bce"), n.number("agreement"), n.number("spearman"),
+                n.number("target_above_threshold"));
     }
 
     private static String firstLine(String s) {

@@ -50,10 +50,10 @@ class GateArtifactTest {
 
     static ArtifactManifest manifest(GateType type, int[] layers, Map<String, Object> hyper) {
         Map<Integer, GateMetrics> per = new TreeMap<>();
-        for (int l : layers) per.put(l, new GateMetrics(100, 0.01 * (l + 1), 0.2, 0.95, 0.8));
+        for (int l : layers) per.put(l, new GateMetrics(100, 0.01 * (l + 1), 0.2, 0.95, 0.8, 0.4));
         return new ArtifactManifest(GateArtifact.FORMAT_VERSION, GateArtifact.KVGATE_VERSION, type, hyper, layers,
                 DIMS.hidden(), DIMS.kvHeads(), DIMS.group(), FP, "qwen3", new CorpusSummary("features/", 1000, 10),
-                per, new GateMetrics(200, 0.015, 0.2, 0.95, 0.8));
+                per, new GateMetrics(200, 0.015, 0.2, 0.95, 0.8, 0.4));
     }
 
     @Test

@@ -10,8 +10,9 @@ import java.util.Arrays;
  * @param bce       mean −[S log s + (1−S) log(1−s)] (s clipped to [1e-7, 1−1e-7]); its floor is the targets' entropy
  * @param agreement fraction of pairs where (s ≥ 0.05) equals (S ≥ 0.05), the paper's metric
  * @param spearman  Spearman rank correlation of s and S (average ranks for ties)
+ * @param baseRate  fraction of targets ≥ 0.05: a constant gate already agrees on max(baseRate, 1 − baseRate) of pairs
  */
-public record GateMetrics(long pairs, double mse, double bce, double agreement, double spearman) {
+public record GateMetrics(long pairs, double mse, double bce, double agreement, double spearman, double baseRate) {
     /** The score threshold of the agreement metric. */
     public static final double THRESHOLD = 0.05;
 
@@ -20,7 +21,7 @@ public record GateMetrics(long pairs, double mse, double bce, double agreement, 
         private float[] s = new float[1024], t = new float[1024];
         private int n;
         private double se, bce;
-        private long agree;
+        private long agree, above;
 
         public void add(float score, float target) {
             if (n == s.length) {
@@ -35,6 +36,7 @@ public record GateMetrics(long pairs, double mse, double bce, double agreement, 
             double c = Math.min(Math.max(score, 1e-7), 1 - 1e-7);
             bce -= target * Math.log(c) + (1 - target) * Math.log(1 - c);
             if ((score >= THRESHOLD) == (target >= THRESHOLD)) agree++;
+            if (target >= THRESHOLD) above++;
         }
 
         /** Adds row-major [rows, heads] scores and targets. */
@@ -51,8 +53,8 @@ public record GateMetrics(long pairs, double mse, double bce, double agreement, 
         }
 
         public GateMetrics result() {
-            if (n == 0) return new GateMetrics(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
-            return new GateMetrics(n, se / n, bce / n, (double) agree / n, spearman(Arrays.copyOf(s, n), Arrays.copyOf(t, n)));
+            if (n == 0) return new GateMetrics(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+            return new GateMetrics(n, se / n, bce / n, (double) agree / n, spearman(Arrays.copyOf(s, n), Arrays.copyOf(t, n)), (double) above / n);
         }
     }
 

@@ -16,6 +16,7 @@ class GateMetricsTest {
         assertEquals((0.01 * 0.01 + 0.1 * 0.1 + 0.02 * 0.02 + 0.4 * 0.4) / 4, m.mse(), 1e-7);
         assertEquals(0.75, m.agreement(), 1e-12); // 0.06 vs 0.04 disagree at the 0.05 threshold
         assertEquals(1.0, m.spearman(), 1e-12);   // same order
+        assertEquals(0.5, m.baseRate(), 1e-12);   // 0.1 and 0.9 are at or above 0.05
         double bce = 0;
         for (int i = 0; i < 4; i++) bce -= t[i] * Math.log(s[i]) + (1 - t[i]) * Math.log(1 - s[i]);
         assertEquals(bce / 4, m.bce(), 1e-6);

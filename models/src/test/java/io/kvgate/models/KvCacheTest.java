@@ -200,4 +200,22 @@ class KvCacheTest {
             assertTrue(c.bytes() >= expectedMin, "bytes " + c.bytes() + " below the data held " + expectedMin);
         }
     }
+
+    /** Forward passes leave no native arrays behind in the model's manager (every intermediate is scoped). */
+    @Test
+    void forwardLeaksNoArrays() {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.parity("gemma3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache()) {
+            run(m, c, prompt(20, m.config().vocabSize()), ForwardOptions.defaults());
+            int before = m.manager().getManagedArrays().size();
+            ForwardObserver obs = new ForwardObserver() {
+                @Override
+                public boolean wantsAttentionProbs(int layer) {
+                    return true;
+                }
+            };
+            for (int i = 0; i < 10; i++) run(m, c, new int[] {i}, ForwardOptions.defaults().withObserver(obs));
+            run(m, c, prompt(9, m.config().vocabSize()), ForwardOptions.defaults().withExtendCache(false));
+            assertEquals(before, m.manager().getManagedArrays().size(), "arrays left in the model's manager");
+        }
+    }
 }

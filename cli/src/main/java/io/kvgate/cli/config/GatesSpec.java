@@ -1,5 +1,10 @@
 package io.kvgate.cli.config;
 
+import io.kvgate.gates.GateType;
+import io.kvgate.trainer.fit.LinearFitter;
+import io.kvgate.trainer.fit.SinkFitter;
+
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,14 +21,15 @@ import java.util.Map;
  */
 public record GatesSpec(List<String> types, List<Double> lambdas, int steps, int batch, double lr) {
     static final List<String> KEYS = List.of("types", "lambdas", "steps", "batch", "lr");
-    public static final List<String> TYPES = List.of("sink", "linear");
+    public static final List<String> TYPES = Arrays.stream(GateType.values()).map(GateType::id).toList();
 
     static GatesSpec read(Section s) {
+        SinkFitter.Options sink = SinkFitter.Options.defaults();
         List<String> types = s.choices("types", TYPES, TYPES);
-        List<Double> lambdas = s.numbers("lambdas", List.of(1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0), Range.greaterThan(0));
-        int steps = s.integer("steps", 400, Range.atLeast(0));
-        int batch = s.integer("batch", 256, Range.atLeast(1));
-        double lr = s.number("lr", 0.02, Range.greaterThan(0));
+        List<Double> lambdas = s.numbers("lambdas", Arrays.stream(LinearFitter.DEFAULT_LAMBDAS).boxed().toList(), Range.greaterThan(0));
+        int steps = s.integer("steps", sink.steps(), Range.atLeast(0));
+        int batch = s.integer("batch", sink.batch(), Range.atLeast(1));
+        double lr = s.number("lr", sink.learningRate(), Range.greaterThan(0));
         return new GatesSpec(types, lambdas, steps, batch, lr);
     }
 

@@ -64,20 +64,28 @@ public final class ModelFeatureSource implements FeatureSource {
 
     /** Longest context whose scoring pass stays within the model's positions. */
     public int maxContext() {
-        int request = Math.max(prompt.request().length,
+        return maxContext(model.config().maxPositions(), prompt, chunkSize);
+    }
+
+    /**
+     * Longest context a model with {@code maxPositions} can score with this prompt and chunk size: the
+     * prefill takes n positions, then the repeat pass runs at n .. n + request + min(n, chunk).
+     */
+    public static int maxContext(int maxPositions, RepeatPrompt prompt, int chunkSize) {
+        int request = requestLength(prompt);
+        int whole = (maxPositions - request) / 2; // one chunk: 2n + request <= max
+        return Math.max(0, whole <= chunkSize ? whole : maxPositions - request - chunkSize);
+    }
+
+    private static int requestLength(RepeatPrompt prompt) {
+        return Math.max(prompt.request().length,
                 prompt.continuationPrefix().length + RepeatPrompt.QUOTED_TOKENS + prompt.continuationSuffix().length);
-        int max = model.config().maxPositions();
-        // prefill n, then the pass runs at positions n .. n + request + min(n, chunk)
-        int whole = (max - request) / 2; // one chunk: 2n + request <= max
-        return Math.max(0, whole <= chunkSize ? whole : max - request - chunkSize);
     }
 
     @Override
     public float[][] run(int[] contextIds, int[] sampled, HiddenSink hidden) {
         int n = contextIds.length;
-        int request = prompt.request().length;
-        int needed = n + Math.max(request, prompt.continuationPrefix().length + RepeatPrompt.QUOTED_TOKENS
-                + prompt.continuationSuffix().length) + Math.min(n, chunkSize);
+        int needed = n + requestLength(prompt) + Math.min(n, chunkSize);
         if (needed > model.config().maxPositions())
             throw new KvgateException("a " + n + "-token context needs " + needed + " positions for KVzip scoring, the model has "
                     + model.config().maxPositions() + "; lower --max-tokens to at most " + maxContext());

@@ -125,7 +125,7 @@ public final class GateTrainer {
             long t0 = System.nanoTime();
             SinkFitter.Fit s = SinkFitter.fit(data.layer, dims, data.train, lin.coefficients(), data.trainRows, o.sink());
             r.put(GateType.SINK, new LayerResult(s.gate(), measure(s.gate(), data.heldRows),
-                    String.format("val mse %.4g→%.4g (step %d), %d rows, %.1fs", s.initialValidationLoss(), s.validationLoss(), s.keptStep(),
+                    String.format("val loss %.4g→%.4g (step %d), %d rows, %.1fs", s.initialValidationLoss(), s.validationLoss(), s.keptStep(),
                             data.trainRows.rows, (System.nanoTime() - t0) / 1e9)));
         }
         return r;
@@ -149,7 +149,7 @@ public final class GateTrainer {
             h.put("dim", dims.dim());
             h.put("sinks", dims.sinks());
             h.put("norm_eps", SinkGate.NORM_EPS);
-            h.put("objective", "probability-space mean squared error");
+            h.put("objective", o.sink().objective().id() + "-space mean squared error");
             h.put("init", "closed form: ridge + principal directions for k_proj, calibrated query bias");
             h.put("steps", o.sink().steps());
             h.put("batch", o.sink().batch());

@@ -11,8 +11,9 @@ import java.util.SplittableRandom;
  * Fits one layer's sink gate: closed-form start ({@link SinkInit}), then minibatch Adam on the probability-space
  * least-squares objective ({@link SinkObjective}) with a cosine learning-rate decay. Each parameter group gets a
  * step size proportional to its natural scale, so one learning rate suits every model. The iterate with the
- * lowest loss on a validation slice of the training rows (every 20th) is kept — the held-out rows are never
- * looked at. Deterministic given the seed.
+ * lowest loss on a validation slice of the training rows (every 20th) is kept, and the fit stops once that loss
+ * has not improved for {@link #PATIENCE_EVALS} evaluations — the held-out rows are never looked at. Deterministic
+ * given the seed.
  *
  * <p>Why probability space: the gate is used by thresholding and ranking scores in [0, 1] (the 0.05 agreement,
  * the global top-r budget); squared error there weights each token by how much its score can move a decision,
@@ -24,16 +25,33 @@ public final class SinkFitter {
      * @param batch        rows per step
      * @param learningRate relative step size (fraction of each parameter group's scale)
      * @param seed         seeds the initial noise, the minibatches and the principal directions
-     * @param epsilon      target clipping of the logit regression used by the initialisation
+     * @param epsilon      target clipping of the logit transform (initialisation, and the logit objective)
+     * @param objective    where the squared error is measured
      */
-    public record Options(int steps, int batch, double learningRate, long seed, double epsilon) {
+    public record Options(int steps, int batch, double learningRate, long seed, double epsilon, Objective objective) {
         public static Options defaults() {
-            return new Options(400, 256, 0.02, 1, LinearFitter.DEFAULT_EPSILON);
+            return new Options(400, 256, 0.02, 1, LinearFitter.DEFAULT_EPSILON, Objective.PROBABILITY);
+        }
+    }
+
+    /** Squared error on scores (default), or on logits against logit(clip(S, ε, 1−ε)) as the linear gate uses. */
+    public enum Objective {
+        PROBABILITY, LOGIT;
+
+        public String id() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        SinkObjective.Space space() {
+            return this == LOGIT ? SinkObjective.Space.LOGIT : SinkObjective.Space.PROBABILITY;
         }
     }
 
     /** The fitted gate, with the validation loss at initialisation and at the kept iterate. */
     public record Fit(SinkGate gate, double initialValidationLoss, double validationLoss, int keptStep) {}
+
+    /** Evaluations without a better validation loss before the fit stops early. */
+    static final int PATIENCE_EVALS = 3;
 
     private SinkFitter() {}
 
@@ -55,7 +73,7 @@ public final class SinkFitter {
         }
         Params p = SinkInit.initialise(d, train, linearCoef, x, t, n, o.epsilon(), o.seed() * 7919 + layer);
         SinkObjective.Scratch sc = new SinkObjective.Scratch(d);
-        double initLoss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc);
+        double initLoss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc, o.objective().space(), o.epsilon());
         Params best = p.copy();
         double bestLoss = initLoss;
         int bestStep = 0;
@@ -86,7 +104,7 @@ public final class SinkFitter {
         for (int step = 1; step <= o.steps(); step++) {
             for (int i = 0; i < batch.length; i++) batch[i] = fitIdx[rng.nextInt(fitIdx.length)];
             g.zero();
-            SinkObjective.lossAndGradient(p, x, t, batch, batch.length, g, sc);
+            SinkObjective.lossAndGradient(p, x, t, batch, batch.length, g, sc, o.objective().space(), o.epsilon());
             double lr = o.learningRate() * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * (step - 1) / o.steps())));
             double c1 = 1 - Math.pow(b1, step), c2 = 1 - Math.pow(b2, step);
             for (int k = 0; k < params.size(); k++) {
@@ -100,11 +118,13 @@ public final class SinkFitter {
                 }
             }
             if (step % evalEvery == 0 || step == o.steps()) {
-                double loss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc);
+                double loss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc, o.objective().space(), o.epsilon());
                 if (loss < bestLoss) {
                     bestLoss = loss;
                     best = p.copy();
                     bestStep = step;
+                } else if (step - bestStep >= PATIENCE_EVALS * evalEvery) {
+                    break; // validation loss stopped improving: more steps would only fit noise
                 }
             }
         }

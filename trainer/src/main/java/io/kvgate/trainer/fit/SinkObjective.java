@@ -55,9 +55,10 @@ final class SinkObjective {
         final float[] qWt, kWt;      // [D, rows] transposed weights
         float[] qProj = new float[0], kProj = new float[0], dQ = new float[0], dK = new float[0];
         final float[] gqW, gkW;      // float accumulators of the weight gradients
-        final double[] dq, dqPre, dk, dkPre;
+        final double[] dq, dqPre, dk, dkPre, dScore;
 
         Scratch(Dims d) {
+            dScore = new double[d.kvHeads()];
             this.d = d;
             st = new RowState(d);
             qWt = new float[d.hidden() * d.queryRows()];
@@ -85,6 +86,13 @@ final class SinkObjective {
      * {@code grad} is not null the gradient of that loss is added to it. Evaluated in chunks of 512 rows.
      */
     static double lossAndGradient(Params p, float[] x, float[] target, int[] idx, int count, Grad grad, Scratch sc) {
+        return lossAndGradient(p, x, target, idx, count, grad, sc, Space.PROBABILITY, 0);
+    }
+
+    /** Where the squared error is measured: on scores, or on logit(score) against logit(clip(S, ε, 1−ε)). */
+    enum Space { PROBABILITY, LOGIT }
+
+    static double lossAndGradient(Params p, float[] x, float[] target, int[] idx, int count, Grad grad, Scratch sc, Space space, double eps) {
         Dims d = p.dims;
         transpose(p.qWeight, d.queryRows(), d.hidden(), sc.qWt);
         transpose(p.kWeight, d.keyRows(), d.hidden(), sc.kWt);
@@ -98,7 +106,7 @@ final class SinkObjective {
         for (int start = 0; start < count; start += chunk) {
             int n = Math.min(chunk, count - start);
             for (int k = 0; k < n; k++) rows[k] = idx == null ? start + k : idx[start + k];
-            loss += chunk(p, x, target, rows, n, count, grad, sc);
+            loss += chunk(p, x, target, rows, n, count, grad, sc, space, eps);
         }
         if (grad != null) {
             for (int i = 0; i < sc.gqW.length; i++) grad.qWeight[i] += sc.gqW[i];
@@ -107,7 +115,7 @@ final class SinkObjective {
         return loss;
     }
 
-    private static double chunk(Params p, float[] x, float[] target, int[] rows, int n, int total, Grad grad, Scratch sc) {
+    private static double chunk(Params p, float[] x, float[] target, int[] rows, int n, int total, Grad grad, Scratch sc, Space space, double eps) {
         Dims d = p.dims;
         int hidden = d.hidden(), heads = d.kvHeads(), g = d.group(), dim = d.dim(), sinks = d.sinks();
         int qr = d.queryRows(), kr = d.keyRows();
@@ -124,13 +132,14 @@ final class SinkObjective {
             for (int i = 0; i < kr; i++) st.kPre[i] = sc.kProj[b * kr + i];
             SinkGate.forwardFromProjections(p, st);
             for (int h = 0; h < heads; h++) {
-                double diff = st.score[h] - target[r * heads + h];
+                double diff = residual(st.score[h], target[r * heads + h], space, eps);
                 loss += diff * diff * norm;
+                sc.dScore[h] = 2 * diff * norm * (space == Space.LOGIT ? 1 / (clamp(st.score[h]) * (1 - clamp(st.score[h]))) : 1);
             }
             if (grad == null) continue;
             Arrays.fill(sc.dk, 0);
             for (int h = 0; h < heads; h++) {
-                double ds = 2 * (st.score[h] - target[r * heads + h]) * norm;
+                double ds = sc.dScore[h];
                 for (int gg = 0; gg < g; gg++) {
                     int hg = h * g + gg, qo = hg * dim;
                     double sig = st.sig[hg];
@@ -170,6 +179,17 @@ final class SinkObjective {
             outer(sc.dK, kr, x, rows, n, hidden, sc.gkW);
         }
         return loss;
+    }
+
+    private static double residual(double score, float target, Space space, double eps) {
+        if (space == Space.PROBABILITY) return score - target;
+        double s = clamp(score);
+        return Math.log(s / (1 - s)) - Logit.of(target, eps);
+    }
+
+    /** Keeps logit(score) finite; scores this close to 0 or 1 only occur far from any decision. */
+    private static double clamp(double s) {
+        return Math.min(Math.max(s, 1e-12), 1 - 1e-12);
     }
 
     private static void project(float[] x, int[] rows, int n, int hidden, float[] wt, int out, float[] proj) {

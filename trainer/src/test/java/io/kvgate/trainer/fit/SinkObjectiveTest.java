@@ -12,7 +12,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The hand-derived gradient of the sink gate's objective equals central finite differences. */
 class SinkObjectiveTest {
     @Test
-    void gradientMatchesFiniteDifferences() {
+    void probabilitySpaceGradientMatchesFiniteDifferences() {
+        check(SinkObjective.Space.PROBABILITY);
+    }
+
+    @Test
+    void logitSpaceGradientMatchesFiniteDifferences() {
+        check(SinkObjective.Space.LOGIT);
+    }
+
+    static void check(SinkObjective.Space space) {
         SinkGate.Dims d = new SinkGate.Dims(12, 2, 3, 5, 4);
         Random r = new Random(42);
         SinkGate.Params p = SinkGate.Params.zeros(d);
@@ -23,7 +32,7 @@ class SinkObjectiveTest {
         for (int i = 0; i < t.length; i++) t[i] = r.nextFloat();
         SinkObjective.Scratch sc = new SinkObjective.Scratch(d);
         SinkObjective.Grad g = new SinkObjective.Grad(d);
-        SinkObjective.lossAndGradient(p, x, t, null, rows, g, sc);
+        SinkObjective.lossAndGradient(p, x, t, null, rows, g, sc, space, 1e-3);
 
         List<float[]> params = p.arrays();
         List<double[]> grads = g.arrays();
@@ -36,9 +45,9 @@ class SinkObjectiveTest {
                 float orig = arr[i];
                 float hi = orig + 1e-2f, lo = orig - 1e-2f;
                 arr[i] = hi;
-                double lh = SinkObjective.lossAndGradient(p, x, t, null, rows, null, sc);
+                double lh = SinkObjective.lossAndGradient(p, x, t, null, rows, null, sc, space, 1e-3);
                 arr[i] = lo;
-                double ll = SinkObjective.lossAndGradient(p, x, t, null, rows, null, sc);
+                double ll = SinkObjective.lossAndGradient(p, x, t, null, rows, null, sc, space, 1e-3);
                 arr[i] = orig;
                 double numeric = (lh - ll) / ((double) hi - lo);
                 double analytic = grads.get(a)[i];
