@@ -239,4 +239,18 @@ class ConfigValidationTest {
             assertEquals(4096, c.eval().window().tokensFor(100_000), name + ": 4096 beyond");
         }
     }
+
+    @Test
+    void suitesWithCountsAndTheirTypos() throws IOException {
+        String counts = base().replace("    suites: [passkey]\n    per_suite: 2\n", "    suites: {passkey: 3, repeat: 1}\n");
+        ExperimentConfig c = ExperimentConfig.load(write(counts), List.of());
+        assertEquals(java.util.Map.of("passkey", 3, "repeat", 1), c.eval().tasks().suites());
+        fails(base().replace("    suites: [passkey]\n    per_suite: 2\n", "    suites: {passkey: 3, repaet: 1}\n"),
+                "exp.yaml:15:", "eval.tasks.suites.repaet: unknown key", "did you mean 'repeat'?");
+    }
+
+    @Test
+    void windowThatIsNeitherTokensNorPaper() throws IOException {
+        fails(edit("  ratios:", "  window: 2 percent"), "exp.yaml:12:", "eval.window", "expected a number of tokens or 'paper'");
+    }
 }
