@@ -131,7 +131,8 @@ public final class CompressedContext implements AutoCloseable {
      * Appends {@code queryIds} and decodes greedily up to {@code maxNewTokens} (stopping at the model's EOS),
      * on a copy of the compressed cache. While decoding, every {@code decodeInterval} appended tokens the new
      * tokens are scored once and, when the cache holds more than B entries per head on average, the lowest
-     * scores are evicted globally; the first tokens and the {@code decodeRecent} latest are protected.
+     * scores are evicted globally; the first tokens, the {@code decodeRecent} latest and (by default) the query
+     * itself are protected.
      */
     public Generation generate(int[] queryIds, int maxNewTokens) {
         return generate(queryIds, maxNewTokens, true);
@@ -162,7 +163,9 @@ public final class CompressedContext implements AutoCloseable {
                     sinceCheck = 0;
                     float[][][] scores = session.scores(work, Stage.DECODE); // scores the buffered tokens once
                     if (evictor.entries(work) > budget * evictor.heads(work)) {
-                        evictor.evict(work, scores, budget, settings.decodeRecent());
+                        int queryFrom = sequence.contextEnd();
+                        evictor.evict(work, scores, budget, settings.decodeRecent(), queryFrom,
+                                settings.protectQuery() ? queryFrom + queryIds.length : queryFrom);
                         evictions++;
                     }
                 }
