@@ -20,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code kvgate run configs/quickstart.yaml}, reduced (4 documents, 2 passkey + 2 key-value tasks, 2 ratios,
- * few sink steps), on the tiny model: the summary and every artifact exist and make sense; a second run skips
+ * few sink steps), on the tiny model: the summary and every artifact exist and make sense (and the gate artifact
+ * works with {@code kvgate eval} on its own); a second run skips
  * every stage and leaves the results byte-identical; an interrupted collection (a lost shard) resumes, rebuilds
  * the same features, and the downstream stages are then skipped because their inputs' content is unchanged.
  */
@@ -72,6 +73,14 @@ class QuickstartEndToEndTest {
             assertTrue(overall.path("pairs").asLong() > 100, type + " held-out pairs: " + overall);
             assertTrue(overall.path("agreement").asDouble() > 0.5, type + " held-out agreement: " + overall);
         }
+
+        // The exported artifact works on its own with `kvgate eval`.
+        Path alone = out.resolveSibling(out.getFileName() + "-eval-alone");
+        CliRunner.Result eval = CliRunner.run("--quiet", "eval", "--model", ConfigValidationTest.TINY.toString(),
+                "--gates", out.resolve("gates/sink").toString(), "--generate", "passkey:2", "--ratios", "0.3",
+                "--policies", "full,gate", "--window", "16", "--out", alone.toString());
+        assertEquals(0, eval.exitCode(), eval.err());
+        assertTrue(column(alone.resolve("results.csv"), "accuracy").containsKey("passkey/gate/0.3"), eval.out());
 
         // Rerun: nothing to do, same results byte for byte, same summary tables.
         Map<String, byte[]> before = snapshot();
