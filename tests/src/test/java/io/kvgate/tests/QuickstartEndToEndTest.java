@@ -34,7 +34,8 @@ class QuickstartEndToEndTest {
                 "--set", "corpus.max_documents=4", "--set", "corpus.documents_per_shard=2", "--set", "fitting.held_out_every=10",
                 "--set", "gates.steps=30",
                 "--set", "eval.tasks.suites=[passkey, kv]", "--set", "eval.tasks.per_suite=2",
-                "--set", "eval.ratios=0.3,0.5", "--set", "eval.policies=[full, gate, kvzip, streaming]"));
+                "--set", "eval.ratios=0.3,0.5", "--set", "eval.policies=[full, gate, kvzip, streaming]",
+                "--set", "export.path=" + exported()));
         args.addAll(List.of(extra));
         CliRunner.Result r = CliRunner.run(args.toArray(String[]::new));
         assertEquals(0, r.exitCode(), () -> "exit code; stderr:\n" + r.err() + "\nstdout:\n" + r.out());
@@ -60,6 +61,9 @@ class QuickstartEndToEndTest {
             assertTrue(Files.isRegularFile(out.resolve(f)), f + " exists");
         }
         assertTrue(Files.size(out.resolve("eval/accuracy.png")) > 1000, "a real plot");
+        for (String f : List.of("sink/gates.safetensors", "sink/manifest.json", "linear/gates.safetensors", "linear/manifest.json")) {
+            assertArrayEquals(Files.readAllBytes(out.resolve("gates/" + f)), Files.readAllBytes(exported().resolve(f)), "export.path copy of " + f);
+        }
         assertTrue(summary.contains(out.resolve("eval/accuracy.png").toString()), "summary names the plot");
 
         // The numbers mean something: the full cache solves the passkey / key-value tasks; the gates were measured on
@@ -102,6 +106,10 @@ class QuickstartEndToEndTest {
         assertTrue(third.out().contains("1 written, 1 kept"), third.out());
         assertEquals(3, third.out().lines().filter(l -> l.contains("up to date, skipped")).count(), third.out());
         assertSameFiles(before, snapshot());
+    }
+
+    private Path exported() {
+        return out.resolveSibling(out.getFileName() + "-export");
     }
 
     /** Every output file's bytes (state records and the run log change by design). */
