@@ -67,7 +67,9 @@ final class EvalStage implements Stage {
     @Override
     public Map<String, Object> inputs() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", cfg.section("model"));
+        Map<String, Object> model = new LinkedHashMap<>(cfg.section("model"));
+        model.remove("path"); // the fingerprint identifies the weights wherever they live
+        m.put("model", model);
         m.put("model_fingerprint", fingerprint.get());
         m.put("eval", cfg.section("eval"));
         m.put("scoring", cfg.section("scoring")); // the kvzip oracle
