@@ -55,7 +55,11 @@ final class TrainStage implements Stage {
     public Map<String, Object> inputs() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("type", type);
-        m.put("gates", cfg.section("gates"));
+        // Only the settings this family reads: changing the sink solver must not refit the linear gate.
+        Map<String, Object> gates = new LinkedHashMap<>(cfg.section("gates"));
+        gates.remove("types");
+        if (type.equals(GateType.LINEAR.id())) gates.keySet().retainAll(java.util.Set.of("lambdas"));
+        m.put("gates", gates);
         m.put("seed", cfg.fitting().seed());
         m.put("export", cfg.section("export"));
         return m;
