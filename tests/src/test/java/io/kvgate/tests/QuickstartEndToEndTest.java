@@ -23,7 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * few sink steps), on the tiny model: the summary and every artifact exist and make sense (and the gate artifact
  * works with {@code kvgate eval} on its own); a second run skips
  * every stage and leaves the results byte-identical; an interrupted collection (a lost shard) resumes, rebuilds
- * the same features, and the downstream stages are then skipped because their inputs' content is unchanged.
+ * the same features, and the downstream stages are then skipped because their inputs' content is unchanged; a
+ * sink-only setting reruns the sink fit and the evaluation, nothing else.
  */
 class QuickstartEndToEndTest {
     @TempDir
@@ -106,6 +107,13 @@ class QuickstartEndToEndTest {
         assertTrue(third.out().contains("1 written, 1 kept"), third.out());
         assertEquals(3, third.out().lines().filter(l -> l.contains("up to date, skipped")).count(), third.out());
         assertSameFiles(before, snapshot());
+
+        // A sink solver setting changes only what reads it: the sink gate is refitted and re-evaluated.
+        CliRunner.Result fourth = run("--set", "gates.steps=31");
+        assertTrue(fourth.out().contains("collect       up to date"), fourth.out());
+        assertTrue(fourth.out().contains("train-linear  up to date"), fourth.out());
+        assertTrue(fourth.out().contains("| train-sink   | ran "), fourth.out());
+        assertTrue(fourth.out().contains("| eval         | ran "), fourth.out());
     }
 
     private Path exported() {
