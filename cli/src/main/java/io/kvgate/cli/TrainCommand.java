@@ -50,7 +50,7 @@ public final class TrainCommand implements Runnable {
     @Option(names = "--lr", defaultValue = "0.02", paramLabel = "R", description = "Sink gate: relative learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
-    @Option(names = "--sink-objective", defaultValue = "probability", paramLabel = "probability|logit",
+    @Option(names = "--sink-objective", defaultValue = "logit", paramLabel = "logit|probability",
             description = "Sink gate: squared error on scores or on logits (default: ${DEFAULT-VALUE}).")
     String sinkObjective;
 

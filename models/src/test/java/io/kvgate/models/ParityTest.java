@@ -93,7 +93,7 @@ class ParityTest {
              Model model = Model.load(ck)) {
             int[] ids = Fixtures.toInts(ref.readLongs("input_ids"));
             float[] full = logitsAll(model, ids, ids.length);
-            for (int chunk : new int[] {1, 5, 16, 33}) {
+            for (int chunk : new int[] {1, 7}) { // token by token, and chunks that straddle the sliding window
                 double e = Fixtures.relErr(logitsAll(model, ids, chunk), full);
                 assertTrue(e < 1e-5, dir.getFileName() + ": chunk " + chunk + " vs full rel err " + e);
             }

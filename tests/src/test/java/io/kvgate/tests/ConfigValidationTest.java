@@ -233,10 +233,24 @@ class ConfigValidationTest {
             assertEquals(name, c.name());
             assertEquals(List.of(0.75, 0.5, 0.4, 0.3, 0.2), c.eval().ratios(), name);
             assertEquals(2000, c.scoring().chunkSize(), name);
-            assertEquals(null, c.scoring().request(), name + ": the checkpoint's (chat) wrapping");
+            assertEquals(io.kvgate.objectives.RepeatPrompts.Style.CHAT, c.scoring().style(), name + ": chat wrapping");
             assertEquals(10000, c.corpus().minTokens(), name);
             assertEquals(320, c.eval().window().tokensFor(16000), name + ": 2% below 16K");
             assertEquals(4096, c.eval().window().tokensFor(100_000), name + ": 4096 beyond");
         }
+    }
+
+    @Test
+    void suitesWithCountsAndTheirTypos() throws IOException {
+        String counts = base().replace("    suites: [passkey]\n    per_suite: 2\n", "    suites: {passkey: 3, repeat: 1}\n");
+        ExperimentConfig c = ExperimentConfig.load(write(counts), List.of());
+        assertEquals(java.util.Map.of("passkey", 3, "repeat", 1), c.eval().tasks().suites());
+        fails(base().replace("    suites: [passkey]\n    per_suite: 2\n", "    suites: {passkey: 3, repaet: 1}\n"),
+                "exp.yaml:15:", "eval.tasks.suites.repaet: unknown key", "did you mean 'repeat'?");
+    }
+
+    @Test
+    void windowThatIsNeitherTokensNorPaper() throws IOException {
+        fails(edit("  ratios:", "  window: 2 percent"), "exp.yaml:12:", "eval.window", "expected a number of tokens or 'paper'");
     }
 }

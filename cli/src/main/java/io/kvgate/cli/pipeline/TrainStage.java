@@ -70,7 +70,7 @@ final class TrainStage implements Stage {
         GateTrainer.Options defaults = GateTrainer.Options.defaults(EnumSet.of(gateType));
         GateTrainer.Options options = new GateTrainer.Options(EnumSet.of(gateType),
                 g.lambdas().stream().mapToDouble(Double::doubleValue).toArray(), defaults.epsilon(),
-                new SinkFitter.Options(g.steps(), g.batch(), g.lr(), cfg.fitting().seed(), defaults.epsilon(), SinkFitter.Options.defaults().objective()),
+                new SinkFitter.Options(g.steps(), g.batch(), g.lr(), cfg.fitting().seed(), defaults.epsilon(), g.sinkObjective()),
                 defaults.maxSinkRows(), defaults.threads());
         GateTrainer.Fitted fitted = GateTrainer.train(rows, options).get(gateType);
         GateTrainer.artifact(rows, fitted).write(ctx.output());

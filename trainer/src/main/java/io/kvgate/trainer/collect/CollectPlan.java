@@ -9,7 +9,6 @@ import io.kvgate.datasets.corpus.DocumentShaper;
 import io.kvgate.datasets.corpus.ShapedCorpus;
 import io.kvgate.models.Checkpoint;
 import io.kvgate.models.KvgateException;
-import io.kvgate.models.Model;
 import io.kvgate.models.text.ChatTemplate;
 import io.kvgate.models.text.TextTokenizer;
 import io.kvgate.objectives.RepeatPrompts;
@@ -21,7 +20,7 @@ import java.util.function.Consumer;
 /**
  * Everything {@code kvgate collect} (and the {@code run} pipeline's collect stage) decides, and the run itself:
  * resolve the context wrapping and repeat prompt, shape the corpus with the checkpoint's tokenizer (corpus
- * errors surface before any weights load), then load the model and collect.
+ * errors surface before any weights load), then collect; the weights load only if a shard needs computing.
  *
  * @param corpus          sources: paths or {@code embedded}
  * @param textField       JSONL key / Parquet column
@@ -57,8 +56,8 @@ public record CollectPlan(List<String> corpus, String textField, boolean splitPa
             CorpusSpec spec = new CorpusSpec(corpus, textField, splitParagraphs, minTokens, max, concatenateTo, maxDocuments, settings.seed());
             ShapedCorpus shaped = new DocumentShaper(spec, tokenizer::encode).shape(new CorpusReader(spec));
             onCorpus.accept(shaped.summary());
-            try (Model model = Model.load(checkpoint, device, dtype)) {
-                ModelFeatureSource source = new ModelFeatureSource(model, setup.prompt(), chunkSize, setup.notes());
+            // weights load only if some shard still needs computing
+            try (ModelFeatureSource source = new ModelFeatureSource(checkpoint, device, dtype, setup.prompt(), chunkSize, setup.notes())) {
                 return new FeatureCollector(source, setup.context(), settings).collect(shaped, out);
             }
         }

@@ -29,6 +29,11 @@ public record ScoringSetup(ContextFormat context, RepeatPrompt prompt, Map<Strin
     /** Plain letters: templates may trim or escape anything else. */
     private static final String SLOT = "KVGATESLOTq7z";
 
+    /** The checkpoint's own style ({@link RepeatPrompts.Style#AUTO}). */
+    public static ScoringSetup resolve(TextTokenizer tokenizer, Optional<ChatTemplate> chat, String contextTemplate, String requestText) {
+        return resolve(tokenizer, chat, RepeatPrompts.Style.AUTO, contextTemplate, requestText);
+    }
+
     public static ScoringSetup resolve(TextTokenizer tokenizer, Optional<ChatTemplate> chat, RepeatPrompts.Style style,
                                        String contextTemplate, String requestText) {
         RepeatPrompts.Style resolved = style != RepeatPrompts.Style.AUTO ? style
