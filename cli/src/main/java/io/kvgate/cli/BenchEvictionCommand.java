@@ -1,8 +1,7 @@
 package io.kvgate.cli;
 
 import io.kvgate.evaluator.EvictionBenchmark;
-import io.kvgate.evaluator.Evaluation;
-import io.kvgate.evaluator.TextCodec;
+import io.kvgate.export.GateArtifact;
 import io.kvgate.evaluator.policy.LayerGates;
 import io.kvgate.evaluator.policy.Policies;
 import io.kvgate.evaluator.policy.Policy;
@@ -56,27 +55,32 @@ public final class BenchEvictionCommand implements Runnable {
             for (int n : contexts)
                 if (n < 16 || n + decodeSteps + 1 > limit)
                     throw new KvgateException("--context " + n + ": needs 16 <= context and context + decode steps <= " + limit);
-            LayerGates layerGates = gates == null ? null : ModelText.gates(gates, model);
-            TextCodec codec = policy.startsWith("kvzip") ? ModelText.codec(model) : null;
-            Policy p = Policies.create(policy, new Policies.Options(layerGates, codec == null ? null : Evaluation.tinyKvzip(codec), 1));
-            if (!p.evicts()) throw new KvgateException("--policy full has nothing to measure against itself");
-            EvictionSettings settings = EvictionSettings.paper(ratio).withPrefillChunk(prefillChunk)
-                    .withProtection(Protection.paper());
-            List<EvictionBenchmark.Row> rows = EvictionBenchmark.run(model, p, settings, contexts, decodeSteps, reps, 1);
-            TextTable t = new TextTable("context", "prefill ms", p.name() + " scored", "ratio", p.name() + "@" + ratio,
-                    "ratio", "step ms", p.name() + " scored", "ratio", p.name() + "@" + ratio, "ratio", "KV kept");
-            for (EvictionBenchmark.Row r : rows) {
-                t.row(r.context(), ms(r.prefillFull()), ms(r.prefillScored()), x(r.prefillScored() / r.prefillFull()),
-                        ms(r.prefillEvict()), x(r.prefillEvict() / r.prefillFull()), ms(r.stepFull()), ms(r.stepScored()),
-                        x(r.stepScored() / r.stepFull()), ms(r.stepEvict()), x(r.stepEvict() / r.stepFull()),
-                        String.format(Locale.ROOT, "%.2f", r.bytesEvict() / (double) r.bytesFull()));
+            if (policy.startsWith("gate") && gates == null) throw new KvgateException("--policy gate needs --gates ARTIFACT");
+            if (policy.startsWith("kvzip")) throw new KvgateException("--policy kvzip: measure KVzip's cost with 'kvgate bench kvzip'");
+            try (GateArtifact artifact = gates == null ? null : LayerGates.load(gates, model)) {
+                measure(model, Policies.create(policy, new Policies.Options(artifact == null ? null : LayerGates.of(artifact.gates()), null, 1)));
             }
-            System.out.println("Eviction overhead vs the ungated run: " + modelOptions.model + " on " + model.device() + " ("
-                    + model.dtype() + "), policy " + p.name() + ", prefill chunk " + prefillChunk + ", " + decodeSteps
-                    + " decode steps, median of " + reps);
-            System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction");
-            System.out.print(t);
         }
+    }
+
+    private void measure(Model model, Policy p) {
+        if (!p.evicts()) throw new KvgateException("--policy full has nothing to measure against itself");
+        EvictionSettings settings = EvictionSettings.paper(ratio).withPrefillChunk(prefillChunk)
+                .withProtection(Protection.paper());
+        List<EvictionBenchmark.Row> rows = EvictionBenchmark.run(model, p, settings, contexts, decodeSteps, reps, 1);
+        TextTable t = new TextTable("context", "prefill ms", p.name() + " scored", "ratio", p.name() + "@" + ratio,
+                "ratio", "step ms", p.name() + " scored", "ratio", p.name() + "@" + ratio, "ratio", "KV kept");
+        for (EvictionBenchmark.Row r : rows) {
+            t.row(r.context(), ms(r.prefillFull()), ms(r.prefillScored()), x(r.prefillScored() / r.prefillFull()),
+                    ms(r.prefillEvict()), x(r.prefillEvict() / r.prefillFull()), ms(r.stepFull()), ms(r.stepScored()),
+                    x(r.stepScored() / r.stepFull()), ms(r.stepEvict()), x(r.stepEvict() / r.stepFull()),
+                    String.format(Locale.ROOT, "%.2f", r.bytesEvict() / (double) r.bytesFull()));
+        }
+        System.out.println("Eviction overhead vs the ungated run: " + modelOptions.model + " on " + model.device() + " ("
+                + model.dtype() + "), policy " + p.name() + ", prefill chunk " + prefillChunk + ", " + decodeSteps
+                + " decode steps, median of " + reps);
+        System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction");
+        System.out.print(t);
     }
 
     private static String ms(double v) {

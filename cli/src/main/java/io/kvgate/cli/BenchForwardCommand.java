@@ -9,6 +9,7 @@ import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
 import io.kvgate.models.util.TextTable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -26,9 +27,8 @@ import java.util.Locale;
         description = "Prefill and decode tokens/s, KV bytes and peak memory per context length, with ratios against "
                 + "same-process baselines: one-pass prefill, and decoding by full recomputation without a cache.")
 public final class BenchForwardCommand implements Runnable {
-    @Option(names = "--model", paramLabel = "DIR", defaultValue = "checkpoints/tiny-retrieval-qwen3",
-            description = "Checkpoint directory (default: ${DEFAULT-VALUE}).")
-    Path model;
+    @Mixin
+    ModelOptions modelOptions;
 
     @Option(names = "--context", split = ",", paramLabel = "N", defaultValue = "128,512",
             description = "Context lengths to prefill (default: ${DEFAULT-VALUE}).")
@@ -49,7 +49,7 @@ public final class BenchForwardCommand implements Runnable {
     public void run() {
         if (decode <= 0 || chunk <= 0 || baselineDecode <= 0)
             throw new KvgateException("--decode, --chunk and --baseline-decode must be positive");
-        try (Checkpoint ck = Checkpoint.open(model); Model m = Model.load(ck)) {
+        try (Checkpoint ck = modelOptions.openCheckpoint(); Model m = Model.load(ck, modelOptions.device(), modelOptions.dataType())) {
             int vocab = m.config().vocabSize();
             for (int n : contexts) {
                 if (n <= 0 || n + decode > m.config().maxPositions())
@@ -71,7 +71,7 @@ public final class BenchForwardCommand implements Runnable {
                         base.agree ? "yes" : "NO", cached.kvBytes, mib(peakHeap()), mib(peakRssBytes()));
             }
             System.out.printf("kvgate bench forward: %s (%s, %d layers, hidden %d), device %s, %s, libtorch threads %s, prefill chunk %d, %d decode steps%n",
-                    model, m.config().family().name().toLowerCase(Locale.ROOT), m.config().numLayers(), m.config().hiddenSize(),
+                    modelOptions.model, m.config().family().name().toLowerCase(Locale.ROOT), m.config().numLayers(), m.config().hiddenSize(),
                     m.device(), m.dtype(), System.getProperty("ai.djl.pytorch.num_threads", "default"), chunk, decode);
             System.out.print(table);
             System.out.println("ratio = chunked prefill / one-pass prefill; speedup = cached decode / recompute-everything decode "

@@ -14,8 +14,12 @@ import io.kvgate.evaluator.runtime.EvictionSettings;
 import io.kvgate.evaluator.tasks.Task;
 import io.kvgate.evaluator.tasks.TaskFile;
 import io.kvgate.evaluator.tasks.TaskGenerator;
-import io.kvgate.models.KvgateException;
+import io.kvgate.export.GateArtifact;
 import io.kvgate.models.Model;
+import io.kvgate.models.text.ChatTemplate;
+import io.kvgate.models.text.TextTokenizer;
+import io.kvgate.objectives.KvzipScorer;
+import io.kvgate.objectives.RepeatPrompts;
 import io.kvgate.models.util.TextTable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -33,6 +37,9 @@ import java.util.Locale;
                 + "before its queries are seen, then every query is answered greedily.",
                 "Writes results.csv, results.json, report.md and accuracy.png into --out."})
 public final class EvalCommand implements Runnable {
+    /** Finished units of an interrupted run, in the output directory; removed once the results are written. */
+    static final String RESUME_JOURNAL = ".eval-resume.jsonl";
+
     @Mixin
     ModelOptions modelOptions;
 
@@ -80,6 +87,9 @@ public final class EvalCommand implements Runnable {
     @Option(names = "--prefill-chunk", defaultValue = "2048", description = "Prefill chunk in tokens; eviction runs after each (default: ${DEFAULT-VALUE}).")
     int prefillChunk;
 
+    @Option(names = "--kvzip-chunk", defaultValue = "2000", description = "KVzip oracle's reconstruction chunk in tokens (default: ${DEFAULT-VALUE}).")
+    int kvzipChunk;
+
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
 
@@ -99,17 +109,24 @@ public final class EvalCommand implements Runnable {
         }
         Protection protection = new Protection(sinks, systemPrefix, window, 0.02, 4096);
         EvictionSettings settings = EvictionSettings.paper(1).withProtection(protection).withPrefillChunk(prefillChunk);
-        try (Model model = modelOptions.load()) {
-            TextCodec codec = ModelText.codec(model);
-            LayerGates layerGates = gates == null ? null : ModelText.gates(gates, model);
+        try (Model model = modelOptions.load(); TextTokenizer tokenizer = TextTokenizer.load(model.checkpoint());
+             GateArtifact artifact = gates == null ? null : LayerGates.load(gates, model)) {
+            TextCodec codec = TextCodec.of(tokenizer);
+            LayerGates layerGates = artifact == null ? null : LayerGates.of(artifact.gates());
+            KvzipScorer kvzip = new KvzipScorer(RepeatPrompts.forModel(tokenizer, ChatTemplate.load(model.checkpoint().dir()),
+                    RepeatPrompts.Style.AUTO, null), kvzipChunk);
             String names = policies;
             if (layerGates != null && !(("," + names + ",").contains(",gate,") || names.contains("gate/"))) names = names + ",gate";
             List<Policy> list = new ArrayList<>();
-            for (Policy p : Policies.parse(names, new Policies.Options(layerGates, Evaluation.tinyKvzip(codec), seed))) {
+            for (Policy p : Policies.parse(names, new Policies.Options(layerGates, kvzip, seed))) {
                 boolean suffixed = p.name().contains("/");
                 list.add(!p.evicts() || suffixed || defaultBudget == Budget.GLOBAL ? p : Policy.of(p.scorer(), defaultBudget));
             }
-            EvalResults results = Evaluation.on(model, codec).policies(list).ratios(ratios).settings(settings).run(tasks);
+            Evaluation evaluation = Evaluation.on(model, codec).policies(list).ratios(ratios).settings(settings)
+                    .resumable(out.resolve(RESUME_JOURNAL));
+            if (evaluation.resumedUnits() > 0)
+                System.err.println("kvgate: resuming: " + evaluation.resumedUnits() + " finished units found in " + out.resolve(RESUME_JOURNAL));
+            EvalResults results = evaluation.run(tasks);
             List<String> allProblems = new ArrayList<>(problems);
             allProblems.addAll(results.problems());
             results.problems().forEach(p -> System.err.println("kvgate: warning: " + p));
@@ -118,6 +135,7 @@ public final class EvalCommand implements Runnable {
                     new EvalResults.Setup(modelOptions.model.toString(), s.fingerprint(), gates == null ? null : gates.toString(),
                             s.policies(), s.ratios(), s.budget(), s.window(), s.prefillChunk(), s.seconds()));
             ReportWriter.write(out, results);
+            evaluation.finish();
             System.out.print(summary(results));
             System.out.println("wrote " + out.resolve("results.csv") + ", results.json, report.md, accuracy.png");
         }

@@ -9,6 +9,7 @@ import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
 import io.kvgate.models.util.SafetensorsWriter;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -19,8 +20,8 @@ import java.util.Arrays;
         description = "Run one full forward pass over token ids and write logits [T, vocab] and hidden_last [T, hidden] "
                 + "(after the final norm), both float32, to a .safetensors file.")
 public final class ForwardCommand implements Runnable {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Checkpoint directory (config.json + safetensors).")
-    Path model;
+    @Mixin
+    ModelOptions modelOptions;
 
     @Option(names = "--ids", required = true, paramLabel = "LIST", description = "Comma-separated token ids, e.g. 1,2,3.")
     String ids;
@@ -35,7 +36,7 @@ public final class ForwardCommand implements Runnable {
     public void run() {
         int[] tokens = parseIds(ids);
         if (chunk != null && chunk <= 0) throw new KvgateException("--chunk must be a positive number of tokens, found " + chunk);
-        try (Checkpoint ck = Checkpoint.open(model); Model m = Model.load(ck); KvCache cache = m.newCache();
+        try (Checkpoint ck = modelOptions.openCheckpoint(); Model m = Model.load(ck, modelOptions.device(), modelOptions.dataType()); KvCache cache = m.newCache();
              NDManager scope = m.manager().newSubManager()) {
             ForwardOptions opts = ForwardOptions.defaults().withLogits(ForwardOptions.Logits.ALL).withKeepHidden(true);
             ForwardResult r = m.forward(scope, cache, tokens, opts, chunk == null ? tokens.length : chunk);
@@ -44,7 +45,7 @@ public final class ForwardCommand implements Runnable {
                     .putF32("logits", new long[] {t, v}, r.logits().toFloatArray())
                     .putF32("hidden_last", new long[] {t, d}, r.hiddenLast().toFloatArray())
                     .putI64("input_ids", new long[] {t}, Arrays.stream(tokens).asLongStream().toArray())
-                    .metadata("model", model.toString())
+                    .metadata("model", modelOptions.model.toString())
                     .metadata("fingerprint", ck.fingerprint())
                     .write(out);
             System.out.printf("wrote %s: logits [%d, %d], hidden_last [%d, %d] (model %s, fingerprint %s)%n",

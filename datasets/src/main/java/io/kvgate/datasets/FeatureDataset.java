@@ -27,6 +27,9 @@ import java.util.stream.Stream;
  * interrupted collection ({@code shard-NNNNN.tmp-PID}) are ignored; only shards listed in the manifest are read.
  */
 public final class FeatureDataset {
+    /** Floats of {@code x} per streamed batch (256 MB): bounds memory whatever the shard size. */
+    public static final int BATCH_FLOATS = 1 << 26;
+
     private final Path dir;
     private final FeatureManifest manifest;
 
@@ -45,6 +48,7 @@ public final class FeatureDataset {
                     + FeatureShardSchema.FORMAT_VERSION + ")");
         if (m.gatedLayers() == null || m.gatedLayers().length == 0) throw new KvgateException(file + ": no gated_layers");
         m.dtype(); // validates hidden_dtype
+        if (m.shards() == null || m.shards().isEmpty()) throw new KvgateException(file + ": lists no shards");
         for (ShardInfo s : m.shards()) {
             Path shard = dir.resolve(s.name());
             if (!Files.isDirectory(shard)) throw new KvgateException(dir + ": shard " + s.name() + " listed in the manifest is missing");
@@ -65,21 +69,41 @@ public final class FeatureDataset {
         return manifest.shards().stream().map(ShardInfo::name).toList();
     }
 
-    /** Streams every row of one gated layer, one batch per shard. */
+    /**
+     * Streams every row of one gated layer, shard by shard; a shard's layer file comes as one batch, or as
+     * several when it holds more than {@link #BATCH_FLOATS} hidden values.
+     */
     public void forEachBatch(int layer, Consumer<FeatureBatch> sink) {
-        for (String shard : shardNames()) sink.accept(read(shard, layer));
+        forEachBatch(layer, Math.max(1, BATCH_FLOATS / manifest.hiddenSize()), sink);
     }
 
-    /** All rows of one layer in one shard. */
+    /** As {@link #forEachBatch(int, Consumer)}, with at most {@code maxRows} rows per batch. */
+    public void forEachBatch(int layer, int maxRows, Consumer<FeatureBatch> sink) {
+        checkLayer(layer);
+        for (String shard : shardNames())
+            streamLayerFile(FeatureShardSchema.layerPath(dir.resolve(shard), layer), manifest.layout(), layer, maxRows, sink);
+    }
+
+    /** All rows of one layer in one shard, as one batch. */
     public FeatureBatch read(String shard, int layer) {
-        ShardLayout layout = manifest.layout();
-        if (!layout.hasLayer(layer))
-            throw new KvgateException(dir + ": layer " + layer + " has no features (gated layers: " + java.util.Arrays.toString(layout.layers()) + ")");
-        return readLayerFile(FeatureShardSchema.layerPath(dir.resolve(shard), layer), layout, layer);
+        checkLayer(layer);
+        FeatureBatch[] one = new FeatureBatch[1];
+        streamLayerFile(FeatureShardSchema.layerPath(dir.resolve(shard), layer), manifest.layout(), layer, Integer.MAX_VALUE,
+                b -> one[0] = b);
+        return one[0];
     }
 
-    /** Reads one layer file; exposed for tests and tools that read a single shard. */
-    public static FeatureBatch readLayerFile(Path file, ShardLayout layout, int layer) {
+    private void checkLayer(int layer) {
+        if (!manifest.layout().hasLayer(layer))
+            throw new KvgateException(dir + ": layer " + layer + " has no features (gated layers: "
+                    + java.util.Arrays.toString(manifest.gatedLayers()) + ")");
+    }
+
+    /**
+     * Reads one layer file in batches of at most {@code maxRows} rows (always at least one batch, possibly
+     * empty); checks its footer against {@code layout}.
+     */
+    public static void streamLayerFile(Path file, ShardLayout layout, int layer, int maxRows, Consumer<FeatureBatch> sink) {
         if (!Files.isRegularFile(file)) throw new KvgateException(file + ": missing shard file");
         long rows;
         try (ParquetFileReader footer = ParquetIo.openFooter(file)) {
@@ -93,19 +117,21 @@ public final class FeatureDataset {
             if (e instanceof KvgateException k) throw k;
             throw new KvgateException(file + ": not a readable Parquet shard (" + e.getMessage() + ")", e);
         }
-        if (rows > Integer.MAX_VALUE / Math.max(layout.hiddenSize(), 1))
-            throw new KvgateException(file + ": " + rows + " rows is too many for one batch; collect with fewer documents per shard");
-        BatchMaterializer m = new BatchMaterializer(layout, (int) rows);
+        long cap = Math.min(rows, maxRows);
+        if (cap * layout.hiddenSize() > Integer.MAX_VALUE - 16)
+            throw new KvgateException(file + ": " + cap + " rows do not fit one batch; read with fewer rows per batch");
+        BatchMaterializer m = new BatchMaterializer(layout, layer, (int) cap, rows, sink);
         try (ParquetReader<Integer> reader = ParquetIo.reader(file, s -> s, s -> m)) {
             while (reader.read() != null) {
-                // rows land in the materializer's arrays
+                // rows land in the materializer's arrays, which hands full batches to the sink
             }
+        } catch (KvgateException e) {
+            throw e;
         } catch (IOException | RuntimeException e) {
             throw new KvgateException(file + ": cannot read rows (" + e.getMessage() + ")", e);
         }
-        if (m.row != rows) throw new KvgateException(file + ": footer says " + rows + " rows, read " + m.row);
-        return new FeatureBatch(layer, m.row, layout.hiddenSize(), layout.kvHeads(), m.x, m.target, m.heldOut,
-                m.doc, m.position);
+        if (m.total != rows) throw new KvgateException(file + ": footer says " + rows + " rows, read " + m.total);
+        m.finish();
     }
 
     private static void expect(Path file, Map<String, String> meta, String key, String want) {
@@ -131,24 +157,30 @@ public final class FeatureDataset {
         }
     }
 
-    /** Decodes rows straight into the batch arrays (no per-row objects). */
+    /** Decodes rows straight into batch arrays (no per-row objects), handing each full batch to the sink. */
     private static final class BatchMaterializer extends RecordMaterializer<Integer> {
-        final float[] x;
-        final float[] target;
-        final boolean[] heldOut;
-        final int[] doc;
-        final int[] position;
-        int row;
         private final ShardLayout layout;
+        private final int layer;
+        private final int capacity;
+        private final long expected;
+        private final Consumer<FeatureBatch> sink;
         private final GroupConverter root;
+        private float[] x;
+        private float[] target;
+        private boolean[] heldOut;
+        private int[] doc;
+        private int[] position;
+        private int row;
+        private boolean emitted;
+        long total;
 
-        BatchMaterializer(ShardLayout layout, int rows) {
+        BatchMaterializer(ShardLayout layout, int layer, int capacity, long expected, Consumer<FeatureBatch> sink) {
             this.layout = layout;
-            x = new float[rows * layout.hiddenSize()];
-            target = new float[rows * layout.kvHeads()];
-            heldOut = new boolean[rows];
-            doc = new int[rows];
-            position = new int[rows];
+            this.layer = layer;
+            this.capacity = capacity;
+            this.expected = expected;
+            this.sink = sink;
+            allocate();
             Converter[] columns = {
                     intColumn(v -> doc[row] = v),
                     intColumn(v -> position[row] = v),
@@ -163,7 +195,7 @@ public final class FeatureDataset {
                         @Override
                         public void addBinary(Binary v) {
                             byte[] b = v.getBytes();
-                            if (b.length != layout.xBytes()) throw new IllegalStateException("x has " + b.length + " bytes, expected " + layout.xBytes());
+                            if (b.length != layout.xBytes()) throw new KvgateException("x has " + b.length + " bytes, expected " + layout.xBytes());
                             layout.hiddenDtype().decode(b, x, row * layout.hiddenSize());
                         }
                     },
@@ -171,7 +203,7 @@ public final class FeatureDataset {
                         @Override
                         public void addBinary(Binary v) {
                             ByteBuffer b = v.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-                            if (b.remaining() != layout.targetBytes()) throw new IllegalStateException("target has " + b.remaining() + " bytes, expected " + layout.targetBytes());
+                            if (b.remaining() != layout.targetBytes()) throw new KvgateException("target has " + b.remaining() + " bytes, expected " + layout.targetBytes());
                             b.asFloatBuffer().get(target, row * layout.kvHeads(), layout.kvHeads());
                         }
                     }};
@@ -182,13 +214,38 @@ public final class FeatureDataset {
                 }
 
                 @Override
-                public void start() {}
+                public void start() {
+                    if (row == capacity) emit(); // the previous batch is full
+                }
 
                 @Override
                 public void end() {
                     row++;
+                    total++;
                 }
             };
+        }
+
+        private void allocate() {
+            int n = (int) Math.min(capacity, Math.max(0, expected - total));
+            x = new float[n * layout.hiddenSize()];
+            target = new float[n * layout.kvHeads()];
+            heldOut = new boolean[n];
+            doc = new int[n];
+            position = new int[n];
+            row = 0;
+        }
+
+        private void emit() {
+            sink.accept(new FeatureBatch(layer, row, layout.hiddenSize(), layout.kvHeads(), x, target, heldOut, doc, position));
+            emitted = true;
+            allocate();
+        }
+
+        /** Hands over the last (possibly partial or empty) batch. */
+        void finish() {
+            if (row > 0 || !emitted)
+                sink.accept(new FeatureBatch(layer, row, layout.hiddenSize(), layout.kvHeads(), x, target, heldOut, doc, position));
         }
 
         private static PrimitiveConverter intColumn(java.util.function.IntConsumer set) {

@@ -26,7 +26,7 @@ import java.util.function.Function;
 /**
  * Parquet-MR on the local filesystem without Hadoop: {@link LocalInputFile}/{@link LocalOutputFile} and
  * {@link PlainParquetConfiguration}, with our own read/write supports (no Avro, no example Groups), so no
- * Hadoop {@code Configuration} is ever created. Hadoop's classes are only named in Parquet-MR's signatures.
+ * Hadoop {@code Configuration} is ever created (page codecs: {@link PlainCodecs}). Hadoop's classes are only named in Parquet-MR's signatures.
  * Internal to the datasets module (public only for its subpackages).
  */
 public final class ParquetIo {
@@ -62,7 +62,8 @@ public final class ParquetIo {
         };
         return new WriterBuilder<>(new LocalOutputFile(file), support)
                 .withConf(new PlainParquetConfiguration())
-                .withCompressionCodec(CompressionCodecName.UNCOMPRESSED) // floats barely compress; no native codecs
+                .withCompressionCodec(CompressionCodecName.UNCOMPRESSED) // floats barely compress
+                .withCodecFactory(PlainCodecs.INSTANCE)
                 .withRowGroupSize(rowGroupBytes)
                 .build();
     }
@@ -88,12 +89,13 @@ public final class ParquetIo {
                 return materializer.apply(context.getRequestedSchema());
             }
         };
-        return new ReaderBuilder<>(new LocalInputFile(file), support).build();
+        return new ReaderBuilder<>(new LocalInputFile(file), support).withCodecFactory(PlainCodecs.INSTANCE).build();
     }
 
     /** The file's schema and footer metadata, without reading any rows. */
     public static ParquetFileReader openFooter(Path file) throws IOException {
-        return ParquetFileReader.open(new LocalInputFile(file), ParquetReadOptions.builder(new PlainParquetConfiguration()).build());
+        return ParquetFileReader.open(new LocalInputFile(file), ParquetReadOptions.builder(new PlainParquetConfiguration())
+                .withCodecFactory(PlainCodecs.INSTANCE).build());
     }
 
     private static final class WriterBuilder<T> extends ParquetWriter.Builder<T, WriterBuilder<T>> {

@@ -97,6 +97,34 @@ class FeatureShardTest {
     }
 
     @Test
+    void batchesOfBoundedSizeConcatenateToTheWholeShard(@TempDir Path dir) {
+        ShardLayout layout = new ShardLayout(D, H, LAYERS, HiddenDtype.F32);
+        writeShard(dir, 0, layout, 57, 1, true);
+        writeShard(dir, 1, layout, 30, 2, true);
+        Json.write(dir.resolve(FeatureManifest.FILE), manifest(layout, readInfos(dir, 2)));
+        FeatureDataset ds = FeatureDataset.open(dir);
+        List<FeatureBatch> batches = new ArrayList<>();
+        ds.forEachBatch(2, 10, batches::add);
+        assertEquals(List.of(10, 10, 10, 10, 10, 7, 10, 10, 10), batches.stream().map(FeatureBatch::rows).toList());
+        int offset = 0;
+        for (int s = 0; s < 2; s++) {
+            FeatureBatch whole = ds.read(ShardInfo.nameOf(s), 2);
+            int row = 0;
+            while (row < whole.rows()) {
+                FeatureBatch b = batches.get(offset++);
+                assertEquals(b.x().length, b.rows() * D);
+                for (int r = 0; r < b.rows(); r++, row++) {
+                    for (int j = 0; j < D; j++) assertEquals(whole.x()[row * D + j], b.x()[r * D + j]);
+                    assertEquals(whole.position()[row], b.position()[r]);
+                    assertEquals(whole.heldOut()[row], b.heldOut()[r]);
+                    assertEquals(whole.target()[row * H + 1], b.target()[r * H + 1]);
+                }
+            }
+        }
+        assertEquals(batches.size(), offset);
+    }
+
+    @Test
     void float16RoundTripWithinHalfRounding(@TempDir Path dir) throws Exception {
         ShardLayout layout = new ShardLayout(D, H, LAYERS, HiddenDtype.F16);
         Expected[] written = writeShard(dir, 0, layout, 40, 3, true);

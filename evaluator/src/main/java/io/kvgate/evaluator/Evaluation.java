@@ -12,6 +12,7 @@ import io.kvgate.models.util.Progress;
 import io.kvgate.objectives.KvzipScorer;
 import io.kvgate.objectives.RepeatPrompt;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -39,6 +40,7 @@ public final class Evaluation {
     private List<Double> ratios = List.of(0.3);
     private EvictionSettings settings = EvictionSettings.paper(1);
     private EvalResults.Setup setup;
+    private EvalJournal journal = EvalJournal.none();
 
     private Evaluation(Model model, TextCodec codec) {
         this.model = model;
@@ -89,6 +91,25 @@ public final class Evaluation {
         return this;
     }
 
+    /**
+     * Records every finished unit (context × policy × ratio) in {@code file} and skips the units it already
+     * holds, so an interrupted evaluation resumes; {@link #finish} removes it once the results are written.
+     */
+    public Evaluation resumable(Path file) {
+        this.journal = EvalJournal.open(file);
+        return this;
+    }
+
+    /** Units found finished in the resume journal when it was opened. */
+    public int resumedUnits() {
+        return journal.size();
+    }
+
+    /** The results are safely written: the resume journal is no longer needed. */
+    public void finish() {
+        journal.delete();
+    }
+
     /** An encoded task, or why it cannot run. */
     private record Prepared(Task task, int[] query, int[] answer) {}
 
@@ -116,33 +137,62 @@ public final class Evaluation {
         List<Policy> evicting = policies.stream().filter(Policy::evicts).toList();
         boolean reportFull = policies.stream().anyMatch(p -> !p.evicts());
         List<ItemResult> results = new ArrayList<>();
+        String fingerprint = model.checkpoint().fingerprint();
         try (Progress progress = Progress.start("eval", (long) items * (1 + evicting.size() * ratios.size()), "answers")) {
             for (Map.Entry<String, List<Prepared>> group : byContext.entrySet()) {
                 int[] ctx = contexts.get(group.getKey());
                 List<Prepared> queries = group.getValue();
+                StringBuilder qs = new StringBuilder();
+                for (Prepared p : queries) qs.append(p.task.id()).append('\u0001').append(p.task.query()).append('\u0001').append(p.task.answer()).append('\u0002');
+                String fullKey = EvalJournal.key(fingerprint, settings.withRatio(1).toString(), "full", group.getKey(), qs.toString());
+                List<ItemResult> fullDone = reportFull ? journal.done(fullKey) : List.of();
+                Map<String, double[]> pendingUnits = new LinkedHashMap<>();
+                for (Policy policy : evicting)
+                    for (double ratio : ratios) {
+                        String key = EvalJournal.key(fingerprint, settings.withRatio(ratio).toString(), policy.toString(), group.getKey(), qs.toString());
+                        List<ItemResult> done = journal.done(key);
+                        if (done != null) {
+                            results.addAll(done);
+                            progress.step(queries.size());
+                        } else {
+                            pendingUnits.put(key, new double[] {evicting.indexOf(policy), ratio});
+                        }
+                    }
+                if (fullDone != null) {
+                    for (ItemResult r : fullDone) for (double ratio : ratios) results.add(withRatio(r, ratio));
+                    progress.step(queries.size());
+                    if (pendingUnits.isEmpty()) continue;
+                }
                 // The full cache: reference distributions, reference bytes, and the "full" rows.
                 List<float[][]> reference = new ArrayList<>();
                 long fullBytes;
                 try (CompressedContext full = CompressedContext.prefill(model, Policy.full(), settings.withRatio(1), ctx)) {
                     fullBytes = full.bytes();
+                    List<ItemResult> fullItems = new ArrayList<>();
                     for (Prepared p : queries) {
                         reference.add(full.teacherForcedLogProbs(concat(p.query, p.answer)));
-                        if (reportFull) {
-                            ItemResult r = answer(full, p, reference.get(reference.size() - 1), fullBytes, "full", 1.0);
-                            for (double ratio : ratios) results.add(withRatio(r, ratio));
+                        if (reportFull && fullDone == null) {
+                            fullItems.add(answer(full, p, reference.get(reference.size() - 1), fullBytes, "full", 1.0));
+                            progress.step(1);
                         }
-                        progress.step(1);
+                    }
+                    if (reportFull && fullDone == null) {
+                        journal.record(fullKey, fullItems);
+                        for (ItemResult r : fullItems) for (double ratio : ratios) results.add(withRatio(r, ratio));
                     }
                 }
-                for (Policy policy : evicting) {
-                    for (double ratio : ratios) {
-                        try (CompressedContext cc = CompressedContext.prefill(model, policy, settings.withRatio(ratio), ctx)) {
-                            for (int i = 0; i < queries.size(); i++) {
-                                results.add(answer(cc, queries.get(i), reference.get(i), fullBytes, policy.name(), ratio));
-                                progress.step(1);
-                            }
+                for (Map.Entry<String, double[]> unit : pendingUnits.entrySet()) {
+                    Policy policy = evicting.get((int) unit.getValue()[0]);
+                    double ratio = unit.getValue()[1];
+                    List<ItemResult> unitItems = new ArrayList<>();
+                    try (CompressedContext cc = CompressedContext.prefill(model, policy, settings.withRatio(ratio), ctx)) {
+                        for (int i = 0; i < queries.size(); i++) {
+                            unitItems.add(answer(cc, queries.get(i), reference.get(i), fullBytes, policy.name(), ratio));
+                            progress.step(1);
                         }
                     }
+                    journal.record(unit.getKey(), unitItems);
+                    results.addAll(unitItems);
                 }
             }
         }

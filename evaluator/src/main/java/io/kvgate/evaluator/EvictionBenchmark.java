@@ -48,16 +48,16 @@ public final class EvictionBenchmark {
                 double[] m = new double[6];
                 try (CompressedContext full = CompressedContext.prefill(model, Policy.full(), settings.withRatio(1), ids)) {
                     m[0] = full.prefillMillis();
-                    m[3] = stepMillis(full.generate(query, decodeSteps, false));
+                    m[3] = stepMillis(full.generate(query, decodeSteps));
                     bytesFull = full.bytes();
                 }
                 try (CompressedContext scored = CompressedContext.prefill(model, policy, settings.withRatio(1), ids)) {
                     m[1] = scored.prefillMillis();
-                    m[4] = stepMillis(scored.generate(query, decodeSteps, false));
+                    m[4] = stepMillis(scored.generate(query, decodeSteps));
                 }
                 try (CompressedContext evicted = CompressedContext.prefill(model, policy, settings, ids)) {
                     m[2] = evicted.prefillMillis();
-                    m[5] = stepMillis(evicted.generate(query, decodeSteps, false));
+                    m[5] = stepMillis(evicted.generate(query, decodeSteps));
                     bytesEvict = evicted.bytes();
                 }
                 if (r >= 0) for (int k = 0; k < 6; k++) t[k][r] = m[k];

@@ -45,6 +45,7 @@ public final class KvCache implements AutoCloseable {
     private final int numLayers, numKvHeads, headDim;
     private final DataType dtype;
     private final Block[][] layers;
+    private final boolean[] regroupPending; // a split layer whose heads may again hold identical positions
     private int nextPosition;
 
     KvCache(NDManager parent, int numLayers, int numKvHeads, int headDim, DataType dtype) {
@@ -54,6 +55,7 @@ public final class KvCache implements AutoCloseable {
         this.headDim = headDim;
         this.dtype = dtype;
         this.layers = new Block[numLayers][];
+        this.regroupPending = new boolean[numLayers];
         for (int l = 0; l < numLayers; l++) layers[l] = new Block[] {new Block(0, numKvHeads)};
     }
 
@@ -115,6 +117,38 @@ public final class KvCache implements AutoCloseable {
         if (keepIndices.length == b.len) return;
         if (b.nh > 1) b = splitLayer(layer)[head];
         compact(b, keepIndices);
+        regroupPending[layer] = true;
+    }
+
+    /**
+     * After evictions that kept the same positions in every head of a layer (streaming, sinks + window, uniform
+     * position filters), puts the heads back into one shared block so attention is batched again. Checked once
+     * per retain burst, when the forward pass next reads the layer.
+     */
+    private void regroupIfUniform(int layer) {
+        regroupPending[layer] = false;
+        Block[] bs = layers[layer];
+        if (bs.length == 1) return;
+        int len = bs[0].len;
+        for (Block b : bs)
+            if (b.k == null || b.len != len || !Arrays.equals(b.pos, 0, len, bs[0].pos, 0, len)) return;
+        Block shared = new Block(0, numKvHeads);
+        shared.len = len;
+        shared.pos = Arrays.copyOf(bs[0].pos, len);
+        NDIndex filled = new NDIndex(":, 0:{}", len);
+        ai.djl.ndarray.NDList ks = new ai.djl.ndarray.NDList(), vs = new ai.djl.ndarray.NDList();
+        for (Block b : bs) {
+            ks.add(b.k.get(filled));
+            vs.add(b.v.get(filled));
+        }
+        shared.k = ai.djl.ndarray.NDArrays.concat(ks, 0);
+        shared.v = ai.djl.ndarray.NDArrays.concat(vs, 0);
+        shared.k.attach(manager);
+        shared.v.attach(manager);
+        ks.close();
+        vs.close();
+        for (Block b : bs) free(b);
+        layers[layer] = new Block[] {shared};
     }
 
     /** Splits a shared block into one exact-size block per head (heads may then diverge). */
@@ -227,6 +261,7 @@ public final class KvCache implements AutoCloseable {
     // ---- used by the forward pass -------------------------------------------------------------------
 
     Block[] blocks(int layer) {
+        if (regroupPending[layer]) regroupIfUniform(layer);
         return layers[layer];
     }
 

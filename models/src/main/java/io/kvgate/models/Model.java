@@ -34,6 +34,7 @@ public final class Model implements AutoCloseable {
     private final DataType dtype;
     private final Weights w;
     private final RotaryTables[] rope; // per layer (shared between layers with the same theta/factor)
+    private final float embedScale;    // Gemma3: sqrt(hidden), rounded like transformers' embed_scale buffer
     private int prefillChunk = DEFAULT_PREFILL_CHUNK;
     /**
      * Scalar operands as device arrays, made once. DJL turns a Java scalar operand ({@code x.mul(0.5f)}) into a
@@ -41,14 +42,20 @@ public final class Model implements AutoCloseable {
      * all queued GPU work: on a GPU each such op was a full device sync (BENCHMARKS.md, GPU section).
      */
     private final Map<Float, NDArray> constants = new HashMap<>();
+    /** Fused attention function when one is configured (README-GPU.md), else null. */
+    private final FusedAttention fused;
 
-    private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope) {
+    private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope, float embedScale) {
+        this.embedScale = embedScale;
         this.checkpoint = checkpoint;
         this.config = checkpoint.config();
         this.manager = manager;
         this.dtype = dtype;
         this.w = w;
         this.rope = rope;
+        this.fused = FusedAttention.fromEnvironment(manager, manager.getDevice());
+        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token)
+        if (fused != null) this.prefillChunk = FusedAttention.PREFILL_CHUNK;
     }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
@@ -70,7 +77,8 @@ public final class Model implements AutoCloseable {
                 rope[l] = shared.computeIfAbsent(theta + "/" + factor,
                         k -> new RotaryTables(manager, c.headDim(), theta, factor, freqDtype, dtype, initial));
             }
-            return new Model(checkpoint, manager, dtype, w, rope);
+            float embedScale = BufferRounding.roundTo(freqDtype, (float) Math.sqrt(c.hiddenSize()));
+            return new Model(checkpoint, manager, dtype, w, rope, embedScale);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -131,6 +139,10 @@ public final class Model implements AutoCloseable {
             if (ids[i] < 0 || ids[i] >= config.vocabSize())
                 throw new KvgateException("token id " + ids[i] + " at index " + i + " is outside the vocabulary [0, " + config.vocabSize() + ")");
         if (chunkSize <= 0) throw new KvgateException("prefill chunk size must be positive, found " + chunkSize);
+        if (cache.numLayers() != config.numLayers() || cache.numKvHeads() != config.numKvHeads() || cache.headDim() != config.headDim()
+                || cache.dtype() != dtype)
+            throw new IllegalArgumentException("this cache was made for another model (" + cache.numLayers() + " layers, "
+                    + cache.numKvHeads() + " KV heads, head_dim " + cache.headDim() + ", " + cache.dtype() + ")");
         int step = options.extendCache() ? chunkSize : ids.length;
         List<NDArray> logits = new ArrayList<>(), hidden = new ArrayList<>();
         try (NDManager acc = scope.newSubManager()) {
@@ -171,19 +183,18 @@ public final class Model implements AutoCloseable {
 
         // embed_tokens (Gemma3: scaled by sqrt(hidden))
         NDArray x = keep(w.embedTokens.get(new NDIndex("{}", st.create(Arrays.stream(ids).asLongStream().toArray()))), st);
-        if (gemma) x = x.mul(constant((float) Math.sqrt(config.hiddenSize())));
+        if (gemma) x = x.mul(constant(embedScale));
 
         for (int l = 0; l < config.numLayers(); l++) {
-            // each layer's intermediates live in their own scope, freed when the layer ends: a chunk's peak
-            // memory is one layer's attention scores, not all layers' (32K context on a GPU needs this)
-            try (NDManager ls = st.newSubManager()) {
-                x.tempAttach(ls);
-                Step s = new Step(ls, l, cache, p0, masks, opt, positions);
+            // each layer's intermediates (and its input) live in their own scope, freed when the layer ends: a chunk's
+            // peak memory is one layer's attention scores, not all layers' (results land in their first operand's manager)
+            try (NDManager layerScope = st.newSubManager()) {
+                x.attach(layerScope);
+                Step s = new Step(layerScope, l, cache, p0, masks, opt, positions);
                 NDArray out = gemma ? gemma3DecoderLayer(x, s) : qwenDecoderLayer(x, s);
-                out.attach(st);
-                x = out;
+                if (obs != null) obs.layerOutput(l, out);
+                x = keep(out, st);
             }
-            if (obs != null) obs.layerOutput(l, x);
         }
         // final norm
         x = gemma ? gemmaRmsNorm(x, w.finalNorm) : rmsNorm(x, w.finalNorm);
@@ -293,26 +304,43 @@ public final class Model implements AutoCloseable {
             NDArray mask = s.masks.get(keyPos, nk, window);
             // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
             NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
-            NDArray scores = qb.matMul(keys.transpose(0, 2, 1)).mul(constant((float) config.attentionScale()));
+            if (fused != null && t >= FusedAttention.MIN_QUERIES && !wantProbs && config.attnLogitSoftcap() <= 0) {
+                outs.add(fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) b.nh * g, t, d));
+                continue;
+            }
+            // [nh, G*T, nk] score matrices are the big intermediates of long contexts: free each as soon as it is used
+            NDArray scores = then(qb.matMul(keys.transpose(0, 2, 1)), a -> a.mul(constant((float) config.attentionScale())));
             if (config.attnLogitSoftcap() > 0) {
                 float cap = (float) config.attnLogitSoftcap();
-                scores = scores.div(constant(cap)).tanh().mul(constant(cap));
+                scores = then(then(then(scores, a -> a.div(constant(cap))), NDArray::tanh), a -> a.mul(constant(cap)));
             }
-            if (dtype != DataType.FLOAT32) scores = scores.toType(DataType.FLOAT32, false);
-            if (mask != null) scores = scores.reshape(b.nh, g, t, nk).add(mask);
-            NDArray probs = scores.softmax(-1);
+            if (dtype != DataType.FLOAT32) scores = then(scores, a -> a.toType(DataType.FLOAT32, false));
+            if (mask != null) scores = then(then(scores, a -> a.reshape(b.nh, g, t, nk)), a -> a.add(mask)); // views pin storage: close them too
+            NDArray probs = then(scores, a -> a.softmax(-1));
             if (wantProbs) {
-                NDArray p4 = probs.reshape(b.nh, g, t, nk);
-                for (int i = 0; i < b.nh; i++) obs.attentionProbs(s.layer, b.h0 + i, p4.get(i));
+                try (NDArray p4 = probs.reshape(b.nh, g, t, nk)) {
+                    for (int i = 0; i < b.nh; i++) {
+                        try (NDArray head = p4.get(i)) {
+                            obs.attentionProbs(s.layer, b.h0 + i, head);
+                        }
+                    }
+                }
             }
-            if (dtype != DataType.FLOAT32) probs = probs.toType(dtype, false);
-            outs.add(probs.reshape(b.nh, (long) g * t, nk).matMul(values).reshape((long) b.nh * g, t, d));
+            if (dtype != DataType.FLOAT32) probs = then(probs, a -> a.toType(dtype, false));
+            outs.add(then(then(probs, a -> a.reshape(b.nh, (long) g * t, nk)), a -> a.matMul(values)).reshape((long) b.nh * g, t, d));
         }
         NDArray attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
         // o_proj over [T, H*D]
         NDArray o = attn.transpose(1, 0, 2).reshape(t, (long) nq * d).matMul(lw.oT());
         if (lw.oBias() != null) o = o.add(lw.oBias());
         return o;
+    }
+
+    /** Applies {@code op} and frees its input (unless the op returned it unchanged). */
+    private static NDArray then(NDArray in, java.util.function.UnaryOperator<NDArray> op) {
+        NDArray out = op.apply(in);
+        if (out != in) in.close();
+        return out;
     }
 
     /** A float32 scalar on the model's device (0-d, so it never changes the dtype of the array it meets). */
@@ -354,6 +382,7 @@ public final class Model implements AutoCloseable {
 
     @Override
     public void close() {
+        if (fused != null) fused.close();
         manager.close();
     }
 }

@@ -209,7 +209,8 @@ public final class ModelConfig {
                 defaultTheta = gemma ? (slidingLayer ? 10000 : 1_000_000) : 10000;
                 if (!params.isObject() || (rp.has("full_attention") && !rp.has(layerType)))
                     throw new KvgateException(file + ": rope_parameters has no entry for layer type '" + layerType + "'");
-                return ropeOf(params, "rope_parameters", params.path("rope_theta").asDouble(number("rope_theta", defaultTheta)));
+                double fallback = gemma && slidingLayer ? number("rope_local_base_freq", defaultTheta) : number("rope_theta", defaultTheta);
+                return ropeOf(params, "rope_parameters", params.path("rope_theta").asDouble(fallback));
             }
             if (gemma && slidingLayer) return new double[] {number("rope_local_base_freq", 10000), 1};
             double theta = number("rope_theta", gemma ? 1_000_000 : 10000);

@@ -37,7 +37,7 @@ final class RotaryTables implements AutoCloseable {
         for (int i = 0; i < half; i++) {
             float exponent = (float) (2 * i) / headDim;
             float base = (float) Math.pow(theta, exponent);
-            invFreq[i] = roundTo(frequencyDtype, (float) ((1.0f / base) / linearFactor));
+            invFreq[i] = BufferRounding.roundTo(frequencyDtype, (float) ((1.0f / base) / linearFactor));
         }
         float[] r = new float[headDim * headDim];
         for (int j = 0; j < half; j++) {
@@ -77,23 +77,6 @@ final class RotaryTables implements AutoCloseable {
         c.attach(scope);
         s.attach(scope);
         return x.mul(c).add(x.matMul(rotateHalf).mul(s));
-    }
-
-    /** float → bf16/f16 → float with round-to-nearest-even (identity for F32). */
-    static float roundTo(SafetensorsFile.Dtype d, float x) {
-        int bits = Float.floatToIntBits(x);
-        switch (d) {
-            case BF16:
-                return Float.intBitsToFloat((bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000);
-            case F16: {
-                float a = Math.abs(x);
-                if (a < 0x1p-14f) return (float) Math.copySign(Math.rint(a * 0x1p24) * 0x1p-24, x); // subnormal half
-                int r = (bits + 0xfff + ((bits >>> 13) & 1)) & 0xffffe000;
-                return Float.intBitsToFloat(r);
-            }
-            default:
-                return x;
-        }
     }
 
     @Override

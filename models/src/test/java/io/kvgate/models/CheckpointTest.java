@@ -135,6 +135,43 @@ class CheckpointTest {
         expectError(dir, "missing tensor 'lm_head.weight'");
     }
 
+    /** F16 and F32 weights on disk load like the bf16 originals (bf16 values are exact in both). */
+    @Test
+    void f16AndF32WeightsOnDisk() throws IOException {
+        Path src = Fixtures.parity("qwen3-tiny-a");
+        for (String dtype : List.of("F16", "F32")) {
+            Path dir = tmp.resolve(dtype);
+            copy(src, dir, "config.json", "reference.safetensors");
+            SafetensorsWriter w = new SafetensorsWriter();
+            try (SafetensorsFile f = SafetensorsFile.open(src.resolve("model.safetensors"))) {
+                for (SafetensorsFile.TensorInfo t : f.tensors().values()) {
+                    float[] v = f.readFloats(t.name());
+                    if (dtype.equals("F32")) w.putF32(t.name(), t.shape(), v);
+                    else {
+                        ByteBuffer b = ByteBuffer.allocate(v.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+                        for (float x : v) b.putShort(toHalf(x));
+                        w.putRaw(t.name(), "F16", t.shape(), b.array());
+                    }
+                }
+            }
+            w.write(dir.resolve("model.safetensors"));
+            ParityTest.fullForward(dir);
+        }
+    }
+
+    /** float → IEEE half, round to nearest even (test helper; values here are normal halves or tiny). */
+    static short toHalf(float x) {
+        int bits = Float.floatToIntBits(x), sign = (bits >>> 16) & 0x8000;
+        float a = Math.abs(x);
+        if (a < 0x1p-14f) return (short) (sign | (int) Math.rint(a * 0x1p24)); // subnormal
+        int exp = ((bits >>> 23) & 0xff) - 127 + 15;
+        int mant = bits & 0x7fffff;
+        int r = (exp << 10) | (mant >>> 13);
+        int rest = mant & 0x1fff;
+        if (rest > 0x1000 || (rest == 0x1000 && (r & 1) == 1)) r++;
+        return (short) (sign | r);
+    }
+
     @Test
     void fingerprintIsStableAndDistinguishesModels() {
         try (Checkpoint a = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Checkpoint a2 = Checkpoint.open(Fixtures.parity("qwen3-tiny-a"));

@@ -98,6 +98,8 @@ class KvCacheTest {
                     assertTrue(maxErr < 1e-5, "head " + h + " probs differ by " + maxErr);
                 }
             }
+            assertEquals(cfg.numKvHeads(), evicted.blocks(last).length, "heads with different positions stay separate");
+            assertEquals(1, evicted.blocks(0).length, "untouched layers stay shared");
         }
     }
 
@@ -140,6 +142,10 @@ class KvCacheTest {
                     float[] lb = run(m, b, new int[] {i + 3}, ForwardOptions.defaults());
                     assertTrue(Fixtures.relErr(la, lb) < 1e-6, "step " + i);
                 }
+                // every head kept the same positions: the forward pass regrouped the layers into one shared block
+                for (int l = 0; l < cfg.numLayers(); l++) assertEquals(1, a.blocks(l).length, "layer " + l);
+                assertEquals(b.bytes() > 0, a.bytes() > 0);
+                for (int h = 0; h < cfg.numKvHeads(); h++) assertArrayEquals(b.keys(5, h).toFloatArray(), a.keys(5, h).toFloatArray());
             }
         }
     }
@@ -198,6 +204,24 @@ class KvCacheTest {
             }
             long expectedMin = 2L * cfg.numLayers() * cfg.numKvHeads() * 17 * d * 4;
             assertTrue(c.bytes() >= expectedMin, "bytes " + c.bytes() + " below the data held " + expectedMin);
+        }
+    }
+
+    /** Forward passes leave no native arrays behind in the model's manager (every intermediate is scoped). */
+    @Test
+    void forwardLeaksNoArrays() {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.parity("gemma3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache()) {
+            run(m, c, prompt(20, m.config().vocabSize()), ForwardOptions.defaults());
+            int before = m.manager().getManagedArrays().size();
+            ForwardObserver obs = new ForwardObserver() {
+                @Override
+                public boolean wantsAttentionProbs(int layer) {
+                    return true;
+                }
+            };
+            for (int i = 0; i < 10; i++) run(m, c, new int[] {i}, ForwardOptions.defaults().withObserver(obs));
+            run(m, c, prompt(9, m.config().vocabSize()), ForwardOptions.defaults().withExtendCache(false));
+            assertEquals(before, m.manager().getManagedArrays().size(), "arrays left in the model's manager");
         }
     }
 }

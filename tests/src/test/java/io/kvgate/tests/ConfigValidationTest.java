@@ -201,11 +201,11 @@ class ConfigValidationTest {
     @Test
     void overridesReplaceListsAndValues() throws IOException {
         ExperimentConfig c = ExperimentConfig.load(write(base()),
-                List.of("gates.types=[linear]", "eval.ratios=0.2,0.3,0.5", "corpus.sample_fraction=0.1", "eval.window=2%"));
+                List.of("gates.types=[linear]", "eval.ratios=0.2,0.3,0.5", "corpus.sample_fraction=0.1", "eval.window=paper"));
         assertEquals(List.of("linear"), c.gates().types());
         assertEquals(List.of(0.2, 0.3, 0.5), c.eval().ratios());
         assertEquals(0.1, c.corpus().sampleFraction());
-        assertEquals(20, c.eval().window().tokensFor(1000));
+        assertEquals(20, c.eval().window().tokensFor(1000), "2% of a short context");
         assertEquals(dir.resolve("docs.txt"), c.corpus().paths().get(0), "relative paths resolve against the config's directory");
         assertEquals("t", c.name());
     }
@@ -233,10 +233,24 @@ class ConfigValidationTest {
             assertEquals(name, c.name());
             assertEquals(List.of(0.75, 0.5, 0.4, 0.3, 0.2), c.eval().ratios(), name);
             assertEquals(2000, c.scoring().chunkSize(), name);
-            assertEquals("chat", c.scoring().wrapping(), name);
+            assertEquals(io.kvgate.objectives.RepeatPrompts.Style.CHAT, c.scoring().style(), name + ": chat wrapping");
             assertEquals(10000, c.corpus().minTokens(), name);
             assertEquals(320, c.eval().window().tokensFor(16000), name + ": 2% below 16K");
             assertEquals(4096, c.eval().window().tokensFor(100_000), name + ": 4096 beyond");
         }
+    }
+
+    @Test
+    void suitesWithCountsAndTheirTypos() throws IOException {
+        String counts = base().replace("    suites: [passkey]\n    per_suite: 2\n", "    suites: {passkey: 3, repeat: 1}\n");
+        ExperimentConfig c = ExperimentConfig.load(write(counts), List.of());
+        assertEquals(java.util.Map.of("passkey", 3, "repeat", 1), c.eval().tasks().suites());
+        fails(base().replace("    suites: [passkey]\n    per_suite: 2\n", "    suites: {passkey: 3, repaet: 1}\n"),
+                "exp.yaml:15:", "eval.tasks.suites.repaet: unknown key", "did you mean 'repeat'?");
+    }
+
+    @Test
+    void windowThatIsNeitherTokensNorPaper() throws IOException {
+        fails(edit("  ratios:", "  window: 2 percent"), "exp.yaml:12:", "eval.window", "expected a number of tokens or 'paper'");
     }
 }

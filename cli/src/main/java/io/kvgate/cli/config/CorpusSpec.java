@@ -15,16 +15,17 @@ import java.util.Map;
  * @param textField      JSONL field / Parquet column holding the text (the format follows the file extension)
  * @param splitParagraphs plain text: one document per blank-line-separated paragraph instead of per file
  * @param minTokens      documents shorter than this are skipped (counted in the manifest)
- * @param maxTokens      longer documents are cut to this
+ * @param maxTokens      longer documents are cut into pieces of this length; null: what the model can score, at most 30000
  * @param concatTo       0 = off; otherwise consecutive documents are concatenated up to this many tokens
  * @param maxDocuments   0 = all
  * @param sampleFraction fraction of token positions stored per document, (0, 1]
  * @param hiddenDtype    float32 or float16 storage for hidden states
  * @param documentsPerShard documents per Parquet shard (the unit an interrupted collection resumes from)
- * @param contextTemplate how a document becomes the model's context: "{text}" with the model's markers around it
+ * @param contextTemplate how a document becomes the model's context ("{text}" with the model's markers around it),
+ *                        or null for the checkpoint's default (chat template / the tiny model's markers / BOS)
  */
 public record CorpusSpec(boolean embedded, List<Path> paths, String textField, boolean splitParagraphs, int minTokens,
-                         int maxTokens, int concatTo, int maxDocuments, double sampleFraction, String hiddenDtype,
+                         Integer maxTokens, int concatTo, int maxDocuments, double sampleFraction, String hiddenDtype,
                          int documentsPerShard, String contextTemplate) {
     static final List<String> KEYS = List.of("sources", "text_field", "split_paragraphs", "min_tokens", "max_tokens",
             "concat_to", "max_documents", "sample_fraction", "hidden_dtype", "documents_per_shard", "context_template");
@@ -51,9 +52,9 @@ public record CorpusSpec(boolean embedded, List<Path> paths, String textField, b
         String textField = s.string("text_field", "text");
         if (textField.isBlank()) throw s.fail("text_field", "must not be empty");
         boolean split = s.bool("split_paragraphs", false);
-        int minTokens = s.integer("min_tokens", 256, Range.atLeast(1));
-        int maxTokens = s.integer("max_tokens", 30000, Range.atLeast(1));
-        if (maxTokens < minTokens) {
+        int minTokens = s.integer("min_tokens", 200, Range.atLeast(1));
+        Integer maxTokens = s.optionalInteger("max_tokens", Range.atLeast(1));
+        if (maxTokens != null && maxTokens < minTokens) {
             throw s.fail("max_tokens", maxTokens + " is below min_tokens (" + minTokens + ")");
         }
         int concatTo = s.integer("concat_to", 0, Range.atLeast(0));
@@ -64,8 +65,8 @@ public record CorpusSpec(boolean embedded, List<Path> paths, String textField, b
         double fraction = s.number("sample_fraction", 0.25, Range.RATIO);
         String hiddenDtype = s.choice("hidden_dtype", "float16", HIDDEN_DTYPES);
         int perShard = s.integer("documents_per_shard", 16, Range.atLeast(1));
-        String template = s.string("context_template", TEXT_SLOT);
-        if (!template.contains(TEXT_SLOT)) throw s.fail("context_template", "'" + template + "' has no " + TEXT_SLOT + " slot");
+        String template = s.string("context_template", null);
+        if (template != null && !template.contains(TEXT_SLOT)) throw s.fail("context_template", "'" + template + "' has no " + TEXT_SLOT + " slot");
         return new CorpusSpec(embedded, List.copyOf(paths), textField, split, minTokens, maxTokens, concatTo,
                 maxDocuments, fraction, hiddenDtype, perShard, template);
     }

@@ -1,5 +1,9 @@
 package io.kvgate.cli.config;
 
+import io.kvgate.evaluator.policy.Budget;
+import io.kvgate.evaluator.policy.Policies;
+
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,9 +21,8 @@ import java.util.Map;
 public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> policies, String budget, WindowSpec window,
                        Integer decodeBudget) {
     static final List<String> KEYS = List.of("tasks", "ratios", "policies", "budget", "window", "decode_budget");
-    public static final List<String> POLICIES = List.of("full", "gate", "kvzip", "snapkv", "h2o", "streaming",
-            "random", "keynorm");
-    public static final List<String> BUDGETS = List.of("global", "per-layer", "per-head");
+    public static final List<String> POLICIES = Policies.NAMES;
+    public static final List<String> BUDGETS = Arrays.stream(Budget.values()).map(Budget::id).toList();
 
     static EvalSpec read(Section s) {
         TasksSpec tasks = TasksSpec.read(s.section("tasks", TasksSpec.KEYS));
@@ -27,7 +30,7 @@ public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> polici
         List<String> policies = s.choices("policies", List.of("full", "gate", "kvzip", "snapkv", "streaming", "random"),
                 POLICIES);
         String budget = s.choice("budget", "global", BUDGETS);
-        WindowSpec window = WindowSpec.read(s, "window", new WindowSpec(WindowSpec.PAPER_TOKENS, WindowSpec.PAPER_SHARE, true));
+        WindowSpec window = WindowSpec.read(s, "window", WindowSpec.PAPER_RULE);
         Integer decodeBudget = s.optionalInteger("decode_budget", Range.atLeast(1));
         return new EvalSpec(tasks, ratios, policies, budget, window, decodeBudget);
     }

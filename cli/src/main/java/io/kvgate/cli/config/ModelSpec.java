@@ -1,5 +1,6 @@
 package io.kvgate.cli.config;
 
+import io.kvgate.models.ComputeTarget;
 import io.kvgate.models.KvgateException;
 
 import java.nio.file.Files;
@@ -12,14 +13,13 @@ import java.util.Map;
  * {@code model:} which frozen checkpoint runs, where, and in which dtype.
  *
  * @param path      checkpoint directory (config.json + safetensors)
- * @param device    cpu or gpu
- * @param dtype     float32, or float16 (GPU only)
+ * @param device    cpu, gpu, gpu:N or auto (a GPU if the engine sees one)
+ * @param dtype     float32, float16 (GPU only) or auto (float16 on GPU, float32 on CPU)
  * @param chunkSize prefill chunk in tokens
  */
 public record ModelSpec(Path path, String device, String dtype, int chunkSize) {
     static final List<String> KEYS = List.of("path", "device", "dtype", "chunk_size");
-    public static final List<String> DEVICES = List.of("cpu", "gpu");
-    public static final List<String> DTYPES = List.of("float32", "float16");
+    public static final List<String> DTYPES = List.of("float32", "float16", "auto");
 
     static ModelSpec read(Section s) {
         if (!s.has("path")) throw s.missing("path");
@@ -30,13 +30,25 @@ public record ModelSpec(Path path, String device, String dtype, int chunkSize) {
         if (!Files.isReadable(path.resolve("config.json"))) {
             throw s.fail("path", path + " has no readable config.json; expected a Hugging Face checkpoint directory");
         }
-        String device = s.choice("device", "cpu", DEVICES);
+        String device = s.string("device", "cpu").strip().toLowerCase(java.util.Locale.ROOT);
+        if (!device.matches("cpu|auto|(gpu|cuda)(:\\d+)?")) {
+            throw s.fail("device", "unknown value '" + device + "'; expected " + ComputeTarget.DEVICE_HELP);
+        }
         String dtype = s.choice("dtype", "float32", DTYPES);
         if (dtype.equals("float16") && device.equals("cpu")) {
             throw s.fail("dtype", "float16 needs device: gpu (CPU runs in float32)");
         }
         int chunk = s.integer("chunk_size", 512, Range.atLeast(1));
         return new ModelSpec(path, device, dtype, chunk);
+    }
+
+    /** The device and dtype, resolved with the engine (a GPU that is not there is an error naming model.device). */
+    public ComputeTarget target() {
+        try {
+            return ComputeTarget.parse(device, dtype);
+        } catch (KvgateException e) {
+            throw new KvgateException("model.device/model.dtype: " + e.getMessage().replace("--device ", "").replace("--dtype ", ""), e);
+        }
     }
 
     Map<String, Object> toMap() {
@@ -46,10 +58,5 @@ public record ModelSpec(Path path, String device, String dtype, int chunkSize) {
         m.put("dtype", dtype);
         m.put("chunk_size", chunkSize);
         return m;
-    }
-
-    /** Fails unless the checkpoint is still where the config said (stages call this before loading). */
-    public void checkReadable() {
-        if (!Files.isDirectory(path)) throw new KvgateException("model.path: " + path + " is not a directory");
     }
 }

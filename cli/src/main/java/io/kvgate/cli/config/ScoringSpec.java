@@ -1,34 +1,42 @@
 package io.kvgate.cli.config;
 
+import io.kvgate.objectives.RepeatPrompts;
+
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code scoring:} how KVzip targets are computed: the repeat request, its wrapping, and the chunk size.
+ * {@code scoring:} how KVzip targets are computed (the collector's {@code ScoringSetup} applies it).
  *
- * @param wrapping  plain (request text right after the context) or chat (request as a user turn, the repeat
- *                  as the assistant's answer, via the checkpoint's chat template)
- * @param request   the repeat request text
- * @param chunkSize reconstruction chunk in tokens (paper: 2000)
+ * @param repeatStyle auto (from the checkpoint: chat template → chat, the tiny model's markers → tiny, else plain),
+ *                    chat (request as a user turn, the repeat as the assistant's answer, via the chat template),
+ *                    plain (request text right after the context), tiny (the tiny model's trained request and markers)
+ * @param request     the repeat request text, or null for the style's default
+ * @param chunkSize   reconstruction chunk in tokens (paper: 2000)
  */
-public record ScoringSpec(String wrapping, String request, int chunkSize) {
-    static final List<String> KEYS = List.of("wrapping", "request", "chunk_size");
-    public static final List<String> WRAPPINGS = List.of("plain", "chat");
-    /** The official KVzip code's request; the chat wrapping strips the leading newlines. */
-    public static final String DEFAULT_REQUEST = "\n\nRepeat the previous context exactly.";
+public record ScoringSpec(String repeatStyle, String request, int chunkSize) {
+    static final List<String> KEYS = List.of("repeat_style", "request", "chunk_size");
+    public static final List<String> STYLES = Arrays.stream(RepeatPrompts.Style.values())
+            .map(s -> s.name().toLowerCase(Locale.ROOT)).toList();
 
     static ScoringSpec read(Section s) {
-        String wrapping = s.choice("wrapping", "plain", WRAPPINGS);
-        String request = s.string("request", DEFAULT_REQUEST);
-        if (request.isBlank()) throw s.fail("request", "must not be empty");
+        String style = s.choice("repeat_style", "auto", STYLES);
+        String request = s.has("request") ? s.string("request", null) : null;
+        if (request != null && request.isBlank()) throw s.fail("request", "must not be empty (leave it out for the style's default)");
         int chunk = s.integer("chunk_size", 2000, Range.atLeast(16));
-        return new ScoringSpec(wrapping, request, chunk);
+        return new ScoringSpec(style, request, chunk);
+    }
+
+    public RepeatPrompts.Style style() {
+        return RepeatPrompts.parseStyle(repeatStyle);
     }
 
     Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("wrapping", wrapping);
+        m.put("repeat_style", repeatStyle);
         m.put("request", request);
         m.put("chunk_size", chunkSize);
         return m;

@@ -65,6 +65,10 @@ final class Section {
         return new Section(qualify(key), m, entries.get(key).getKeyNode(), origins, baseDir, known);
     }
 
+    boolean isMapping(String key) {
+        return value(key) instanceof MappingNode;
+    }
+
     boolean has(String key) {
         return value(key) != null;
     }

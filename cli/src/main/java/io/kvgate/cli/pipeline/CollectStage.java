@@ -1,13 +1,29 @@
 package io.kvgate.cli.pipeline;
 
+import io.kvgate.cli.config.CorpusSpec;
 import io.kvgate.cli.config.ExperimentConfig;
+import io.kvgate.datasets.FeatureManifest;
+import io.kvgate.datasets.HiddenDtype;
+import io.kvgate.datasets.corpus.CorpusSource;
+import io.kvgate.models.Checkpoint;
+import io.kvgate.models.ComputeTarget;
+import io.kvgate.models.KvgateException;
+import io.kvgate.objectives.KvzipScorer;
+import io.kvgate.trainer.collect.CollectPlan;
+import io.kvgate.trainer.collect.CollectReport;
+import io.kvgate.trainer.collect.CollectSettings;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Stage {@code collect}: KVzip targets and attention-input hidden states into Parquet shards (features/). */
+/**
+ * Stage {@code collect}: KVzip targets and attention-input hidden states into Parquet shards (features/), through
+ * the same {@link CollectPlan} as {@code kvgate collect}. Resumable: the collector keeps every finished shard whose
+ * content key still matches.
+ */
 final class CollectStage implements Stage {
     static final String NAME = "collect";
     private final ExperimentConfig cfg;
@@ -36,7 +52,6 @@ final class CollectStage implements Stage {
     @Override
     public Map<String, Object> inputs() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", cfg.section("model"));
         m.put("model_fingerprint", fingerprint.get());
         m.put("scoring", cfg.section("scoring"));
         m.put("corpus", cfg.section("corpus"));
@@ -50,11 +65,40 @@ final class CollectStage implements Stage {
 
     @Override
     public boolean resumable() {
-        return true; // completed shards are kept; the collector skips them
+        return true;
     }
 
     @Override
     public void run(StageContext ctx) {
-        throw new UnsupportedOperationException("collect: wired when the datasets module lands");
+        CorpusSpec c = cfg.corpus();
+        CollectSettings settings = new CollectSettings(c.sampleFraction(), HiddenDtype.parse(c.hiddenDtype()),
+                c.documentsPerShard(), cfg.fitting().heldOutEvery(), cfg.fitting().seed(), KvzipScorer.DEFAULT_SINK_TOKENS);
+        CollectPlan plan = new CollectPlan(sources(c), c.textField(), c.splitParagraphs(), c.minTokens(),
+                c.maxTokens() == null ? 0 : c.maxTokens(), c.concatTo(), c.maxDocuments(), settings, cfg.scoring().chunkSize(),
+                cfg.scoring().style(), c.contextTemplate(), cfg.scoring().request());
+        ComputeTarget target = cfg.model().target();
+        CollectReport report;
+        try (Checkpoint checkpoint = Checkpoint.open(cfg.model().path())) {
+            report = plan.run(checkpoint, target.device(), target.dtype(), ctx.output(), s -> {
+                ctx.out().printf("      corpus: %d documents, %d tokens (%d-%d each), %d skipped%n", s.documentsUsed(), s.tokens(),
+                        s.minLength(), s.maxLength(), s.skippedTotal());
+                for (String p : s.problems()) System.err.println("kvgate: warning: " + p);
+            });
+        } catch (KvgateException e) {
+            // The plan names its settings ("max tokens 900: ..."); say which config keys they are.
+            throw new KvgateException(cfg.file().getFileName() + ": corpus: " + e.getMessage()
+                    .replace("max tokens ", "corpus.max_tokens ").replace("min tokens ", "corpus.min_tokens "), e);
+        }
+        FeatureManifest m = report.manifest();
+        ctx.out().printf("      features: %d tokens (%d held out) x %d layers, %d shards (%d written, %d kept)%s%n",
+                m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.shards().size(), report.shardsWritten(),
+                report.shardsSkipped(), report.shardsWritten() > 0 ? String.format(", %.0f tokens/s", report.tokensPerSecond()) : "");
+    }
+
+    private static List<String> sources(CorpusSpec c) {
+        List<String> out = new ArrayList<>();
+        if (c.embedded()) out.add(CorpusSource.EMBEDDED_NAME);
+        for (Path p : c.paths()) out.add(p.toString());
+        return out;
     }
 }

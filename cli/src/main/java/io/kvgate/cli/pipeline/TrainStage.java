@@ -1,10 +1,21 @@
 package io.kvgate.cli.pipeline;
 
 import io.kvgate.cli.config.ExperimentConfig;
+import io.kvgate.cli.config.GatesSpec;
+import io.kvgate.datasets.FeatureDataset;
+import io.kvgate.gates.GateType;
+import io.kvgate.models.util.AtomicFiles;
+import io.kvgate.trainer.fit.GateTrainer;
+import io.kvgate.trainer.fit.SinkFitter;
+import io.kvgate.trainer.fit.TrainingRows;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /** Stage {@code train-<type>}: fits one gate family from features/ and exports the artifact into gates/&lt;type&gt;/. */
 final class TrainStage implements Stage {
@@ -45,13 +56,33 @@ final class TrainStage implements Stage {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("type", type);
         m.put("gates", cfg.section("gates"));
-        m.put("fitting", cfg.section("fitting"));
+        m.put("seed", cfg.fitting().seed());
         m.put("export", cfg.section("export"));
         return m;
     }
 
     @Override
     public void run(StageContext ctx) {
-        throw new UnsupportedOperationException("train: wired when the gates/trainer modules land");
+        Path features = ctx.upstream(CollectStage.NAME);
+        TrainingRows rows = TrainingRows.of(FeatureDataset.open(features), features);
+        GateType gateType = GateType.parse(type);
+        GatesSpec g = cfg.gates();
+        GateTrainer.Options defaults = GateTrainer.Options.defaults(EnumSet.of(gateType));
+        GateTrainer.Options options = new GateTrainer.Options(EnumSet.of(gateType),
+                g.lambdas().stream().mapToDouble(Double::doubleValue).toArray(), defaults.epsilon(),
+                new SinkFitter.Options(g.steps(), g.batch(), g.lr(), cfg.fitting().seed(), defaults.epsilon(), g.sinkObjective()),
+                defaults.maxSinkRows(), defaults.threads());
+        GateTrainer.Fitted fitted = GateTrainer.train(rows, options).get(gateType);
+        GateTrainer.artifact(rows, fitted).write(ctx.output());
+        if (cfg.export().path() != null) exportCopy(ctx.output(), cfg.export().path().resolve(type));
+    }
+
+    /** The artifact also goes to export.path/&lt;type&gt;/, replaced atomically. */
+    private static void exportCopy(Path artifact, Path target) {
+        AtomicFiles.writeDirectory(target, tmp -> {
+            try (Stream<Path> files = Files.list(artifact)) {
+                for (Path f : (Iterable<Path>) files::iterator) Files.copy(f, tmp.resolve(f.getFileName()));
+            }
+        });
     }
 }

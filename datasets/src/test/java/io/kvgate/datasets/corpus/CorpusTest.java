@@ -158,6 +158,20 @@ class CorpusTest {
         assertTrue(c.documents().get(0).origin().startsWith(f + "["));
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"snappy", "zstd", "gzip", "lz4"})
+    void parquetWrittenByPyarrowIsReadWhateverItsCompression(String codec, @TempDir Path dir) throws Exception {
+        // fixtures: pyarrow 25 write_table(compression=codec): id int64, content string (one null), score double
+        Path f = dir.resolve("pyarrow.parquet");
+        try (var in = getClass().getResourceAsStream("/fixtures/pyarrow_" + codec + ".parquet")) {
+            Files.copy(in, f);
+        }
+        ShapedCorpus c = shape(CorpusSpec.of(f.toString()).withTextField("content").withLengths(10, 1000));
+        List<String> texts = c.documents().stream().map(CorpusTest::text).sorted().toList();
+        assertEquals(List.of("Alpha document about rivers and bridges. ".repeat(8), "Beta document on clocks, pendulums and time. ".repeat(8)), texts);
+        assertEquals(Map.of(CorpusSummary.NULL_CELL, 1L, CorpusSummary.TOO_SHORT, 1L), c.summary().skipped());
+    }
+
     @Test
     void parquetWithoutTheColumnIsAClearError(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("docs.parquet");

@@ -1,10 +1,15 @@
 package io.kvgate.evaluator.policy;
 
 import ai.djl.ndarray.NDArray;
+import io.kvgate.export.GateArtifact;
+import io.kvgate.gates.GateSet;
+import io.kvgate.models.Model;
+
+import java.nio.file.Path;
 
 /**
- * Per-layer gates as the evaluator uses them: score a chunk of attention-input hidden states. The
- * gates module's {@code GateSet} has exactly this shape; the evaluator depends on nothing else of it.
+ * Per-layer gates as the evaluator uses them: score a chunk of attention-input hidden states. A fitted
+ * {@link GateSet} is adapted with {@link #of(GateSet)}; tests may supply any other scoring function.
  */
 public interface LayerGates {
     /** Gated layers, ascending. */
@@ -12,4 +17,26 @@ public interface LayerGates {
 
     /** Scores [kvHeads, T] (float32, in (0,1)) for hidden states x [T, D]; attached to x's manager. */
     NDArray score(int layer, NDArray x);
+
+    static LayerGates of(GateSet gates) {
+        return new LayerGates() {
+            @Override
+            public int[] layers() {
+                return gates.layers();
+            }
+
+            @Override
+            public NDArray score(int layer, NDArray x) {
+                return gates.score(layer, x);
+            }
+        };
+    }
+
+    /**
+     * Loads a gate artifact for {@code model}, refusing one fitted for another model (its fingerprint). The
+     * caller closes the artifact's gates when done.
+     */
+    static GateArtifact load(Path artifact, Model model) {
+        return GateArtifact.load(artifact).requireModel(model.checkpoint().fingerprint());
+    }
 }

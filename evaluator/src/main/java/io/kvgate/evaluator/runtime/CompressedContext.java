@@ -12,6 +12,9 @@ import io.kvgate.models.ForwardResult;
 import io.kvgate.models.KvCache;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
+import io.kvgate.models.text.DecodeHook;
+import io.kvgate.models.text.Generator;
+import io.kvgate.models.text.SamplingConfig;
 
 import java.util.Arrays;
 
@@ -53,7 +56,7 @@ public final class CompressedContext implements AutoCloseable {
             long before = 0;
             for (int from = 0; from < n; from += settings.prefillChunk()) {
                 int to = Math.min(n, from + settings.prefillChunk());
-                feed(model, c, Arrays.copyOfRange(contextIds, from, to), s == null ? null : s.observer(c), ForwardOptions.Logits.NONE);
+                feed(model, c, Arrays.copyOfRange(contextIds, from, to), s == null ? null : s.observer(c));
                 boolean last = to == n;
                 if (last) before = c.bytes();
                 if (s != null && (last || s.scoresPartialContext())) {
@@ -131,64 +134,74 @@ public final class CompressedContext implements AutoCloseable {
      * Appends {@code queryIds} and decodes greedily up to {@code maxNewTokens} (stopping at the model's EOS),
      * on a copy of the compressed cache. While decoding, every {@code decodeInterval} appended tokens the new
      * tokens are scored once and, when the cache holds more than B entries per head on average, the lowest
-     * scores are evicted globally; the first tokens and the {@code decodeRecent} latest are protected.
+     * scores are evicted globally; the first tokens, the {@code decodeRecent} latest and (by default) the query
+     * itself are protected.
      */
     public Generation generate(int[] queryIds, int maxNewTokens) {
-        return generate(queryIds, maxNewTokens, true);
-    }
-
-    /** As {@link #generate(int[], int)}; {@code stopAtEos = false} always runs {@code maxNewTokens} steps (benchmarks). */
-    public Generation generate(int[] queryIds, int maxNewTokens, boolean stopAtEos) {
         if (queryIds.length == 0) throw new KvgateException("empty query");
         int total = sequence.contextEnd() + queryIds.length + maxNewTokens;
         int limit = model.config().maxPositions();
         if (total > limit)
             throw new KvgateException("context + query + answer need " + total + " positions, more than the model's " + limit);
-        int[] stop = stopAtEos ? model.config().eosTokenIds() : new int[0];
         double budget = settings.decodeEntriesPerHead(contextTokens());
         try (KvCache work = cache.subset(p -> true)) {
             if (session != null) session.rewindToContext();
-            ForwardObserver observer = session == null ? null : session.observer(work);
+            DecodeEviction hook = new DecodeEviction(work, budget, sequence.contextEnd(), queryIds.length);
             long t0 = System.nanoTime();
-            int[] out = new int[maxNewTokens];
-            int produced = 0, sinceCheck = 0, evictions = 0;
-            double peak = 0;
-            int[] next = queryIds;
-            while (true) {
-                int token = feed(model, work, next, observer, ForwardOptions.Logits.LAST);
-                sinceCheck += next.length;
-                peak = Math.max(peak, evictor.entries(work) / (double) evictor.heads(work)); // before any eviction
-                if (session != null && sinceCheck >= settings.decodeInterval()) {
-                    sinceCheck = 0;
-                    float[][][] scores = session.scores(work, Stage.DECODE); // scores the buffered tokens once
-                    if (evictor.entries(work) > budget * evictor.heads(work)) {
-                        evictor.evict(work, scores, budget, settings.decodeRecent());
-                        evictions++;
-                    }
-                }
-                if (produced == maxNewTokens || contains(stop, token)) break;
-                out[produced++] = token;
-                if (produced == maxNewTokens) break;
-                next = new int[] {token};
-            }
+            int[] ids = new Generator().generate(model, work, queryIds, SamplingConfig.greedy(maxNewTokens), hook, null);
             double millis = (System.nanoTime() - t0) / 1e6;
-            return new Generation(Arrays.copyOf(out, produced), peak, budget, evictions, millis, work.bytes());
+            return new Generation(ids, hook.peak, budget, hook.evictions, millis, work.bytes());
         }
     }
 
-    /** Feeds ids into the cache; returns the greedy next token (or -1 without logits). */
-    private static int feed(Model model, KvCache cache, int[] ids, ForwardObserver observer, ForwardOptions.Logits logits) {
+    /**
+     * Decode-time eviction (ALGORITHM.md §4): counts the tokens appended after the context; every
+     * {@code decodeInterval} of them it has the new tokens scored once and, when the cache holds more than
+     * B entries per head on average, evicts the lowest scores globally.
+     */
+    private final class DecodeEviction implements DecodeHook {
+        private final KvCache work;
+        private final double budget;
+        private final int queryFrom, queryTo, queryLength;
+        private final ForwardObserver observer;
+        private int sinceCheck;
+        private int evictions;
+        private double peak;
+
+        DecodeEviction(KvCache work, double budget, int queryFrom, int queryLength) {
+            this.work = work;
+            this.budget = budget;
+            this.queryFrom = queryFrom;
+            this.queryLength = queryLength;
+            this.queryTo = settings.protectQuery() ? queryFrom + queryLength : queryFrom;
+            this.observer = session == null ? null : session.observer(work);
+        }
+
+        @Override
+        public ForwardObserver observer() {
+            return observer;
+        }
+
+        @Override
+        public void afterStep(KvCache cache, int[] generatedSoFar) {
+            sinceCheck += generatedSoFar.length == 0 ? queryLength : 1; // the query, then one token per step
+            double perHead = evictor.entries(cache) / (double) evictor.heads(cache);
+            peak = Math.max(peak, perHead); // before any eviction
+            if (session == null || sinceCheck < settings.decodeInterval()) return;
+            sinceCheck = 0;
+            float[][][] scores = session.scores(cache, Stage.DECODE); // scores the buffered tokens once
+            if (perHead > budget) {
+                evictor.evict(cache, scores, budget, settings.decodeRecent(), queryFrom, queryTo);
+                evictions++;
+            }
+        }
+    }
+
+    /** Feeds context ids into the cache (no logits needed). */
+    private static void feed(Model model, KvCache cache, int[] ids, ForwardObserver observer) {
         try (NDManager scope = model.manager().newSubManager()) {
-            ForwardResult r = model.forward(scope, cache, ids, ForwardOptions.defaults().withObserver(observer).withLogits(logits));
-            if (logits == ForwardOptions.Logits.NONE) return -1;
-            NDArray last = r.logits().get(r.logits().getShape().get(0) - 1);
-            return (int) last.argMax().toType(ai.djl.ndarray.types.DataType.INT64, false).getLong();
+            model.forward(scope, cache, ids, ForwardOptions.defaults().withObserver(observer).withLogits(ForwardOptions.Logits.NONE));
         }
-    }
-
-    private static boolean contains(int[] ids, int id) {
-        for (int i : ids) if (i == id) return true;
-        return false;
     }
 
     @Override

@@ -37,6 +37,11 @@ final class Evictor {
      * latest tokens protected. Layers the scores leave null are left alone. Returns the entries removed.
      */
     long evict(KvCache cache, float[][][] scores, double entriesPerHead, int recent) {
+        return evict(cache, scores, entriesPerHead, recent, 0, 0);
+    }
+
+    /** As above, also protecting positions [keepFrom, keepTo) (the query while its answer is decoded). */
+    long evict(KvCache cache, float[][][] scores, double entriesPerHead, int recent, int keepFrom, int keepTo) {
         int end = cache.nextPosition();
         boolean[][][] protect = new boolean[scores.length][][];
         for (int l = 0; l < scores.length; l++) {
@@ -47,7 +52,8 @@ final class Evictor {
                 if (pos.length != scores[l][h].length)
                     throw new IllegalStateException("layer " + l + " head " + h + ": " + scores[l][h].length + " scores for " + pos.length + " entries");
                 protect[l][h] = new boolean[pos.length];
-                for (int i = 0; i < pos.length; i++) protect[l][h][i] = protection.isProtected(pos[i], contextStart, end, recent);
+                for (int i = 0; i < pos.length; i++) protect[l][h][i] = protection.isProtected(pos[i], contextStart, end, recent)
+                        || (pos[i] >= keepFrom && pos[i] < keepTo);
             }
         }
         int[][][] keep = budget.select(scores, protect, entriesPerHead);

@@ -110,9 +110,11 @@ public final class FeatureCollector {
                 if (sampled.length > 0) {
                     byte[][][] x = new byte[layers.length][sampled.length][];
                     float[][] targets = source.run(context, sampled, (li, idx, rows) -> {
+                        requireFinite(rows, doc, "hidden state", layers[li]);
                         for (int j = 0; j < idx.length; j++)
                             x[li][idx[j]] = layout.hiddenDtype().encode(rows, j * hidden, hidden);
                     });
+                    for (int li = 0; li < layers.length; li++) requireFinite(targets[li], doc, "KVzip score", layers[li]);
                     float[] t = new float[heads];
                     for (int li = 0; li < layers.length; li++) {
                         for (int j = 0; j < sampled.length; j++) {
@@ -127,6 +129,15 @@ public final class FeatureCollector {
             }
             int[] ids = docs.stream().mapToInt(ShapedDocument::index).toArray();
             return writer.commit(key, ids, contextTokens);
+        }
+    }
+
+    /** NaN/Inf would poison every fit downstream: stop at the document that produced it. */
+    private static void requireFinite(float[] values, ShapedDocument doc, String what, int layer) {
+        for (float v : values) {
+            if (!Float.isFinite(v))
+                throw new KvgateException("document " + doc.index() + " (" + doc.origin() + "): " + v + " in the layer " + layer + " "
+                        + what + " (the model overflowed; float16 compute is known to overflow on some models, try --dtype float32)");
         }
     }
 

@@ -1,10 +1,12 @@
 package io.kvgate.trainer.collect;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kvgate.models.Checkpoint;
 import io.kvgate.models.ForwardObserver;
 import io.kvgate.models.ForwardOptions;
 import io.kvgate.models.KvCache;
@@ -19,26 +21,47 @@ import java.io.IOException;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Features from a frozen model: one prefill with an observer that copies the sampled rows of each gated
  * layer's attention input (gathered on the device, so only sampled rows cross to the host), then KVzip
  * scoring of the resulting cache; the targets are the scores at the sampled positions.
+ *
+ * <p>Built from a checkpoint, the weights load on the first {@link #run} only, so a collection whose
+ * shards are all complete never loads them. Close it to free a model it loaded.
  */
-public final class ModelFeatureSource implements FeatureSource {
-    private final Model model;
+public final class ModelFeatureSource implements FeatureSource, AutoCloseable {
+    private final Checkpoint checkpoint;
+    private final Supplier<Model> loader;
+    private final boolean ownsModel;
+    private Model model;
     private final RepeatPrompt prompt;
     private final KvzipScorer scorer;
     private final int chunkSize;
     private final SourceInfo info;
     private final int[] layerIndex; // model layer -> index in gatedLayers, or -1
 
+    /** Features from a loaded model (not closed by this source). */
     public ModelFeatureSource(Model model, RepeatPrompt prompt, int chunkSize, Map<String, String> scoringNotes) {
-        this.model = model;
+        this(model.checkpoint(), () -> model, false, prompt, chunkSize, scoringNotes);
+    }
+
+    /** Features from a checkpoint whose weights load on {@code device} in {@code dtype} when first needed. */
+    public ModelFeatureSource(Checkpoint checkpoint, Device device, DataType dtype, RepeatPrompt prompt, int chunkSize,
+                              Map<String, String> scoringNotes) {
+        this(checkpoint, () -> Model.load(checkpoint, device, dtype), true, prompt, chunkSize, scoringNotes);
+    }
+
+    private ModelFeatureSource(Checkpoint checkpoint, Supplier<Model> loader, boolean ownsModel, RepeatPrompt prompt,
+                               int chunkSize, Map<String, String> scoringNotes) {
+        this.checkpoint = checkpoint;
+        this.loader = loader;
+        this.ownsModel = ownsModel;
         this.prompt = prompt;
         this.chunkSize = chunkSize;
         this.scorer = new KvzipScorer(prompt, chunkSize);
-        ModelConfig c = model.config();
+        ModelConfig c = checkpoint.config();
         int[] gated = c.gatedLayers();
         layerIndex = new int[c.numLayers()];
         Arrays.fill(layerIndex, -1);
@@ -53,7 +76,7 @@ public final class ModelFeatureSource implements FeatureSource {
         if (gated.length < c.numLayers())
             scoring.put("unscored_layers", (c.numLayers() - gated.length) + " sliding-window layers keep their window and carry no gate");
         scoring.putAll(scoringNotes);
-        info = new SourceInfo(model.checkpoint().fingerprint(), modelType(model), c.numLayers(), c.hiddenSize(),
+        info = new SourceInfo(checkpoint.fingerprint(), modelType(checkpoint), c.numLayers(), c.hiddenSize(),
                 c.numKvHeads(), c.groupSize(), gated, scoring);
     }
 
@@ -64,23 +87,43 @@ public final class ModelFeatureSource implements FeatureSource {
 
     /** Longest context whose scoring pass stays within the model's positions. */
     public int maxContext() {
-        int request = Math.max(prompt.request().length,
+        return maxContext(checkpoint.config().maxPositions(), prompt, chunkSize);
+    }
+
+    /** Whether the weights have been loaded (false until the first document runs). */
+    public boolean modelLoaded() {
+        return model != null;
+    }
+
+    @Override
+    public void close() {
+        if (ownsModel && model != null) model.close();
+        model = null;
+    }
+
+    /**
+     * Longest context a model with {@code maxPositions} can score with this prompt and chunk size: the
+     * prefill takes n positions, then the repeat pass runs at n .. n + request + min(n, chunk).
+     */
+    public static int maxContext(int maxPositions, RepeatPrompt prompt, int chunkSize) {
+        int request = requestLength(prompt);
+        int whole = (maxPositions - request) / 2; // one chunk: 2n + request <= max
+        return Math.max(0, whole <= chunkSize ? whole : maxPositions - request - chunkSize);
+    }
+
+    private static int requestLength(RepeatPrompt prompt) {
+        return Math.max(prompt.request().length,
                 prompt.continuationPrefix().length + RepeatPrompt.QUOTED_TOKENS + prompt.continuationSuffix().length);
-        int max = model.config().maxPositions();
-        // prefill n, then the pass runs at positions n .. n + request + min(n, chunk)
-        int whole = (max - request) / 2; // one chunk: 2n + request <= max
-        return Math.max(0, whole <= chunkSize ? whole : max - request - chunkSize);
     }
 
     @Override
     public float[][] run(int[] contextIds, int[] sampled, HiddenSink hidden) {
         int n = contextIds.length;
-        int request = prompt.request().length;
-        int needed = n + Math.max(request, prompt.continuationPrefix().length + RepeatPrompt.QUOTED_TOKENS
-                + prompt.continuationSuffix().length) + Math.min(n, chunkSize);
-        if (needed > model.config().maxPositions())
+        int needed = n + requestLength(prompt) + Math.min(n, chunkSize);
+        if (needed > checkpoint.config().maxPositions())
             throw new KvgateException("a " + n + "-token context needs " + needed + " positions for KVzip scoring, the model has "
-                    + model.config().maxPositions() + "; lower --max-tokens to at most " + maxContext());
+                    + checkpoint.config().maxPositions() + "; lower --max-tokens to at most " + maxContext());
+        if (model == null) model = loader.get();
         ForwardObserver capture = new ForwardObserver() {
             @Override
             public void attentionInput(int layer, NDArray x, int[] positions) {
@@ -138,13 +181,13 @@ public final class ModelFeatureSource implements FeatureSource {
         return -i - 1;
     }
 
-    private static String modelType(Model model) {
+    private static String modelType(Checkpoint checkpoint) {
         try {
-            var node = new ObjectMapper().readTree(model.checkpoint().dir().resolve("config.json").toFile());
+            var node = new ObjectMapper().readTree(checkpoint.dir().resolve("config.json").toFile());
             var t = node.get("model_type");
-            return t == null ? model.config().family().name().toLowerCase() : t.asText();
+            return t == null ? checkpoint.config().family().name().toLowerCase() : t.asText();
         } catch (IOException e) {
-            return model.config().family().name().toLowerCase();
+            return checkpoint.config().family().name().toLowerCase();
         }
     }
 }

@@ -58,6 +58,7 @@ class FeatureCollectorTest {
     static final class FakeSource implements FeatureSource {
         int calls;
         int failAt = -1;
+        boolean nanTarget;
 
         @Override
         public SourceInfo info() {
@@ -83,6 +84,7 @@ class FeatureCollectorTest {
                 for (int j = 0; j < sampled.length; j++)
                     for (int h = 0; h < H; h++) targets[li][j * H + h] = target(GATED[li], sampled[j], h);
             }
+            if (nanTarget && calls == 3) targets[1][0] = Float.NaN;
             return targets;
         }
     }
@@ -212,5 +214,16 @@ class FeatureCollectorTest {
                 () -> new FeatureCollector(new FakeSource(), WRAP, skipAll).collect(corpus, dir.resolve("x")));
         assertTrue(e.getMessage().startsWith("collection produced no tokens"), e.getMessage());
         assertThrows(KvgateException.class, () -> SETTINGS.withSampleFraction(0));
+    }
+
+    @Test
+    void nonFiniteValuesStopCollectionAtTheirDocument(@TempDir Path dir) throws Exception {
+        ShapedCorpus corpus = corpus(dir);
+        FakeSource nan = new FakeSource();
+        nan.nanTarget = true;
+        KvgateException e = assertThrows(KvgateException.class,
+                () -> new FeatureCollector(nan, WRAP, SETTINGS).collect(corpus, dir.resolve("nan")));
+        assertTrue(e.getMessage().startsWith("document 2 (") && e.getMessage().contains("NaN in the layer 1 KVzip score"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("nan/shard-00000")), "the shard holding it is not finished");
     }
 }

@@ -106,6 +106,15 @@ class TinyModelCollectTest {
         }
         long expected = Math.round(0.25 * (ctx.length - 4));
         assertEquals(6 * expected, checked);
+
+        // A rerun over complete shards never loads the weights.
+        try (ModelFeatureSource lazy = new ModelFeatureSource(model.checkpoint(), ai.djl.Device.cpu(), ai.djl.ndarray.types.DataType.FLOAT32,
+                prompt(), 2000, Map.of())) {
+            CollectReport again = new FeatureCollector(lazy, format, settings).collect(corpus, dir);
+            assertEquals(2, again.shardsSkipped());
+            assertTrue(!lazy.modelLoaded(), "weights loaded although every shard was complete");
+            assertEquals(m.configKey(), again.manifest().configKey());
+        }
         assertTrue(m.tokens() >= 3 * Math.round(0.25 * (300 + 2 - 4)), "tokens " + m.tokens());
     }
 }

@@ -1,0 +1,58 @@
+package io.kvgate.evaluator;
+
+import io.kvgate.models.Checkpoint;
+import io.kvgate.models.Model;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+
+/** The bundled tiny retrieval model, shared by the tests of one JVM. */
+final class TinyModel {
+    static final Path DIR = Path.of("../checkpoints/tiny-retrieval-qwen3");
+    private static Model model;
+
+    private TinyModel() {}
+
+    static synchronized Model get() {
+        if (model == null) model = Model.load(Checkpoint.open(DIR));
+        return model;
+    }
+
+    /**
+     * The tiny model's byte-level tokenizer (id = byte; 256..258 = the specials written literally), enough for
+     * tests without the tokenizer library.
+     */
+    static final TextCodec BYTES = new TextCodec() {
+        private final String[] specials = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+
+        @Override
+        public int[] encode(String text) {
+            java.util.List<Integer> ids = new java.util.ArrayList<>();
+            int i = 0;
+            outer:
+            while (i < text.length()) {
+                for (int s = 0; s < specials.length; s++) {
+                    if (text.startsWith(specials[s], i)) {
+                        ids.add(256 + s);
+                        i += specials[s].length();
+                        continue outer;
+                    }
+                }
+                int j = i;
+                while (j < text.length() && text.charAt(j) != '<') j++;
+                if (j == i) j++;
+                for (byte b : text.substring(i, j).getBytes(StandardCharsets.UTF_8)) ids.add(b & 0xff);
+                i = j;
+            }
+            return ids.stream().mapToInt(Integer::intValue).toArray();
+        }
+
+        @Override
+        public String decode(int[] ids) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            for (int id : ids) if (id < 256) out.write(id);
+            return out.toString(StandardCharsets.UTF_8);
+        }
+    };
+}

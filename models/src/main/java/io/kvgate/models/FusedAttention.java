@@ -1,0 +1,80 @@
+package io.kvgate.models;
+
+import ai.djl.Device;
+import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * Optional fused attention: a TorchScript function around torch's {@code scaled_dot_product_attention}
+ * (written by {@code tools/make_fused_attention.py}), called once per KV-head block instead of Model's
+ * matmul → softmax → matmul chain during prefill. On a GPU that keeps the scores out of device memory and saves a
+ * dozen JNI calls per layer. Enabled by {@code KVGATE_FUSED_ATTENTION=<file.pt>} (or system property {@code kvgate.fusedAttention});
+ * without it, and where the function cannot serve (attention probabilities requested, logit soft-capping), Model
+ * uses its own path, which is what the CPU tests check.
+ */
+final class FusedAttention implements AutoCloseable {
+    static final String ENV = "KVGATE_FUSED_ATTENTION";
+    /**
+     * Fewest new tokens a chunk needs for the fused call. Decode steps (1 token) keep Model's own path: measured on an
+     * H100, the fused call cost 3.5–7 ms per layer in float16 (torch picks its cuDNN backend, which plans per new key
+     * length) and its memory-efficient kernel, parallel over queries only, ran a 32K-key decode 2.4× slower in float32.
+     */
+    static final int MIN_QUERIES = 16;
+    /** Prefill chunk used with fused attention (its memory does not grow with chunk × keys). */
+    static final int PREFILL_CHUNK = 4096;
+
+    private final ai.djl.Model module;
+    private final Block block;
+    private final ParameterStore store;
+    private final NDArray noMask;
+
+    private FusedAttention(ai.djl.Model module, NDManager manager) {
+        this.module = module;
+        this.block = module.getBlock();
+        this.store = new ParameterStore(module.getNDManager(), false);
+        this.noMask = manager.zeros(new Shape(1, 1), DataType.FLOAT32);
+    }
+
+    /** The function named by the environment, loaded for {@code device}, or null when none is configured. */
+    static FusedAttention fromEnvironment(NDManager manager, Device device) {
+        String file = System.getProperty("kvgate.fusedAttention", System.getenv(ENV));
+        if (file == null || file.isBlank()) return null;
+        Path path = Path.of(file).toAbsolutePath();
+        if (!Files.isRegularFile(path)) throw new KvgateException(ENV + "=" + file + ": no such file (write it with tools/make_fused_attention.py)");
+        // the profiling graph executor would re-specialise on every new key length (each decode step)
+        System.setProperty("ai.djl.pytorch.graph_optimizer", "false");
+        ai.djl.Model module = ai.djl.Model.newInstance("fused-attention", device, "PyTorch");
+        try {
+            module.load(path.getParent(), path.getFileName().toString(), Map.of("mapLocation", "true"));
+        } catch (IOException | MalformedModelException | RuntimeException e) {
+            module.close();
+            throw new KvgateException(ENV + "=" + file + ": not a loadable TorchScript module (" + e.getMessage() + ")", e);
+        }
+        return new FusedAttention(module, manager);
+    }
+
+    /**
+     * softmax(q kᵀ · scale + mask) v for one block: q [nh, G*T, D] (rows ordered group, token), k/v [nh, nk, D],
+     * mask [T, nk] additive float32 or null (all keys visible), scale a 0-d float32 array. Returns [nh, G*T, D]
+     * attached to q's manager.
+     */
+    NDArray apply(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
+        return block.forward(store, new NDList(q, k, v, mask == null ? noMask : mask, scale), false).singletonOrThrow();
+    }
+
+    @Override
+    public void close() {
+        module.close();
+    }
+}
