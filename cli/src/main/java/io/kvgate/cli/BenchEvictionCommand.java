@@ -43,7 +43,7 @@ public final class BenchEvictionCommand implements Runnable {
     @Option(names = "--prefill-chunk", defaultValue = "512", description = "Prefill chunk in tokens (default: ${DEFAULT-VALUE}).")
     int prefillChunk;
 
-    @Option(names = "--reps", defaultValue = "3", description = "Timed repetitions; medians are reported (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--reps", defaultValue = "5", description = "Timed repetitions; the best of them is reported (default: ${DEFAULT-VALUE}).")
     int reps;
 
     @Override
@@ -78,7 +78,7 @@ public final class BenchEvictionCommand implements Runnable {
         }
         System.out.println("Eviction overhead vs the ungated run: " + modelOptions.model + " on " + model.device() + " ("
                 + model.dtype() + "), policy " + p.name() + ", prefill chunk " + prefillChunk + ", " + decodeSteps
-                + " decode steps, median of " + reps);
+                + " decode steps, best of " + reps + " interleaved repetitions");
         System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction");
         System.out.print(t);
     }
