@@ -50,7 +50,7 @@ public final class TrainCommand implements Runnable {
     @Option(names = "--lr", defaultValue = "0.02", paramLabel = "R", description = "Sink gate: relative learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
-    @Option(names = "--sink-objective", defaultValue = "probability", paramLabel = "probability|logit",
+    @Option(names = "--sink-objective", defaultValue = "logit", paramLabel = "logit|probability",
             description = "Sink gate: squared error on scores or on logits (default: ${DEFAULT-VALUE}).")
     String sinkObjective;
 
@@ -100,9 +100,15 @@ public final class TrainCommand implements Runnable {
                 seconds, fitted.keySet().stream().map(t -> out.resolve(t.id()).toString()).toList());
         if (fitted.size() == 2) {
             GateMetrics s = fitted.get(GateType.SINK).overall(), l = fitted.get(GateType.LINEAR).overall();
-            System.out.printf("held-out: sink %s linear (MSE %.4g vs %.4g, agreement %.4f vs %.4f)%n",
-                    s.mse() <= l.mse() ? "beats or matches" : "does NOT beat", s.mse(), l.mse(), s.agreement(), l.agreement());
+            System.out.printf("held-out, sink vs linear: MSE %.4g vs %.4g (%s), agreement %.4f vs %.4f (%s), Spearman %.4f vs %.4f (%s)%n",
+                    s.mse(), l.mse(), better(l.mse(), s.mse()), s.agreement(), l.agreement(), better(s.agreement(), l.agreement()),
+                    s.spearman(), l.spearman(), better(s.spearman(), l.spearman()));
         }
+    }
+
+    /** Which side a "higher is better" comparison favours, sink first. */
+    private static String better(double sink, double linear) {
+        return sink > linear ? "sink better" : sink < linear ? "linear better" : "equal";
     }
 
     private SinkFitter.Objective objective() {

@@ -94,6 +94,21 @@ class TrainCommandTest {
         r = run("--quiet", "train", "--features", features(tmp.resolve("few"), 12, false).toString(), "--out", out.toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("training rows for hidden size 12"), r.err());
+        // shards of another model than --model
+        r = run("--quiet", "train", "--features", features(tmp.resolve("other"), 400, false).toString(), "--model", TINY, "--out", out.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("collected from model fp-e2e, not from " + TINY), r.err());
         assertTrue(Files.notExists(out));
+    }
+
+    static final String TINY = "../checkpoints/tiny-retrieval-qwen3";
+
+    @Test
+    void inspectRefusesAnArtifactOfAnotherModel() {
+        Path feats = features(tmp.resolve("features"), 400, false);
+        assertEquals(0, run("--quiet", "train", "--features", feats.toString(), "--gate", "linear", "--out", tmp.resolve("g").toString()).code());
+        InspectCommandTest.Run r = run("--quiet", "inspect", tmp.resolve("g/linear").toString(), "--model", TINY);
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("fitted for model fp-e2e") && r.err().contains("not for this model"), r.err());
     }
 }

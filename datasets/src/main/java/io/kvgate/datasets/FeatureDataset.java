@@ -27,6 +27,9 @@ import java.util.stream.Stream;
  * interrupted collection ({@code shard-NNNNN.tmp-PID}) are ignored; only shards listed in the manifest are read.
  */
 public final class FeatureDataset {
+    /** Floats of {@code x} per streamed batch (256 MB): bounds memory whatever the shard size. */
+    public static final int BATCH_FLOATS = 1 << 26;
+
     private final Path dir;
     private final FeatureManifest manifest;
 
@@ -45,6 +48,7 @@ public final class FeatureDataset {
                     + FeatureShardSchema.FORMAT_VERSION + ")");
         if (m.gatedLayers() == null || m.gatedLayers().length == 0) throw new KvgateException(file + ": no gated_layers");
         m.dtype(); // validates hidden_dtype
+        if (m.shards() == null || m.shards().isEmpty()) throw new KvgateException(file + ": lists no shards");
         for (ShardInfo s : m.shards()) {
             Path shard = dir.resolve(s.name());
             if (!Files.isDirectory(shard)) throw new KvgateException(dir + ": shard " + s.name() + " listed in the manifest is missing");
@@ -64,9 +68,6 @@ public final class FeatureDataset {
     public List<String> shardNames() {
         return manifest.shards().stream().map(ShardInfo::name).toList();
     }
-
-    /** Floats of {@code x} per streamed batch (256 MB): bounds memory whatever the shard size. */
-    public static final int BATCH_FLOATS = 1 << 26;
 
     /**
      * Streams every row of one gated layer, shard by shard; a shard's layer file comes as one batch, or as

@@ -108,6 +108,13 @@ class GateArtifactTest {
         assertError(dir, "shorter than");
         Files.write(st, tensors);
 
+        // a non-finite parameter (same layout, one value replaced by NaN)
+        java.nio.ByteBuffer nan = java.nio.ByteBuffer.wrap(tensors.clone()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        nan.putFloat(nan.capacity() - 4, Float.NaN);
+        Files.write(st, nan.array());
+        assertError(dir, "is NaN");
+        Files.write(st, tensors);
+
         Files.writeString(mf, manifest.substring(0, manifest.length() / 2));
         assertError(dir, "not valid JSON");
         Files.writeString(mf, manifest.replace("\"kv_heads\" : 2", "\"kv_heads\" : 3"));

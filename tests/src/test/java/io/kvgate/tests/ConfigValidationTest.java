@@ -233,7 +233,7 @@ class ConfigValidationTest {
             assertEquals(name, c.name());
             assertEquals(List.of(0.75, 0.5, 0.4, 0.3, 0.2), c.eval().ratios(), name);
             assertEquals(2000, c.scoring().chunkSize(), name);
-            assertEquals(null, c.scoring().request(), name + ": the checkpoint's (chat) wrapping");
+            assertEquals(io.kvgate.objectives.RepeatPrompts.Style.CHAT, c.scoring().style(), name + ": chat wrapping");
             assertEquals(10000, c.corpus().minTokens(), name);
             assertEquals(320, c.eval().window().tokensFor(16000), name + ": 2% below 16K");
             assertEquals(4096, c.eval().window().tokensFor(100_000), name + ": 4096 beyond");

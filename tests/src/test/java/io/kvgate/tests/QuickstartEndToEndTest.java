@@ -20,9 +20,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code kvgate run configs/quickstart.yaml}, reduced (4 documents, 2 passkey + 2 key-value tasks, 2 ratios,
- * few sink steps), on the tiny model: the summary and every artifact exist and make sense; a second run skips
+ * few sink steps), on the tiny model: the summary and every artifact exist and make sense (and the gate artifact
+ * works with {@code kvgate eval} on its own); a second run skips
  * every stage and leaves the results byte-identical; an interrupted collection (a lost shard) resumes, rebuilds
- * the same features, and the downstream stages are then skipped because their inputs' content is unchanged.
+ * the same features, and the downstream stages are then skipped because their inputs' content is unchanged; a
+ * sink-only setting reruns the sink fit and the evaluation, nothing else.
  */
 class QuickstartEndToEndTest {
     @TempDir
@@ -33,7 +35,8 @@ class QuickstartEndToEndTest {
                 "--set", "corpus.max_documents=4", "--set", "corpus.documents_per_shard=2", "--set", "fitting.held_out_every=10",
                 "--set", "gates.steps=30",
                 "--set", "eval.tasks.suites=[passkey, kv]", "--set", "eval.tasks.per_suite=2",
-                "--set", "eval.ratios=0.3,0.5", "--set", "eval.policies=[full, gate, kvzip, streaming]"));
+                "--set", "eval.ratios=0.3,0.5", "--set", "eval.policies=[full, gate, kvzip, streaming]",
+                "--set", "export.path=" + exported()));
         args.addAll(List.of(extra));
         CliRunner.Result r = CliRunner.run(args.toArray(String[]::new));
         assertEquals(0, r.exitCode(), () -> "exit code; stderr:\n" + r.err() + "\nstdout:\n" + r.out());
@@ -59,6 +62,9 @@ class QuickstartEndToEndTest {
             assertTrue(Files.isRegularFile(out.resolve(f)), f + " exists");
         }
         assertTrue(Files.size(out.resolve("eval/accuracy.png")) > 1000, "a real plot");
+        for (String f : List.of("sink/gates.safetensors", "sink/manifest.json", "linear/gates.safetensors", "linear/manifest.json")) {
+            assertArrayEquals(Files.readAllBytes(out.resolve("gates/" + f)), Files.readAllBytes(exported().resolve(f)), "export.path copy of " + f);
+        }
         assertTrue(summary.contains(out.resolve("eval/accuracy.png").toString()), "summary names the plot");
 
         // The numbers mean something: the full cache solves the passkey / key-value tasks; the gates were measured on
@@ -72,6 +78,14 @@ class QuickstartEndToEndTest {
             assertTrue(overall.path("pairs").asLong() > 100, type + " held-out pairs: " + overall);
             assertTrue(overall.path("agreement").asDouble() > 0.5, type + " held-out agreement: " + overall);
         }
+
+        // The exported artifact works on its own with `kvgate eval`.
+        Path alone = out.resolveSibling(out.getFileName() + "-eval-alone");
+        CliRunner.Result eval = CliRunner.run("--quiet", "eval", "--model", ConfigValidationTest.TINY.toString(),
+                "--gates", out.resolve("gates/sink").toString(), "--generate", "passkey:2", "--ratios", "0.3",
+                "--policies", "full,gate", "--window", "16", "--out", alone.toString());
+        assertEquals(0, eval.exitCode(), eval.err());
+        assertTrue(column(alone.resolve("results.csv"), "accuracy").containsKey("passkey/gate/0.3"), eval.out());
 
         // Rerun: nothing to do, same results byte for byte, same summary tables.
         Map<String, byte[]> before = snapshot();
@@ -93,6 +107,17 @@ class QuickstartEndToEndTest {
         assertTrue(third.out().contains("1 written, 1 kept"), third.out());
         assertEquals(3, third.out().lines().filter(l -> l.contains("up to date, skipped")).count(), third.out());
         assertSameFiles(before, snapshot());
+
+        // A sink solver setting changes only what reads it: the sink gate is refitted and re-evaluated.
+        CliRunner.Result fourth = run("--set", "gates.steps=31");
+        assertTrue(fourth.out().contains("collect       up to date"), fourth.out());
+        assertTrue(fourth.out().contains("train-linear  up to date"), fourth.out());
+        assertTrue(fourth.out().contains("| train-sink   | ran "), fourth.out());
+        assertTrue(fourth.out().contains("| eval         | ran "), fourth.out());
+    }
+
+    private Path exported() {
+        return out.resolveSibling(out.getFileName() + "-export");
     }
 
     /** Every output file's bytes (state records and the run log change by design). */

@@ -18,9 +18,12 @@ import java.util.Map;
  * @param steps   sink gate solver steps (minibatch Adam on the probability-space least-squares objective)
  * @param batch   sink gate rows per step
  * @param lr      sink gate relative step size
+ * @param objective sink gate least-squares space: probability (squared error on scores) or logit (on
+ *                  logit(clip(S, ε, 1−ε)), as the linear gate)
  */
-public record GatesSpec(List<String> types, List<Double> lambdas, int steps, int batch, double lr) {
-    static final List<String> KEYS = List.of("types", "lambdas", "steps", "batch", "lr");
+public record GatesSpec(List<String> types, List<Double> lambdas, int steps, int batch, double lr, String objective) {
+    static final List<String> KEYS = List.of("types", "lambdas", "steps", "batch", "lr", "objective");
+    public static final List<String> OBJECTIVES = Arrays.stream(SinkFitter.Objective.values()).map(SinkFitter.Objective::id).toList();
     public static final List<String> TYPES = Arrays.stream(GateType.values()).map(GateType::id).toList();
 
     static GatesSpec read(Section s) {
@@ -30,7 +33,12 @@ public record GatesSpec(List<String> types, List<Double> lambdas, int steps, int
         int steps = s.integer("steps", sink.steps(), Range.atLeast(0));
         int batch = s.integer("batch", sink.batch(), Range.atLeast(1));
         double lr = s.number("lr", sink.learningRate(), Range.greaterThan(0));
-        return new GatesSpec(types, lambdas, steps, batch, lr);
+        String objective = s.choice("objective", sink.objective().id(), OBJECTIVES);
+        return new GatesSpec(types, lambdas, steps, batch, lr, objective);
+    }
+
+    public SinkFitter.Objective sinkObjective() {
+        return SinkFitter.Objective.valueOf(objective.toUpperCase(java.util.Locale.ROOT));
     }
 
     Map<String, Object> toMap() {
@@ -40,6 +48,7 @@ public record GatesSpec(List<String> types, List<Double> lambdas, int steps, int
         m.put("steps", steps);
         m.put("batch", batch);
         m.put("lr", lr);
+        m.put("objective", objective);
         return m;
     }
 }

@@ -2,7 +2,6 @@ package io.kvgate.cli.config;
 
 /** An interval of allowed numbers, printed the way errors name it: "(0, 1]", ">= 1". */
 record Range(double min, boolean minInclusive, double max, boolean maxInclusive) {
-    static final Range ANY = new Range(Double.NEGATIVE_INFINITY, false, Double.POSITIVE_INFINITY, false);
     static final Range RATIO = new Range(0, false, 1, true);
 
     static Range atLeast(double min) {

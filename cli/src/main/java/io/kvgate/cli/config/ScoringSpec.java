@@ -1,30 +1,42 @@
 package io.kvgate.cli.config;
 
+import io.kvgate.objectives.RepeatPrompts;
+
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code scoring:} how KVzip targets are computed. The wrapping follows the checkpoint (the collector's
- * {@code ScoringSetup}): chat models get the request as a user turn and the repeat as the assistant's answer,
- * rendered with their chat template; the tiny model its trained request; base models the official one.
+ * {@code scoring:} how KVzip targets are computed (the collector's {@code ScoringSetup} applies it).
  *
- * @param request   the repeat request text, or null for the checkpoint's default (a given request is fed as plain
- *                  text after the context, without chat turns)
- * @param chunkSize reconstruction chunk in tokens (paper: 2000)
+ * @param repeatStyle auto (from the checkpoint: chat template → chat, the tiny model's markers → tiny, else plain),
+ *                    chat (request as a user turn, the repeat as the assistant's answer, via the chat template),
+ *                    plain (request text right after the context), tiny (the tiny model's trained request and markers)
+ * @param request     the repeat request text, or null for the style's default
+ * @param chunkSize   reconstruction chunk in tokens (paper: 2000)
  */
-public record ScoringSpec(String request, int chunkSize) {
-    static final List<String> KEYS = List.of("request", "chunk_size");
+public record ScoringSpec(String repeatStyle, String request, int chunkSize) {
+    static final List<String> KEYS = List.of("repeat_style", "request", "chunk_size");
+    public static final List<String> STYLES = Arrays.stream(RepeatPrompts.Style.values())
+            .map(s -> s.name().toLowerCase(Locale.ROOT)).toList();
 
     static ScoringSpec read(Section s) {
+        String style = s.choice("repeat_style", "auto", STYLES);
         String request = s.has("request") ? s.string("request", null) : null;
-        if (request != null && request.isBlank()) throw s.fail("request", "must not be empty (leave it out for the checkpoint's default)");
+        if (request != null && request.isBlank()) throw s.fail("request", "must not be empty (leave it out for the style's default)");
         int chunk = s.integer("chunk_size", 2000, Range.atLeast(16));
-        return new ScoringSpec(request, chunk);
+        return new ScoringSpec(style, request, chunk);
+    }
+
+    public RepeatPrompts.Style style() {
+        return RepeatPrompts.parseStyle(repeatStyle);
     }
 
     Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();
+        m.put("repeat_style", repeatStyle);
         m.put("request", request);
         m.put("chunk_size", chunkSize);
         return m;

@@ -78,12 +78,6 @@ final class Section {
         return s == null ? def : s.getValue();
     }
 
-    String requiredString(String key) {
-        ScalarNode s = scalar(key);
-        if (s == null) throw missing(key);
-        return s.getValue();
-    }
-
     /** One of {@code allowed}. */
     String choice(String key, String def, Collection<String> allowed) {
         ScalarNode s = scalar(key);
@@ -138,15 +132,6 @@ final class Section {
             if (!seen.add(v)) throw fail(it.node, it.name, "'" + v + "' is listed twice");
         }
         return List.copyOf(seen);
-    }
-
-    /** A non-empty list of strings: a YAML list, a single value, or "a,b". */
-    List<String> strings(String key, List<String> def) {
-        List<Item> items = items(key);
-        if (items == null) return def;
-        List<String> out = new ArrayList<>();
-        for (Item it : items) out.add(it.text);
-        return out;
     }
 
     /** A path resolved against the config file's directory (absolute paths stay as they are); not checked. */

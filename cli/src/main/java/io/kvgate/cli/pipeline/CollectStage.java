@@ -4,17 +4,14 @@ import io.kvgate.cli.config.CorpusSpec;
 import io.kvgate.cli.config.ExperimentConfig;
 import io.kvgate.datasets.FeatureManifest;
 import io.kvgate.datasets.HiddenDtype;
-import io.kvgate.datasets.corpus.CorpusReader;
 import io.kvgate.datasets.corpus.CorpusSource;
-import io.kvgate.datasets.corpus.CorpusSummary;
-import io.kvgate.datasets.corpus.DocumentShaper;
-import io.kvgate.datasets.corpus.ShapedCorpus;
+import io.kvgate.models.Checkpoint;
+import io.kvgate.models.ComputeTarget;
 import io.kvgate.models.KvgateException;
 import io.kvgate.objectives.KvzipScorer;
+import io.kvgate.trainer.collect.CollectPlan;
 import io.kvgate.trainer.collect.CollectReport;
 import io.kvgate.trainer.collect.CollectSettings;
-import io.kvgate.trainer.collect.FeatureCollector;
-import io.kvgate.trainer.collect.ModelFeatureSource;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,13 +20,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Stage {@code collect}: KVzip targets and attention-input hidden states into Parquet shards (features/).
- * Resumable: the collector keeps every finished shard whose content key still matches.
+ * Stage {@code collect}: KVzip targets and attention-input hidden states into Parquet shards (features/), through
+ * the same {@link CollectPlan} as {@code kvgate collect}. Resumable: the collector keeps every finished shard whose
+ * content key still matches.
  */
 final class CollectStage implements Stage {
     static final String NAME = "collect";
-    /** Longest document piece when corpus.max_tokens is left out and the model could score more (paper: 30K). */
-    static final int DEFAULT_MAX_TOKENS = 30_000;
     private final ExperimentConfig cfg;
     private final ModelFingerprint fingerprint;
 
@@ -77,35 +73,26 @@ final class CollectStage implements Stage {
         CorpusSpec c = cfg.corpus();
         CollectSettings settings = new CollectSettings(c.sampleFraction(), HiddenDtype.parse(c.hiddenDtype()),
                 c.documentsPerShard(), cfg.fitting().heldOutEvery(), cfg.fitting().seed(), KvzipScorer.DEFAULT_SINK_TOKENS);
-        try (ModelSession session = new ModelSession(cfg)) {
-            // The corpus is shaped before the weights load, so its problems surface first.
-            int positions = session.checkpoint().config().maxPositions();
-            int room = ModelFeatureSource.maxContext(positions, session.scoring().prompt(), cfg.scoring().chunkSize())
-                    - session.scoring().context().overhead();
-            int max = c.maxTokens() != null ? c.maxTokens() : Math.min(DEFAULT_MAX_TOKENS, room);
-            if (max > room) {
-                throw new KvgateException(cfg.file() + ": corpus.max_tokens: " + max + " is more than this model can score: at most "
-                        + room + " document tokens (" + positions + " positions, reconstruction pass included)");
-            }
-            if (max < c.minTokens()) {
-                throw new KvgateException(cfg.file() + ": corpus.min_tokens: " + c.minTokens()
-                        + " is above the longest document this model can score (" + max + ")");
-            }
-            io.kvgate.datasets.corpus.CorpusSpec spec = new io.kvgate.datasets.corpus.CorpusSpec(sources(c), c.textField(),
-                    c.splitParagraphs(), c.minTokens(), max, c.concatTo(), c.maxDocuments(), cfg.fitting().seed());
-            ShapedCorpus shaped = new DocumentShaper(spec, session.tokenizer()::encode).shape(new CorpusReader(spec));
-            CorpusSummary s = shaped.summary();
-            ctx.out().printf("      corpus: %d documents, %d tokens (%d-%d each), %d skipped%n", s.documentsUsed(), s.tokens(),
-                    s.minLength(), s.maxLength(), s.skippedTotal());
-            for (String p : s.problems()) System.err.println("kvgate: warning: " + p);
-            ModelFeatureSource source = new ModelFeatureSource(session.model(), session.scoring().prompt(),
-                    cfg.scoring().chunkSize(), session.scoring().notes());
-            CollectReport report = new FeatureCollector(source, session.scoring().context(), settings).collect(shaped, ctx.output());
-            FeatureManifest m = report.manifest();
-            ctx.out().printf("      features: %d tokens (%d held out) x %d layers, %d shards (%d written, %d kept)%s%n",
-                    m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.shards().size(), report.shardsWritten(),
-                    report.shardsSkipped(), report.shardsWritten() > 0 ? String.format(", %.0f tokens/s", report.tokensPerSecond()) : "");
+        CollectPlan plan = new CollectPlan(sources(c), c.textField(), c.splitParagraphs(), c.minTokens(),
+                c.maxTokens() == null ? 0 : c.maxTokens(), c.concatTo(), c.maxDocuments(), settings, cfg.scoring().chunkSize(),
+                cfg.scoring().style(), c.contextTemplate(), cfg.scoring().request());
+        ComputeTarget target = cfg.model().target();
+        CollectReport report;
+        try (Checkpoint checkpoint = Checkpoint.open(cfg.model().path())) {
+            report = plan.run(checkpoint, target.device(), target.dtype(), ctx.output(), s -> {
+                ctx.out().printf("      corpus: %d documents, %d tokens (%d-%d each), %d skipped%n", s.documentsUsed(), s.tokens(),
+                        s.minLength(), s.maxLength(), s.skippedTotal());
+                for (String p : s.problems()) System.err.println("kvgate: warning: " + p);
+            });
+        } catch (KvgateException e) {
+            // The plan names its settings ("max tokens 900: ..."); say which config keys they are.
+            throw new KvgateException(cfg.file().getFileName() + ": corpus: " + e.getMessage()
+                    .replace("max tokens ", "corpus.max_tokens ").replace("min tokens ", "corpus.min_tokens "), e);
         }
+        FeatureManifest m = report.manifest();
+        ctx.out().printf("      features: %d tokens (%d held out) x %d layers, %d shards (%d written, %d kept)%s%n",
+                m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.shards().size(), report.shardsWritten(),
+                report.shardsSkipped(), report.shardsWritten() > 0 ? String.format(", %.0f tokens/s", report.tokensPerSecond()) : "");
     }
 
     private static List<String> sources(CorpusSpec c) {

@@ -1,6 +1,5 @@
 package io.kvgate.cli.pipeline;
 
-import ai.djl.ndarray.NDArray;
 import io.kvgate.cli.config.EvalSpec;
 import io.kvgate.cli.config.ExperimentConfig;
 import io.kvgate.cli.config.TasksSpec;
@@ -18,10 +17,8 @@ import io.kvgate.evaluator.tasks.Filler;
 import io.kvgate.evaluator.tasks.Task;
 import io.kvgate.evaluator.tasks.TaskFile;
 import io.kvgate.evaluator.tasks.TaskGenerator;
-import io.kvgate.export.GateArtifact;
 import io.kvgate.gates.GateSet;
 import io.kvgate.models.Model;
-import io.kvgate.models.text.TextTokenizer;
 import io.kvgate.objectives.KvzipScorer;
 
 import java.nio.file.Path;
@@ -33,10 +30,13 @@ import java.util.Map;
 /**
  * Stage {@code eval}: every policy × ratio on the configured tasks, query-agnostic, into eval/ (results.csv,
  * results.json, report.md, accuracy.png). Each fitted gate type is its own policy ({@code gate-sink},
- * {@code gate-linear}); the KVzip oracle uses the same scoring setup as collection.
+ * {@code gate-linear}); the KVzip oracle uses the same scoring setup as collection. Resumable: the evaluator
+ * journals finished (context, policy, ratio) units.
  */
 final class EvalStage implements Stage {
     static final String NAME = "eval";
+    /** The evaluator's journal of finished units; deleted once the results are written. */
+    static final String RESUME_JOURNAL = ".eval-resume.jsonl";
     private final ExperimentConfig cfg;
     private final ModelFingerprint fingerprint;
 
@@ -67,7 +67,9 @@ final class EvalStage implements Stage {
     @Override
     public Map<String, Object> inputs() {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", cfg.section("model"));
+        Map<String, Object> model = new LinkedHashMap<>(cfg.section("model"));
+        model.remove("path"); // the fingerprint identifies the weights wherever they live
+        m.put("model", model);
         m.put("model_fingerprint", fingerprint.get());
         m.put("eval", cfg.section("eval"));
         m.put("scoring", cfg.section("scoring")); // the kvzip oracle
@@ -80,12 +82,17 @@ final class EvalStage implements Stage {
     }
 
     @Override
+    public boolean resumable() {
+        return true;
+    }
+
+    @Override
     public void run(StageContext ctx) {
         EvalSpec e = cfg.eval();
         List<Task> tasks = tasks(e.tasks());
         try (ModelSession session = new ModelSession(cfg)) {
             Model model = session.model();
-            TextCodec codec = codec(session.tokenizer());
+            TextCodec codec = TextCodec.of(session.tokenizer());
             KvzipScorer kvzip = new KvzipScorer(session.scoring().prompt(), cfg.scoring().chunkSize());
             List<GateSet> loaded = new ArrayList<>();
             try {
@@ -97,19 +104,23 @@ final class EvalStage implements Stage {
                         continue;
                     }
                     for (String type : cfg.gates().types()) {
-                        GateSet gates = GateArtifact.load(ctx.upstream(TrainStage.nameFor(type)))
-                                .requireModel(model.checkpoint().fingerprint()).gates();
+                        GateSet gates = LayerGates.load(ctx.upstream(TrainStage.nameFor(type)), model).gates();
                         loaded.add(gates);
-                        Policy p = Policies.create(spec, new Policies.Options(layerGates(gates), kvzip, cfg.fitting().seed()));
+                        Policy p = Policies.create(spec, new Policies.Options(LayerGates.of(gates), kvzip, cfg.fitting().seed()));
                         policies.add(p.withName(p.name().replaceFirst("^gate", "gate-" + type)));
                     }
                 }
                 EvictionSettings settings = EvictionSettings.paper(1).withProtection(e.window().protection())
                         .withPrefillChunk(cfg.model().chunkSize());
                 if (e.decodeBudget() != null) settings = settings.withDecodeBudget(DecodeBudget.tokensPerHead(e.decodeBudget()));
-                EvalResults results = Evaluation.on(model, codec).policies(policies).ratios(e.ratios()).settings(settings).run(tasks);
+                // Finished units are journaled as they complete, so an interrupted eval resumes where it stopped.
+                Evaluation evaluation = Evaluation.on(model, codec).policies(policies).ratios(e.ratios()).settings(settings)
+                        .resumable(ctx.output().resolve(RESUME_JOURNAL));
+                if (evaluation.resumedUnits() > 0) ctx.out().printf("      resuming: %d finished units kept%n", evaluation.resumedUnits());
+                EvalResults results = evaluation.run(tasks);
                 for (String p : results.problems()) System.err.println("kvgate: warning: " + p);
                 ReportWriter.write(ctx.output(), results);
+                evaluation.finish();
             } finally {
                 loaded.forEach(GateSet::close);
             }
@@ -128,34 +139,5 @@ final class EvalStage implements Stage {
         Map<String, Integer> suites = new LinkedHashMap<>();
         for (String kind : TaskGenerator.KINDS) if (t.suites().containsKey(kind)) suites.put(kind, t.suites().get(kind));
         return generator.generate(suites);
-    }
-
-    // TODO(pipeline): use the evaluator's ModelText adapters once they are implemented and public.
-    private static TextCodec codec(TextTokenizer tokenizer) {
-        return new TextCodec() {
-            @Override
-            public int[] encode(String text) {
-                return tokenizer.encode(text);
-            }
-
-            @Override
-            public String decode(int[] ids) {
-                return tokenizer.decode(ids, true);
-            }
-        };
-    }
-
-    private static LayerGates layerGates(GateSet gates) {
-        return new LayerGates() {
-            @Override
-            public int[] layers() {
-                return gates.layers();
-            }
-
-            @Override
-            public NDArray score(int layer, NDArray x) {
-                return gates.score(layer, x);
-            }
-        };
     }
 }

@@ -25,6 +25,6 @@ final class GateSummary {
                     String.format("%.1f%%", 100 * g.agreement()), String.format("%.3f", g.spearman()), runDir.relativize(dir));
             rows++;
         }
-        return rows == 0 ? "" : "Gates (held-out tokens, all layers)\n\n" + t + "\n";
+        return rows == 0 ? "" : "Gates (held-out tokens, all layers)\n\n" + t;
     }
 }

@@ -25,7 +25,7 @@ final class ModelSession implements AutoCloseable {
         this.checkpoint = Checkpoint.open(cfg.model().path());
         try {
             this.tokenizer = TextTokenizer.load(checkpoint);
-            this.scoring = ScoringSetup.resolve(tokenizer, ChatTemplate.load(checkpoint.dir()), io.kvgate.objectives.RepeatPrompts.Style.AUTO,
+            this.scoring = ScoringSetup.resolve(tokenizer, ChatTemplate.load(checkpoint.dir()), cfg.scoring().style(),
                     cfg.corpus().contextTemplate(), cfg.scoring().request());
         } catch (RuntimeException e) {
             checkpoint.close();

@@ -20,7 +20,7 @@ import java.util.TreeSet;
  */
 public final class RunSummary {
     /** One row of eval/results.csv (the evaluator's format). */
-    record ResultRow(String task, String policy, double ratio, int n, double accuracy, double kvBytes) {}
+    record ResultRow(String task, String policy, double ratio, int n, double accuracy, double kvFraction, double kvBytesFull) {}
 
     private final Path runDir;
     private final ExperimentConfig cfg;
@@ -48,8 +48,10 @@ public final class RunSummary {
         if (!results.isEmpty()) {
             sb.append("\nAccuracy (exact-prefix, all tasks; rows: policy, columns: KV ratio kept)\n\n");
             sb.append(pivot(r -> r.accuracy() * 100, "%.1f")).append('\n');
-            sb.append("KV cache held after prefill, relative to the full cache (mean over tasks)\n\n");
-            sb.append(memoryPivot()).append('\n');
+            double full = results.stream().mapToDouble(r -> r.kvBytesFull() * r.n()).sum() / results.stream().mapToInt(ResultRow::n).sum();
+            sb.append(String.format("KV cache held after prefill, measured, as a share of the full cache (%.0f KiB per context on average)%n%n",
+                    full / 1024));
+            sb.append(pivot(ResultRow::kvFraction, "%.2f")).append('\n');
         }
         Path plot = runDir.resolve("eval").resolve("accuracy.png");
         if (Files.exists(plot)) sb.append("Plot: ").append(plot).append('\n');
@@ -85,12 +87,6 @@ public final class RunSummary {
         return t;
     }
 
-    private TextTable memoryPivot() {
-        double full = results.stream().filter(r -> r.policy().equals("full")).mapToDouble(ResultRow::kvBytes).average().orElse(Double.NaN);
-        if (!(full > 0)) return pivot(r -> r.kvBytes() / (1 << 20), "%.2f MiB");
-        return pivot(r -> r.kvBytes() / full, "%.2f");
-    }
-
     private static List<ResultRow> readResults(Path csv) {
         List<ResultRow> rows = new ArrayList<>();
         if (!Files.isRegularFile(csv)) return rows;
@@ -99,12 +95,13 @@ public final class RunSummary {
             if (lines.isEmpty()) return rows;
             List<String> header = List.of(lines.get(0).split(","));
             int task = col(header, "task", csv), policy = col(header, "policy", csv), ratio = col(header, "ratio", csv),
-                    n = col(header, "n", csv), accuracy = col(header, "accuracy", csv), kv = col(header, "kv_bytes", csv);
+                    n = col(header, "n", csv), accuracy = col(header, "accuracy", csv), fraction = col(header, "kv_fraction", csv),
+                    full = col(header, "kv_bytes_full", csv);
             for (String line : lines.subList(1, lines.size())) {
                 if (line.isBlank()) continue;
                 String[] f = line.split(",", -1);
                 rows.add(new ResultRow(f[task], f[policy], Double.parseDouble(f[ratio]), Integer.parseInt(f[n]),
-                        Double.parseDouble(f[accuracy]), f[kv].isEmpty() ? Double.NaN : Double.parseDouble(f[kv])));
+                        Double.parseDouble(f[accuracy]), Double.parseDouble(f[fraction]), Double.parseDouble(f[full])));
             }
         } catch (IOException | RuntimeException e) {
             throw new KvgateException(csv + ": cannot read evaluation results (" + e.getMessage() + "); rerun with --force eval", e);

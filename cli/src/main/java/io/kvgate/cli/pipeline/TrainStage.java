@@ -55,7 +55,11 @@ final class TrainStage implements Stage {
     public Map<String, Object> inputs() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("type", type);
-        m.put("gates", cfg.section("gates"));
+        // Only the settings this family reads: changing the sink solver must not refit the linear gate.
+        Map<String, Object> gates = new LinkedHashMap<>(cfg.section("gates"));
+        gates.remove("types");
+        if (type.equals(GateType.LINEAR.id())) gates.keySet().retainAll(java.util.Set.of("lambdas"));
+        m.put("gates", gates);
         m.put("seed", cfg.fitting().seed());
         m.put("export", cfg.section("export"));
         return m;
@@ -70,7 +74,7 @@ final class TrainStage implements Stage {
         GateTrainer.Options defaults = GateTrainer.Options.defaults(EnumSet.of(gateType));
         GateTrainer.Options options = new GateTrainer.Options(EnumSet.of(gateType),
                 g.lambdas().stream().mapToDouble(Double::doubleValue).toArray(), defaults.epsilon(),
-                new SinkFitter.Options(g.steps(), g.batch(), g.lr(), cfg.fitting().seed(), defaults.epsilon(), SinkFitter.Options.defaults().objective()),
+                new SinkFitter.Options(g.steps(), g.batch(), g.lr(), cfg.fitting().seed(), defaults.epsilon(), g.sinkObjective()),
                 defaults.maxSinkRows(), defaults.threads());
         GateTrainer.Fitted fitted = GateTrainer.train(rows, options).get(gateType);
         GateTrainer.artifact(rows, fitted).write(ctx.output());

@@ -168,7 +168,7 @@ public final class GateTrainer {
         hyper.put("fit_details", det);
         ArtifactManifest m = new ArtifactManifest(GateArtifact.FORMAT_VERSION, GateArtifact.KVGATE_VERSION, f.type(), hyper,
                 f.gates().layers(), src.hiddenSize(), src.kvHeads(), src.groupSize(), src.modelFingerprint(), src.modelType(),
-                new CorpusSummary(src.description(), src.tokens(), src.heldOutTokens()), f.layerMetrics(), f.overall());
+                new CorpusSummary(src.corpusDescription(), src.tokens(), src.heldOutTokens()), f.layerMetrics(), f.overall());
         return new GateArtifact(m, f.gates());
     }
 

@@ -18,16 +18,16 @@ import java.util.SplittableRandom;
  *       heads) and its bias holds the coefficients of a ridge regression of the logit target on the key features;
  *       the zero key slot pads every head's bias vector to one common norm R, so a shared q_norm weight R/√d′
  *       reproduces each head's coefficients exactly.</li>
- *   <li>Per head, a temperature α and bias β are calibrated by 2-parameter Gauss-Newton least squares of
- *       sigmoid(α·u + β) against the targets in probability space. Sink keys start at 0 (so logsumexp = ln S,
- *       absorbed into b).</li>
+ *   <li>When the objective is in probability space, per head a temperature α and bias β are calibrated by
+ *       2-parameter Gauss-Newton least squares of sigmoid(α·u + β) against the targets (in logit space the ridge
+ *       fit already is the least-squares optimum). Sink keys start at 0 (so logsumexp = ln S, absorbed into b).</li>
  * </ol>
  */
 final class SinkInit {
     private SinkInit() {}
 
     static Params initialise(Dims d, NormalEquations train, double[] linearCoef, float[] x, float[] target, int rows,
-                             double epsilon, long seed) {
+                             double epsilon, long seed, boolean calibrateInProbabilitySpace) {
         int hidden = d.hidden(), heads = d.kvHeads(), dim = d.dim();
         if (dim < 3) throw new IllegalArgumentException("sink gate projection size must be at least 3, got " + dim);
         double[] cov = train.covariance();
@@ -99,7 +99,8 @@ final class SinkInit {
         double[] alpha = new double[heads], beta = new double[heads];
         double maxNorm = 1e-3;
         for (int h = 0; h < heads; h++) {
-            double[] ab = calibrate(u[h], target, h, heads, rows);
+            // the ridge fit is already the logit-space least-squares optimum; only a probability-space objective needs calibrating
+            double[] ab = calibrateInProbabilitySpace ? calibrate(u[h], target, h, heads, rows) : new double[] {1, 0};
             alpha[h] = ab[0];
             beta[h] = ab[1];
             maxNorm = Math.max(maxNorm, Math.abs(alpha[h]) * Math.sqrt(dot(a[h], a[h])));

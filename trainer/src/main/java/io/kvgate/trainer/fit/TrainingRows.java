@@ -33,6 +33,11 @@ public interface TrainingRows {
     /** Where the rows come from, for the artifact's corpus summary. */
     String description();
 
+    /** The corpus behind the rows, for the artifact's manifest (defaults to {@link #description()}). */
+    default String corpusDescription() {
+        return description();
+    }
+
     /** Streams every row of {@code layer}; batches are not retained by the source after the call. */
     void forEachBatch(int layer, Consumer<FeatureBatch> sink);
 
@@ -49,6 +54,11 @@ public interface TrainingRows {
             public long tokens() { return m.tokens(); }
             public long heldOutTokens() { return m.heldOutTokens(); }
             public String description() { return dir.toString(); }
+            public String corpusDescription() {
+                var c = m.corpus();
+                return c == null ? dir.toString()
+                        : dir + " (" + c.documentsUsed() + " documents, " + c.tokens() + " context tokens, from " + c.files() + ")";
+            }
             public void forEachBatch(int layer, Consumer<FeatureBatch> sink) { dataset.forEachBatch(layer, sink); }
         };
     }
