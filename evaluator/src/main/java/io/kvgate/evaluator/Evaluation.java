@@ -199,7 +199,7 @@ public final class Evaluation {
         List<ResultRow> rows = aggregate(results);
         EvalResults.Setup s = setup != null ? setup : new EvalResults.Setup(model.checkpoint().dir().toString(),
                 model.checkpoint().fingerprint(), null, policies.stream().map(Policy::name).toList(), ratios,
-                policies.stream().filter(Policy::evicts).map(p -> p.budget().id()).distinct().toList().toString(),
+                String.join(", ", policies.stream().filter(Policy::evicts).map(p -> p.budget().id()).distinct().toList()),
                 describeWindow(settings.protection()), settings.prefillChunk(), 0);
         long seconds = Math.round((System.nanoTime() - t0) / 1e9);
         s = new EvalResults.Setup(s.model(), s.fingerprint(), s.gates(), s.policies(), s.ratios(), s.budget(), s.window(), s.prefillChunk(), seconds);
