@@ -75,7 +75,7 @@ public final class EvalCommand implements Runnable {
     String budget;
 
     @Option(names = "--window", defaultValue = "-1",
-            description = "Local window in tokens, never evicted (default: the paper's 2% of the context, 4096 from 16K tokens).")
+            description = "Local window in tokens, never evicted (default: the paper's 2%% of the context, 4096 from 16K tokens).")
     int window;
 
     @Option(names = "--sinks", defaultValue = "4", description = "Leading tokens never evicted (default: ${DEFAULT-VALUE}).")
