@@ -30,7 +30,7 @@ import java.util.TreeMap;
 /**
  * A gate artifact directory: {@code gates.safetensors} (float32; each gated layer's tensors under
  * {@code layers.{layer}.<official name>}, e.g. {@code layers.3.q_proj.weight}) and {@code manifest.json}
- * (see {@link ArtifactManifest}; keys in snake_case). The format is documented in README-GATES.md so that
+ * (see {@link ArtifactManifest}; keys in snake_case). The format is documented in README.md (section "Gates, fitting and the artifact format") so that
  * Python can read it with {@code safetensors} and {@code json} alone.
  */
 public final class GateArtifact implements AutoCloseable {

@@ -48,7 +48,7 @@ public record ComputeTarget(Device device, DataType dtype) {
         }
         if (id < 0 || id >= gpus) {
             throw new KvgateException("--device " + value + ": the PyTorch engine sees " + gpus + " GPU(s)"
-                    + (gpus == 0 ? " (is PYTORCH_LIBRARY_PATH set to a CUDA libtorch? see README-GPU.md)" : ""));
+                    + (gpus == 0 ? " (is PYTORCH_LIBRARY_PATH set to a CUDA libtorch? see docs/GPU.md)" : ""));
         }
         return Device.gpu(id);
     }

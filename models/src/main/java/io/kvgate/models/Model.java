@@ -42,7 +42,7 @@ public final class Model implements AutoCloseable {
      * all queued GPU work: on a GPU each such op was a full device sync (BENCHMARKS.md, GPU section).
      */
     private final Map<Float, NDArray> constants = new HashMap<>();
-    /** Fused attention function when one is configured (README-GPU.md), else null. */
+    /** Fused attention function when one is configured (docs/GPU.md), else null. */
     private final FusedAttention fused;
 
     private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope, float embedScale) {
