@@ -2,7 +2,6 @@ package io.kvgate.objectives;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import io.kvgate.models.ForwardObserver;
 import io.kvgate.models.ForwardOptions;
@@ -11,6 +10,7 @@ import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
 
 import java.util.Arrays;
+import java.util.function.IntPredicate;
 
 /**
  * KVzip's query-agnostic importance scores (the teacher): after the context is prefilled into a cache,
@@ -78,23 +78,26 @@ public final class KvzipScorer {
             int[] target = Arrays.copyOfRange(contextIds, s, e);
             int[] quoted = c == 0 ? null : Arrays.copyOfRange(contextIds, Math.max(from, s - RepeatPrompt.QUOTED_TOKENS), s);
             int[] input = prompt.passInput(quoted, target);
-            if (chunks == 1) {
-                runPass(model, cache, input, layers, scores, positions);
-            } else {
-                // Key set: sinks + this chunk's keys (the first chunk also takes the leading wrappers,
-                // the last one the trailing wrappers).
-                int keyFrom = start + (c == 0 ? 0 : s);
-                int keyTo = start + (c == chunks - 1 ? n : e);
-                int sinkEnd = start + sinkTokens;
-                try (KvCache restricted = cache.subset(p -> p < sinkEnd || (p >= keyFrom && p < keyTo))) {
-                    runPass(model, restricted, input, layers, scores, positions);
-                }
+            // Key set: the whole context for a single chunk; otherwise sinks + this chunk's keys (the first
+            // chunk also takes the leading wrappers, the last one the trailing wrappers). The pass runs on a
+            // copy of that key set, which it extends chunk by chunk and then drops: the caller's cache is
+            // never touched, and the pass's [G·t, keys] attention matrices stay prefill-chunk sized.
+            int keyFrom = start + (c == 0 ? 0 : s);
+            int keyTo = start + (c == chunks - 1 ? n : e);
+            int sinkEnd = start + sinkTokens;
+            IntPredicate keySet = chunks == 1 ? p -> true : p -> p < sinkEnd || (p >= keyFrom && p < keyTo);
+            try (KvCache pass = cache.subset(keySet)) {
+                runPass(model, pass, input, layers, scores, positions);
             }
         }
         return new KvzipScores(scores, layers.clone());
     }
 
-    /** One reconstruction pass over {@code keys}; folds max probabilities into {@code scores}. */
+    /**
+     * One reconstruction pass appended to {@code keys} (a throw-away copy); folds the max probabilities on
+     * entries of the scored context into {@code scores} (entries of the pass itself are not in
+     * {@code positions}, so they are skipped).
+     */
     private static void runPass(Model model, KvCache keys, int[] input, int[] layers,
                                 float[][][] scores, int[][][] positions) {
         boolean[] wanted = new boolean[scores.length];
@@ -107,20 +110,20 @@ public final class KvzipScorer {
 
             @Override
             public void attentionProbs(int layer, int kvHead, NDArray probs) {
-                long cached = probs.getShape().get(2) - input.length;
+                // columns: the pass cache's entries before this forward chunk, then the chunk's own keys
+                long cached = probs.getShape().get(2) - probs.getShape().get(1);
                 if (cached <= 0) return;
                 float[] m;
-                // PyTorch's max reduces one axis at a time (DJL refuses two): flatten group × rows first.
-                try (NDArray slice = probs.get(new NDIndex(":, :, :{}", cached));
-                     NDArray rows = slice.reshape(-1, cached); // [G*T, cached]: max over heads and positions at once
-                     NDArray max = rows.max(new int[] {0});
-                     NDArray f32 = max.toType(DataType.FLOAT32, false)) {
-                    m = f32.toFloatArray();
+                // max over the chunk's rows, then over the group: two reductions, no copy of the slice
+                try (NDArray overRows = probs.max(new int[] {1});
+                     NDArray overGroup = overRows.max(new int[] {0});
+                     NDArray f32 = overGroup.toType(DataType.FLOAT32, false)) {
+                    m = f32.toFloatArray(); // [cached + t]; the first `cached` columns are the key set's entries
                 }
                 int[] keyPositions = keys.positions(layer, kvHead);
                 int[] target = positions[layer][kvHead];
                 float[] out = scores[layer][kvHead];
-                for (int j = 0; j < m.length; j++) {
+                for (int j = 0; j < cached; j++) {
                     int idx = Arrays.binarySearch(target, keyPositions[j]);
                     if (idx >= 0 && m[j] > out[idx]) out[idx] = m[j];
                 }
@@ -128,7 +131,6 @@ public final class KvzipScorer {
         };
         ForwardOptions options = ForwardOptions.defaults()
                 .withObserver(maxProbs)
-                .withExtendCache(false)
                 .withLogits(ForwardOptions.Logits.NONE);
         try (NDManager scope = model.manager().newSubManager()) {
             model.forward(scope, keys, input, options);
