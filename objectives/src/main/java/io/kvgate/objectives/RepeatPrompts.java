@@ -35,12 +35,7 @@ public final class RepeatPrompts {
      * (tiny: "\nRepeat the previous context:\n", otherwise the official "\n\nRepeat the previous context exactly.").
      */
     public static RepeatPrompt forModel(TextTokenizer tokenizer, Optional<ChatTemplate> template, Style style, String requestText) {
-        Style resolved = style;
-        if (style == Style.AUTO) {
-            if (template.isPresent()) resolved = Style.CHAT;
-            else if (tokenizer.tokenId("<|im_end|>").isPresent() && tokenizer.tokenId("<|im_start|>").isPresent()) resolved = Style.TINY;
-            else resolved = Style.PLAIN;
-        }
+        Style resolved = resolveStyle(tokenizer, template, style);
         switch (resolved) {
             case TINY: {
                 int[] wrappers = wrapperIds(tokenizer, "<|im_start|>", "<|im_end|>");
@@ -63,6 +58,17 @@ public final class RepeatPrompts {
             default:
                 throw new IllegalStateException(resolved.toString());
         }
+    }
+
+    /**
+     * AUTO follows the checkpoint: a chat template → CHAT; the tiny model's {@code <|im_start|>}/{@code <|im_end|>}
+     * tokens without a template → TINY; otherwise PLAIN. Other styles are returned as given.
+     */
+    public static Style resolveStyle(TextTokenizer tokenizer, Optional<ChatTemplate> template, Style style) {
+        if (style != Style.AUTO) return style;
+        if (template.isPresent()) return Style.CHAT;
+        if (tokenizer.tokenId("<|im_end|>").isPresent() && tokenizer.tokenId("<|im_start|>").isPresent()) return Style.TINY;
+        return Style.PLAIN;
     }
 
     /** The context already began with BOS; a template's BOS must not be repeated mid-sequence. */

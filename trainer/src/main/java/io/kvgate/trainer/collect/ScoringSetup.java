@@ -36,10 +36,7 @@ public record ScoringSetup(ContextFormat context, RepeatPrompt prompt, Map<Strin
 
     public static ScoringSetup resolve(TextTokenizer tokenizer, Optional<ChatTemplate> chat, RepeatPrompts.Style style,
                                        String contextTemplate, String requestText) {
-        RepeatPrompts.Style resolved = style != RepeatPrompts.Style.AUTO ? style
-                : chat.isPresent() ? RepeatPrompts.Style.CHAT
-                : tokenizer.tokenId("<|im_start|>").isPresent() && tokenizer.tokenId("<|im_end|>").isPresent() ? RepeatPrompts.Style.TINY
-                : RepeatPrompts.Style.PLAIN;
+        RepeatPrompts.Style resolved = RepeatPrompts.resolveStyle(tokenizer, chat, style);
         String template = contextTemplate != null ? contextTemplate : switch (resolved) {
             case TINY -> "<|im_start|>" + ContextFormat.TEXT_SLOT + "<|im_end|>";
             case CHAT -> chat.map(t -> t.render(List.of(ChatMessage.user(SLOT)), false).replace(SLOT, ContextFormat.TEXT_SLOT))
