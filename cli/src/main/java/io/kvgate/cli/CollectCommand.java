@@ -90,8 +90,8 @@ public final class CollectCommand implements Runnable {
         try (Checkpoint checkpoint = modelOptions.openCheckpoint()) {
             CollectReport report = plan.run(checkpoint, modelOptions.device(), modelOptions.dataType(), out, CollectCommand::printCorpus);
             FeatureManifest m = report.manifest();
-            System.out.printf("features: %d tokens (%d held out) x %d layers, %s hidden states, %d shards (%d written, %d already complete) -> %s%n",
-                    m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.hiddenDtype(), m.shards().size(),
+            System.out.printf("features: %d tokens (%d held out) x %d layers%s, %s hidden states, %d shards (%d written, %d already complete) -> %s%n",
+                    m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.unscoredLayersNote(), m.hiddenDtype(), m.shards().size(),
                     report.shardsWritten(), report.shardsSkipped(), out);
             if (report.shardsWritten() > 0)
                 System.out.printf("collected %d context tokens in %.1f s (%.0f tokens/s)%n", report.contextTokens(), report.seconds(), report.tokensPerSecond());

@@ -58,4 +58,11 @@ public record FeatureManifest(int formatVersion, String kvgateVersion, String mo
     public ShardLayout layout() {
         return new ShardLayout(hiddenSize, kvHeads, gatedLayers, dtype());
     }
+
+    /** For reports: says which layers carry no features (Gemma3 sliding-window layers keep their window, no gate). */
+    public String unscoredLayersNote() {
+        int unscored = numLayers - gatedLayers.length;
+        return unscored <= 0 ? "" : String.format(" (gated layers %s only; %d sliding-window layers are not scored: they keep their window and carry no gate)",
+                java.util.Arrays.toString(gatedLayers), unscored);
+    }
 }

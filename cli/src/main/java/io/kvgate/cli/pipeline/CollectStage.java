@@ -90,8 +90,8 @@ final class CollectStage implements Stage {
                     .replace("max tokens ", "corpus.max_tokens ").replace("min tokens ", "corpus.min_tokens "), e);
         }
         FeatureManifest m = report.manifest();
-        ctx.out().printf("      features: %d tokens (%d held out) x %d layers, %d shards (%d written, %d kept)%s%n",
-                m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.shards().size(), report.shardsWritten(),
+        ctx.out().printf("      features: %d tokens (%d held out) x %d layers%s, %d shards (%d written, %d kept)%s%n",
+                m.tokens(), m.heldOutTokens(), m.gatedLayers().length, m.unscoredLayersNote(), m.shards().size(), report.shardsWritten(),
                 report.shardsSkipped(), report.shardsWritten() > 0 ? String.format(", %.0f tokens/s", report.tokensPerSecond()) : "");
     }
 

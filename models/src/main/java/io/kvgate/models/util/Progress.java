@@ -40,7 +40,7 @@ public final class Progress implements AutoCloseable {
     }
 
     public void message(String extra) {
-        if (bar != null) bar.setExtraMessage(extra);
+        if (bar != null) bar.setExtraMessage(" " + extra); // the bar prints it right after the rate
     }
 
     @Override
