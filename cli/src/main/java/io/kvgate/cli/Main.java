@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
  * The {@code kvgate} command. Bad input ({@link KvgateException}, bad flags) prints one line and exits 2;
  * {@code --verbose} adds the stack trace.
  */
-@Command(name = "kvgate", mixinStandardHelpOptions = true, version = "kvgate 0.1.0",
+@Command(name = "kvgate", mixinStandardHelpOptions = true, version = "kvgate " + io.kvgate.models.KvgateVersion.VERSION,
         description = "Gated KV-cache eviction (Fast KVzip) for frozen LLM checkpoints.",
         subcommands = {
                 RunCommand.class,

@@ -36,7 +36,7 @@ public record FeatureManifest(int formatVersion, String kvgateVersion, String mo
                               int heldOutEvery, String heldOutRule, long seed, String configKey,
                               Map<String, String> scoring, CorpusSummary corpus, List<ShardInfo> shards) {
     public static final String FILE = "manifest.json";
-    public static final String KVGATE_VERSION = "0.1.0";
+    public static final String KVGATE_VERSION = io.kvgate.models.KvgateVersion.VERSION;
 
     /** The fields other modules read; the rest get neutral values (tests, hand-made feature sets). */
     public FeatureManifest(String modelFingerprint, String modelType, int hiddenSize, int kvHeads, int groupSize,

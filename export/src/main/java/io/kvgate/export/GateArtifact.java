@@ -36,7 +36,7 @@ import java.util.TreeMap;
 public final class GateArtifact implements AutoCloseable {
     public static final String FORMAT = "kvgate-gates";
     public static final int FORMAT_VERSION = 1;
-    public static final String KVGATE_VERSION = "0.1.0";
+    public static final String KVGATE_VERSION = io.kvgate.models.KvgateVersion.VERSION;
     public static final String MANIFEST = "manifest.json";
     public static final String TENSORS = "gates.safetensors";
 
