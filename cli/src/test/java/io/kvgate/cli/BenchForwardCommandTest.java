@@ -32,7 +32,7 @@ class BenchForwardCommandTest {
 
     @Test
     void contextBeyondTheModelLimitIsABadInput() {
-        ForwardCommandTest.Result r = ForwardCommandTest.run("bench", "forward", "--model",
+        CliRun r = CliRun.run("bench", "forward", "--model",
                 ForwardCommandTest.FIXTURES.resolve("qwen3-tiny-a").toString(), "--context", "100000");
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().contains("--context 100000"), r.err());

@@ -12,7 +12,7 @@ import java.nio.file.Path;
 
 import static io.kvgate.cli.GenerateCommandTest.TINY;
 import static io.kvgate.cli.GenerateCommandTest.assertBadInput;
-import static io.kvgate.cli.GenerateCommandTest.run;
+import static io.kvgate.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,7 +28,7 @@ class CollectCommandTest {
         String out = dir.resolve("features").toString();
         String[] args = {"collect", "--model", TINY, "--corpus", "embedded", "--min-tokens", "250", "--max-tokens", "320",
                 "--max-documents", "2", "--docs-per-shard", "1", "--sample-fraction", "0.1", "--out", out};
-        GenerateCommandTest.Run first = run(args);
+        CliRun first = run(args);
         assertEquals(0, first.code(), first.err());
         assertTrue(first.out().contains("corpus: 2 documents used"), first.out());
         assertTrue(first.out().contains("2 shards (2 written, 0 already complete)"), first.out());
@@ -38,7 +38,7 @@ class CollectCommandTest {
         assertEquals("<|im_start|>{text}<|im_end|>", m.scoring().get("context_template"));
         assertTrue(m.tokens() >= 2 * 25, "tokens " + m.tokens());
 
-        GenerateCommandTest.Run again = run(args);
+        CliRun again = run(args);
         assertEquals(0, again.code(), again.err());
         assertTrue(again.out().contains("2 shards (0 written, 2 already complete)"), again.out());
     }

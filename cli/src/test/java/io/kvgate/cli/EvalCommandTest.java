@@ -14,7 +14,7 @@ import java.util.Map;
 
 import static io.kvgate.cli.GenerateCommandTest.TINY;
 import static io.kvgate.cli.GenerateCommandTest.assertBadInput;
-import static io.kvgate.cli.GenerateCommandTest.run;
+import static io.kvgate.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,7 +33,7 @@ class EvalCommandTest {
         Path tasks = dir.resolve("tasks.jsonl");
         Files.writeString(tasks, String.join("\n", lines) + "\n");
         Path out = dir.resolve("out");
-        GenerateCommandTest.Run r = run("--quiet", "eval", "--model", TINY, "--tasks", tasks.toString(), "--ratios", "0.3",
+        CliRun r = run("--quiet", "eval", "--model", TINY, "--tasks", tasks.toString(), "--ratios", "0.3",
                 "--policies", "full,kvzip,streaming", "--window", "8", "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("kvgate: warning: " + tasks + ":2: not valid JSON"), r.err());

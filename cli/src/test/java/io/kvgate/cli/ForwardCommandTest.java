@@ -1,12 +1,11 @@
 package io.kvgate.cli;
 
+import static io.kvgate.cli.CliRun.run;
+
 import io.kvgate.models.SafetensorsFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -24,19 +23,6 @@ class ForwardCommandTest {
     @TempDir
     Path tmp;
 
-    record Result(int code, String err) {}
-
-    static Result run(String... args) {
-        PrintStream old = System.err;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
-        try {
-            return new Result(io.kvgate.cli.Main.execute(args), buf.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setErr(old);
-        }
-    }
-
     @Test
     void writesLogitsAndHiddenMatchingTheReference() {
         for (String fx : new String[] {"gemma3-tiny-a", "qwen2-tiny-a"}) {
@@ -44,9 +30,9 @@ class ForwardCommandTest {
             try (SafetensorsFile ref = SafetensorsFile.open(dir.resolve("reference.safetensors"))) {
                 String ids = Arrays.stream(ref.readLongs("input_ids")).mapToObj(Long::toString).collect(Collectors.joining(","));
                 for (String chunk : new String[] {null, "7"}) {
-                    Result r = chunk == null ? run("forward", "--model", dir.toString(), "--ids", ids, "--out", out.toString())
+                    CliRun r = chunk == null ? run("forward", "--model", dir.toString(), "--ids", ids, "--out", out.toString())
                             : run("forward", "--model", dir.toString(), "--ids", ids, "--out", out.toString(), "--chunk", chunk);
-                    assertEquals(0, r.code, r.err);
+                    assertEquals(0, r.code(), r.err());
                     try (SafetensorsFile got = SafetensorsFile.open(out)) {
                         assertEquals(SafetensorsFile.Dtype.F32, got.info("logits").dtype());
                         assertEquals(Arrays.toString(ref.info("logits").shape()), Arrays.toString(got.info("logits").shape()));
@@ -77,10 +63,10 @@ class ForwardCommandTest {
         };
         String[] expect = {"does not exist", "'x' is not a token id", "99999", "--chunk", "truncated", "--ids"};
         for (int i = 0; i < cases.length; i++) {
-            Result r = run(cases[i]);
-            assertEquals(2, r.code, Arrays.toString(cases[i]) + " -> " + r.err);
-            assertTrue(r.err.startsWith("kvgate: error: ") && r.err.contains(expect[i]), r.err);
-            assertFalse(r.err.contains("\tat "), "no stack trace: " + r.err);
+            CliRun r = run(cases[i]);
+            assertEquals(2, r.code(), Arrays.toString(cases[i]) + " -> " + r.err());
+            assertTrue(r.err().startsWith("kvgate: error: ") && r.err().contains(expect[i]), r.err());
+            assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
         }
         assertFalse(Files.exists(out), "nothing written on bad input");
     }

@@ -1,10 +1,10 @@
 package io.kvgate.cli;
 
+import static io.kvgate.cli.CliRun.run;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,28 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class GenerateCommandTest {
     static final String TINY = Path.of("..", "checkpoints", "tiny-retrieval-qwen3").toString();
 
-    record Run(int code, String out, String err) {}
-
-    static synchronized Run run(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.execute(args);
-            System.out.flush();
-            System.err.flush();
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
-
     /** Exit code 2 and exactly one line on stderr, containing {@code expected}. */
-    static void assertBadInput(Run r, String expected) {
+    static void assertBadInput(CliRun r, String expected) {
         assertEquals(2, r.code(), r.err());
         String[] lines = r.err().strip().split("\n");
         assertEquals(1, lines.length, "one line expected: " + r.err());
@@ -56,7 +36,7 @@ class GenerateCommandTest {
             String key = c[2];
             String prompt = "<|im_start|>" + c[0] + "\nThe pass key is " + key + ". Remember it. " + key
                     + " is the pass key.\n" + c[1] + "<|im_end|>\nWhat is the pass key? The pass key is";
-            Run r = run("generate", "--model", TINY, "--prompt", prompt, "--max-new-tokens", "8");
+            CliRun r = run("generate", "--model", TINY, "--prompt", prompt, "--max-new-tokens", "8");
             assertEquals(0, r.code(), r.err());
             assertTrue(r.out().startsWith(" " + key + "."), "answer: [" + r.out() + "]");
         }
@@ -71,7 +51,7 @@ class GenerateCommandTest {
         for (byte b : text.getBytes(StandardCharsets.US_ASCII)) ids.append(',').append(b);
         ids.append(",258");
         for (byte b : query.getBytes(StandardCharsets.US_ASCII)) ids.append(',').append(b);
-        Run r = run("generate", "--model", TINY, "--ids", ids.toString(), "--max-new-tokens", "7", "--show-ids");
+        CliRun r = run("generate", "--model", TINY, "--ids", ids.toString(), "--max-new-tokens", "7", "--show-ids");
         assertEquals(0, r.code(), r.err());
         String[] lines = r.out().split("\n");
         assertTrue(lines[0].startsWith(" 12345."), r.out());
@@ -90,7 +70,7 @@ class GenerateCommandTest {
                 + "{% endfor %}<|im_end|>{% if add_generation_prompt %}\nWhat is the pass key? The pass key is{% endif %}";
         Files.writeString(dir.resolve("tokenizer_config.json"), new com.fasterxml.jackson.databind.ObjectMapper()
                 .writeValueAsString(java.util.Map.of("eos_token", "<|endoftext|>", "chat_template", template)));
-        Run r = run("generate", "--model", dir.toString(), "--chat",
+        CliRun r = run("generate", "--model", dir.toString(), "--chat",
                 "--system", "The sky over the harbor is grey.\nThe pass key is 31415. Remember it. 31415 is the pass key.",
                 "--prompt", "Boats leave before dawn, and the gulls claim the pier.", "--max-new-tokens", "7");
         assertEquals(0, r.code(), r.err());

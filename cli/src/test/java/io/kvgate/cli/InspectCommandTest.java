@@ -1,5 +1,7 @@
 package io.kvgate.cli;
 
+import static io.kvgate.cli.CliRun.run;
+
 import io.kvgate.export.ArtifactManifest;
 import io.kvgate.export.CorpusSummary;
 import io.kvgate.export.GateArtifact;
@@ -10,9 +12,6 @@ import io.kvgate.gates.LinearGate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -24,22 +23,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class InspectCommandTest {
     @TempDir
     Path tmp;
-
-    record Run(int code, String out, String err) {}
-
-    static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int code = Main.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
 
     Path artifact() {
         LinearGate g0 = new LinearGate(0, 4, 2, new float[8], new float[2]), g3 = new LinearGate(3, 4, 2, new float[8], new float[2]);
@@ -54,7 +37,7 @@ class InspectCommandTest {
 
     @Test
     void printsManifestAndPerLayerMetrics() {
-        Run r = run("--quiet", "inspect", artifact().toString());
+        CliRun r = run("--quiet", "inspect", artifact().toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("| linear"), r.out());
         assertTrue(r.out().contains("fp-1"), r.out());
@@ -67,7 +50,7 @@ class InspectCommandTest {
     void corruptArtifactIsOneLineAndExitTwo() throws Exception {
         Path dir = artifact();
         Files.writeString(dir.resolve("manifest.json"), "{ \"format\": ");
-        Run r = run("--quiet", "inspect", dir.toString());
+        CliRun r = run("--quiet", "inspect", dir.toString());
         assertEquals(2, r.code());
         assertTrue(r.err().startsWith("kvgate: error: ") && r.err().contains("not valid JSON") && r.err().strip().lines().count() == 1, r.err());
     }
@@ -75,7 +58,7 @@ class InspectCommandTest {
     @Test
     void trainRefusesAMissingFeatureDirectoryAndWritesNothing() {
         Path out = tmp.resolve("out");
-        Run r = run("--quiet", "train", "--features", tmp.resolve("nope").toString(), "--out", out.toString());
+        CliRun r = run("--quiet", "train", "--features", tmp.resolve("nope").toString(), "--out", out.toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("no such directory"), r.err());
         assertTrue(Files.notExists(out));

@@ -17,7 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
-import static io.kvgate.cli.InspectCommandTest.run;
+import static io.kvgate.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -64,7 +64,7 @@ class TrainCommandTest {
     @Test
     void fitsBothFamiliesExportsArtifactsAndIsDeterministic() throws Exception {
         Path feats = features(tmp.resolve("features"), 1200, false);
-        InspectCommandTest.Run r = run("--quiet", "train", "--features", feats.toString(), "--steps", "60", "--batch", "64", "--out", tmp.resolve("a").toString());
+        CliRun r = run("--quiet", "train", "--features", feats.toString(), "--steps", "60", "--batch", "64", "--out", tmp.resolve("a").toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("| linear | all"), r.out());
         try (GateArtifact lin = GateArtifact.load(tmp.resolve("a/linear")); GateArtifact sink = GateArtifact.load(tmp.resolve("a/sink"))) {
@@ -80,7 +80,7 @@ class TrainCommandTest {
         for (String type : new String[] {"sink", "linear"})
             assertArrayEquals(Files.readAllBytes(tmp.resolve("a").resolve(type).resolve("gates.safetensors")),
                     Files.readAllBytes(tmp.resolve("b").resolve(type).resolve("gates.safetensors")), type);
-        InspectCommandTest.Run i = run("--quiet", "inspect", tmp.resolve("a/sink").toString());
+        CliRun i = run("--quiet", "inspect", tmp.resolve("a/sink").toString());
         assertEquals(0, i.code(), i.err());
         assertTrue(i.out().contains("fp-e2e") && i.out().contains("| all"), i.out());
     }
@@ -88,7 +88,7 @@ class TrainCommandTest {
     @Test
     void badShardsAreOneClearLineAndNothingIsWritten() {
         Path out = tmp.resolve("out");
-        InspectCommandTest.Run r = run("--quiet", "train", "--features", features(tmp.resolve("nan"), 400, true).toString(), "--out", out.toString());
+        CliRun r = run("--quiet", "train", "--features", features(tmp.resolve("nan"), 400, true).toString(), "--out", out.toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("layer 2, row 207") && r.err().contains("NaN"), r.err());
         r = run("--quiet", "train", "--features", features(tmp.resolve("few"), 12, false).toString(), "--out", out.toString());
@@ -107,7 +107,7 @@ class TrainCommandTest {
     void inspectRefusesAnArtifactOfAnotherModel() {
         Path feats = features(tmp.resolve("features"), 400, false);
         assertEquals(0, run("--quiet", "train", "--features", feats.toString(), "--gate", "linear", "--out", tmp.resolve("g").toString()).code());
-        InspectCommandTest.Run r = run("--quiet", "inspect", tmp.resolve("g/linear").toString(), "--model", TINY);
+        CliRun r = run("--quiet", "inspect", tmp.resolve("g/linear").toString(), "--model", TINY);
         assertEquals(2, r.code());
         assertTrue(r.err().contains("fitted for model fp-e2e") && r.err().contains("not for this model"), r.err());
     }
