@@ -17,7 +17,7 @@ public final class H2oScorer implements Scorer {
     @Override
     public ScoreSession start(SequenceInfo sequence) {
         var config = sequence.model().config();
-        PositionBook book = new PositionBook(config.numLayers(), config.numKvHeads(), config.gatedLayers());
+        PositionBook book = PositionBook.forModel(config);
         return new ScoreSession() {
             @Override
             public ForwardObserver observer(KvCache cache) {

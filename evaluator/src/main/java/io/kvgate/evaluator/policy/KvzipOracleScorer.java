@@ -25,7 +25,7 @@ public final class KvzipOracleScorer implements Scorer {
     @Override
     public ScoreSession start(SequenceInfo sequence) {
         var config = sequence.model().config();
-        PositionBook book = new PositionBook(config.numLayers(), config.numKvHeads(), config.gatedLayers());
+        PositionBook book = PositionBook.forModel(config);
         return new ScoreSession() {
             @Override
             public boolean scoresPartialContext() {

@@ -13,6 +13,11 @@ final class PositionBook {
     private final float[][][] byPosition; // [layer][head][position], null layer = not scored
     private float[][][] snapshot;
 
+    /** A book over every gated layer of the model. */
+    static PositionBook forModel(io.kvgate.models.ModelConfig config) {
+        return new PositionBook(config.numLayers(), config.numKvHeads(), config.gatedLayers());
+    }
+
     PositionBook(int layers, int heads, int[] scoredLayers) {
         byPosition = new float[layers][][];
         for (int l : scoredLayers) {

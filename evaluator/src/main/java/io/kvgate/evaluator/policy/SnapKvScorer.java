@@ -37,7 +37,7 @@ public final class SnapKvScorer implements Scorer {
     @Override
     public ScoreSession start(SequenceInfo sequence) {
         var config = sequence.model().config();
-        PositionBook raw = new PositionBook(config.numLayers(), config.numKvHeads(), config.gatedLayers());
+        PositionBook raw = PositionBook.forModel(config);
         int end = sequence.contextEnd();
         int first = Math.max(sequence.contextStart(), end - window);
         return new ScoreSession() {
