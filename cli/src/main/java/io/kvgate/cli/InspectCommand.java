@@ -44,7 +44,7 @@ public final class InspectCommand implements Runnable {
                 if (!e.getKey().equals("fit_details")) info.row(e.getKey(), e.getValue());
             System.out.println(info);
             Object details = m.hyperParameters().get("fit_details");
-            TextTable t = new TextTable("layer", "pairs", "MSE", "BCE", "agree@0.05", "Spearman", "S≥0.05", "fit");
+            TextTable t = new TextTable("layer", "pairs", "MSE", "BCE", "agree@0.05", "const@0.05", "Spearman", "S≥0.05", "fit");
             for (Map.Entry<Integer, GateMetrics> e : m.layerMetrics().entrySet())
                 row(t, String.valueOf(e.getKey()), e.getValue(), details instanceof Map<?, ?> d ? String.valueOf(d.get(String.valueOf(e.getKey()))) : "");
             row(t, "all", m.overall(), "");
@@ -54,6 +54,6 @@ public final class InspectCommand implements Runnable {
 
     private static void row(TextTable t, String layer, GateMetrics m, String detail) {
         t.row(layer, m.pairs(), String.format("%.5f", m.mse()), String.format("%.4f", m.bce()), String.format("%.4f", m.agreement()),
-                String.format("%.4f", m.spearman()), String.format("%.3f", m.baseRate()), detail == null || detail.equals("null") ? "" : detail);
+                String.format("%.4f", m.constantAgreement()), String.format("%.4f", m.spearman()), String.format("%.3f", m.baseRate()), detail == null || detail.equals("null") ? "" : detail);
     }
 }

@@ -121,7 +121,7 @@ public final class TrainCommand implements Runnable {
 
     /** Per layer and overall held-out metrics of every fitted family. */
     static String metricsTable(Map<GateType, GateTrainer.Fitted> fitted) {
-        TextTable t = new TextTable("gate", "layer", "pairs", "MSE", "BCE", "agree@0.05", "Spearman", "S≥0.05", "fit");
+        TextTable t = new TextTable("gate", "layer", "pairs", "MSE", "BCE", "agree@0.05", "const@0.05", "Spearman", "S≥0.05", "fit");
         for (GateTrainer.Fitted f : fitted.values()) {
             for (Map.Entry<Integer, GateMetrics> e : f.layerMetrics().entrySet())
                 row(t, f.type().id(), String.valueOf(e.getKey()), e.getValue(), f.details().get(e.getKey()));
@@ -132,6 +132,6 @@ public final class TrainCommand implements Runnable {
 
     static void row(TextTable t, String gate, String layer, GateMetrics m, String detail) {
         t.row(gate, layer, m.pairs(), String.format("%.5f", m.mse()), String.format("%.4f", m.bce()), String.format("%.4f", m.agreement()),
-                String.format("%.4f", m.spearman()), String.format("%.3f", m.baseRate()), detail);
+                String.format("%.4f", m.constantAgreement()), String.format("%.4f", m.spearman()), String.format("%.3f", m.baseRate()), detail);
     }
 }

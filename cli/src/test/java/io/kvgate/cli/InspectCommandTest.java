@@ -28,8 +28,8 @@ class InspectCommandTest {
         LinearGate g0 = new LinearGate(0, 4, 2, new float[8], new float[2]), g3 = new LinearGate(3, 4, 2, new float[8], new float[2]);
         ArtifactManifest m = new ArtifactManifest(1, GateArtifact.KVGATE_VERSION, GateType.LINEAR, Map.of("epsilon", 1e-3),
                 new int[] {0, 3}, 4, 2, 1, "fp-1", "qwen3", new CorpusSummary("features/", 5000, 50),
-                Map.of(0, new GateMetrics(100, 0.0123, 0.2, 0.9375, 0.81, 0.4), 3, new GateMetrics(100, 0.02, 0.3, 0.91, 0.7, 0.4)),
-                new GateMetrics(200, 0.01615, 0.25, 0.92375, 0.75, 0.4));
+                Map.of(0, new GateMetrics(100, 0.0123, 0.2, 0.9375, 0.81, 0.4, 0.6), 3, new GateMetrics(100, 0.02, 0.3, 0.91, 0.7, 0.4, 0.6)),
+                new GateMetrics(200, 0.01615, 0.25, 0.92375, 0.75, 0.4, 0.6));
         Path dir = tmp.resolve("gates/linear");
         new GateArtifact(m, new GateSet(GateType.LINEAR, List.of(g0, g3))).write(dir);
         return dir;

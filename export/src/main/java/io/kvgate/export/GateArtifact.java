@@ -174,6 +174,7 @@ public final class GateArtifact implements AutoCloseable {
         n.put("agreement", g.agreement());
         n.put("spearman", g.spearman());
         n.put("target_above_threshold", g.baseRate());
+        n.put("constant_gate_agreement", g.constantAgreement());
         return n;
     }
 
@@ -215,7 +216,7 @@ public final class GateArtifact implements AutoCloseable {
 
     private static GateMetrics metrics(ManifestFields n) {
         return new GateMetrics(n.count("pairs"), n.number("mse"), n.number("bce"), n.number("agreement"), n.number("spearman"),
-                n.number("target_above_threshold"));
+                n.number("target_above_threshold"), n.optionalNumber("constant_gate_agreement"));
     }
 
     private static String firstLine(String s) {
@@ -263,6 +264,11 @@ public final class GateArtifact implements AutoCloseable {
             int v = integer(key);
             if (v <= 0) throw new KvgateException(file + ": '" + path + key + "' must be positive, got " + v);
             return v;
+        }
+
+        /** NaN when absent (manifests written before the key existed). */
+        double optionalNumber(String key) {
+            return node.has(key) ? number(key) : Double.NaN;
         }
 
         double number(String key) {

@@ -50,10 +50,10 @@ class GateArtifactTest {
 
     static ArtifactManifest manifest(GateType type, int[] layers, Map<String, Object> hyper) {
         Map<Integer, GateMetrics> per = new TreeMap<>();
-        for (int l : layers) per.put(l, new GateMetrics(100, 0.01 * (l + 1), 0.2, 0.95, 0.8, 0.4));
+        for (int l : layers) per.put(l, new GateMetrics(100, 0.01 * (l + 1), 0.2, 0.95, 0.8, 0.4, 0.6));
         return new ArtifactManifest(GateArtifact.FORMAT_VERSION, GateArtifact.KVGATE_VERSION, type, hyper, layers,
                 DIMS.hidden(), DIMS.kvHeads(), DIMS.group(), FP, "qwen3", new CorpusSummary("features/", 1000, 10),
-                per, new GateMetrics(200, 0.015, 0.2, 0.95, 0.8, 0.4));
+                per, new GateMetrics(200, 0.015, 0.2, 0.95, 0.8, 0.4, 0.6));
     }
 
     @Test
@@ -66,6 +66,7 @@ class GateArtifactTest {
             assertEquals(GateType.SINK, b.manifest().gateType());
             assertArrayEquals(new int[] {0, 2}, b.manifest().gatedLayers());
             assertEquals(0.03, b.manifest().layerMetrics().get(2).mse(), 1e-12);
+            assertEquals(0.6, b.manifest().overall().constantAgreement(), 1e-12);
             assertEquals(FP, b.manifest().modelFingerprint());
             float[] x = random(new Random(5), 7 * DIMS.hidden());
             for (int l : new int[] {0, 2}) assertArrayEquals(a.gates().gate(l).scoreRows(x, 7), b.gates().gate(l).scoreRows(x, 7));
@@ -83,6 +84,20 @@ class GateArtifactTest {
         LinearGate back = (LinearGate) GateArtifact.load(tmp.resolve("lin")).gates().gate(1);
         assertArrayEquals(g.weight(), back.weight());
         assertArrayEquals(g.bias(), back.bias());
+    }
+
+    @Test
+    void manifestsWithoutTheConstantGateAgreementStillLoad() throws IOException {
+        Path dir = tmp.resolve("old");
+        sinkArtifact().write(dir);
+        Path mf = dir.resolve("manifest.json");
+        String json = Files.readString(mf, StandardCharsets.UTF_8);
+        String old = json.replaceAll(",\\s*\"constant_gate_agreement\"\\s*:\\s*[0-9.]+", "");
+        assertTrue(old.length() < json.length() && !old.contains("constant_gate_agreement"), "the key was written and removed");
+        Files.writeString(mf, old, StandardCharsets.UTF_8);
+        GateMetrics m = GateArtifact.readManifest(dir).overall();
+        assertTrue(Double.isNaN(m.constantAgreement()));
+        assertEquals(0.95, m.agreement(), 1e-12);
     }
 
     @Test

@@ -1,6 +1,8 @@
 package io.kvgate.gates;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * How well gate scores s match KVzip targets S over held-out (token, KV head) pairs.
@@ -10,20 +12,37 @@ import java.util.Arrays;
  * @param bce       mean −[S log s + (1−S) log(1−s)] (s clipped to [1e-7, 1−1e-7]); its floor is the targets' entropy
  * @param agreement fraction of pairs where (s ≥ 0.05) equals (S ≥ 0.05), the paper's metric
  * @param spearman  Spearman rank correlation of s and S (average ranks for ties)
- * @param baseRate  fraction of targets ≥ 0.05: a constant gate already agrees on max(baseRate, 1 − baseRate) of pairs
+ * @param baseRate  fraction of targets ≥ 0.05
+ * @param constantAgreement agreement of the best constant gate per KV head (each head's majority side of 0.05 on
+ *                  these pairs; NaN when unknown, e.g. in older manifests): what a gate that learned nothing
+ *                  scores, so read {@code agreement} against it, not against 0.5
  */
-public record GateMetrics(long pairs, double mse, double bce, double agreement, double spearman, double baseRate) {
+public record GateMetrics(long pairs, double mse, double bce, double agreement, double spearman, double baseRate,
+                          double constantAgreement) {
     /** The score threshold of the agreement metric. */
     public static final double THRESHOLD = 0.05;
 
-    /** Collects (score, target) pairs; keeps them all (held-out sets are small) for the rank correlation. */
+    /**
+     * Collects (score, target) pairs; keeps them all (held-out sets are small) for the rank correlation. Pairs
+     * come in head groups (one per KV head of a layer; pairs added one by one form one group) for the constant
+     * gate's agreement.
+     */
     public static final class Accumulator {
         private float[] s = new float[1024], t = new float[1024];
         private int n;
         private double se, bce;
         private long agree, above;
+        private final List<long[]> headGroups = new ArrayList<>(); // {pairs, pairs ≥ 0.05} per head group
+        private long[] ungrouped;
 
         public void add(float score, float target) {
+            if (ungrouped == null) headGroups.add(ungrouped = new long[2]);
+            ungrouped[0]++;
+            if (target >= THRESHOLD) ungrouped[1]++;
+            record(score, target);
+        }
+
+        private void record(float score, float target) {
             if (n == s.length) {
                 s = Arrays.copyOf(s, n * 2);
                 t = Arrays.copyOf(t, n * 2);
@@ -39,13 +58,29 @@ public record GateMetrics(long pairs, double mse, double bce, double agreement, 
             if (target >= THRESHOLD) above++;
         }
 
-        /** Adds row-major [rows, heads] scores and targets. */
+        /** Adds pairs that all belong to one group. */
         public void addAll(float[] scores, float[] targets, int count) {
             for (int i = 0; i < count; i++) add(scores[i], targets[i]);
         }
 
+        /** Adds row-major [rows, heads] scores and targets: one head group per column. */
+        public void addAll(float[] scores, float[] targets, int rows, int heads) {
+            for (int h = 0; h < heads; h++) {
+                long[] g = new long[2];
+                headGroups.add(g);
+                for (int r = 0; r < rows; r++) {
+                    float target = targets[r * heads + h];
+                    g[0]++;
+                    if (target >= THRESHOLD) g[1]++;
+                    record(scores[r * heads + h], target);
+                }
+            }
+        }
+
+        /** Adds another accumulator's pairs; its head groups stay separate groups (other layers' heads). */
         public void addAll(Accumulator other) {
-            for (int i = 0; i < other.n; i++) add(other.s[i], other.t[i]);
+            for (int i = 0; i < other.n; i++) record(other.s[i], other.t[i]);
+            for (long[] g : other.headGroups) headGroups.add(g.clone());
         }
 
         public long count() {
@@ -53,8 +88,11 @@ public record GateMetrics(long pairs, double mse, double bce, double agreement, 
         }
 
         public GateMetrics result() {
-            if (n == 0) return new GateMetrics(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
-            return new GateMetrics(n, se / n, bce / n, (double) agree / n, spearman(Arrays.copyOf(s, n), Arrays.copyOf(t, n)), (double) above / n);
+            if (n == 0) return new GateMetrics(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+            long constant = 0;
+            for (long[] g : headGroups) constant += Math.max(g[1], g[0] - g[1]);
+            return new GateMetrics(n, se / n, bce / n, (double) agree / n, spearman(Arrays.copyOf(s, n), Arrays.copyOf(t, n)), (double) above / n,
+                    (double) constant / n);
         }
     }
 

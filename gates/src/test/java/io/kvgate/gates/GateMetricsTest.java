@@ -23,6 +23,32 @@ class GateMetricsTest {
     }
 
     @Test
+    void constantGateAgreementTakesEachHeadsMajoritySide() {
+        // rows × heads, row-major: head 0's targets are mostly ≥ 0.05 (3 of 4), head 1's mostly below (3 of 4)
+        float[] t = {0.2f, 0.01f,
+                     0.3f, 0.02f,
+                     0.1f, 0.5f,
+                     0.01f, 0.03f};
+        float[] s = new float[t.length];
+        java.util.Arrays.fill(s, 0.5f); // a gate that calls everything ≥ 0.05
+        GateMetrics.Accumulator layer = new GateMetrics.Accumulator();
+        layer.addAll(s, t, 4, 2);
+        GateMetrics m = layer.result();
+        assertEquals(0.5, m.agreement(), 1e-12);          // right on 4 of 8 pairs
+        assertEquals(0.75, m.constantAgreement(), 1e-12); // a per-head constant gets 3 of 4 on each head
+        assertEquals(0.5, m.baseRate(), 1e-12);           // pooled over heads, half are ≥ 0.05: max(share, 1 − share) would say 0.5
+
+        // merging layers keeps their heads apart: a layer whose single head is all below adds 2 of 2
+        GateMetrics.Accumulator other = new GateMetrics.Accumulator();
+        other.addAll(new float[] {0.01f, 0.01f}, new float[] {0.01f, 0.02f}, 2, 1);
+        GateMetrics.Accumulator all = new GateMetrics.Accumulator();
+        all.addAll(layer);
+        all.addAll(other);
+        assertEquals(8.0 / 10, all.result().constantAgreement(), 1e-12);
+        assertEquals(6.0 / 10, all.result().agreement(), 1e-12);
+    }
+
+    @Test
     void spearmanUsesAverageRanksForTies() {
         // ranks a: 1, 2.5, 2.5, 4; b: 1,2,3,4 → Pearson of ranks
         double rho = GateMetrics.spearman(new float[] {1, 2, 2, 3}, new float[] {1, 2, 3, 4});

@@ -135,7 +135,7 @@ public final class GateTrainer {
     static GateMetrics.Accumulator measure(Gate gate, RowBuffer rows) {
         GateMetrics.Accumulator a = new GateMetrics.Accumulator();
         float[] s = gate.scoreRows(rows.xRows(), rows.rows);
-        a.addAll(s, rows.target, rows.rows * rows.heads);
+        a.addAll(s, rows.target, rows.rows, rows.heads);
         return a;
     }
 
