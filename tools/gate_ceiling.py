@@ -18,8 +18,9 @@ pyarrow) and reports, per gated layer and overall, the held-out agreement of (pr
 
 Positions are the token's position in the wrapped context; a context's end is taken as its last sampled
 position + 1 (sampling keeps about `sample_fraction` of the tokens, so this is close).
-It also prints, per layer, the share of targets >= 0.05 among the first 16 sampled positions, the last 16, and
-the rest, which shows how much of the target is decided by position.
+It also prints, per layer, the share of targets >= 0.05 among the first 16 positions (counted from the first
+position that is sampled at all; the collector skips the sink tokens), the last 16 of each context, and the rest,
+which shows how much of the target is decided by position.
 
   python3 tools/gate_ceiling.py runs/quickstart/features
 """
