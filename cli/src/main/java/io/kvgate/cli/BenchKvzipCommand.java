@@ -29,7 +29,7 @@ public final class BenchKvzipCommand implements Runnable {
     @Option(names = "--chunk", defaultValue = "2000", description = "Scoring chunk size (default: ${DEFAULT-VALUE}).")
     int chunk;
 
-    @Option(names = "--reps", defaultValue = "3", description = "Timed repetitions; the median is reported.")
+    @Option(names = "--reps", defaultValue = "5", description = "Timed repetitions after a warm-up; medians are reported (default: ${DEFAULT-VALUE}).")
     int reps;
 
     @Override
