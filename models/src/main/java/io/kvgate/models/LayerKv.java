@@ -1,0 +1,471 @@
+package io.kvgate.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+import java.util.Arrays;
+
+/**
+ * One layer's keys (RoPE applied) and values for all its KV heads, held in ONE storage whatever was evicted, so
+ * that the forward pass runs one batched attention chain per layer (a chain per head cost 3× the JNI calls of a
+ * decode step on a GPU, BENCHMARKS.md). Two layouts:
+ * <ul>
+ *   <li><b>shared</b> (every head holds the same positions: no eviction yet, or uniform evictions such as
+ *   sinks + window): k/v [numKvHeads, capacity, headDim], head h's i-th entry at [h, i];</li>
+ *   <li><b>ragged</b> (heads keep different entries): k/v [rows, headDim]. First each head's kept entries, head
+ *   after head at exact size ("segments"); then a token-major tail: the j-th token appended since holds row
+ *   {@code segmentsEnd + j * numKvHeads + h}. The filled rows are a prefix of the storage, so an append writes one
+ *   row range for all heads, and attention of all heads reads that prefix once, with {@link #ownership} (0 on a
+ *   head's own rows, -inf elsewhere) keeping each head to its entries. No padding: memory is the entries kept.</li>
+ * </ul>
+ * {@link #retain} is lazy: the host-side positions change at once, the storage on the next {@link #flush}, which
+ * gathers every head's kept rows in one op per K/V and re-allocates at the kept size (memory really freed). A flush
+ * whose heads kept identical positions returns the layer to the shared layout. Appends write in place into spare
+ * capacity (doubling), never copying the cache per token.
+ */
+final class LayerKv {
+    private final NDManager manager;
+    private final int numKvHeads, headDim;
+    private final DataType dtype;
+
+    private NDArray k, v;           // shared: [H, capacity, D]; ragged: [rowCapacity, D]; null before the first append
+    private boolean ragged;
+    // shared layout
+    private int len;                // filled entries per head
+    private int[] pos = new int[0]; // their positions (length = capacity)
+    // ragged layout
+    private int[] segmentStart;     // [H + 1]: head h's segment is rows [segmentStart[h], segmentStart[h + 1])
+    private int[][] segmentPos;     // positions of each head's segment, ascending
+    private int tailLen;            // tokens appended since the last re-layout (every head has them)
+    private int[] tailPos = new int[0];
+    private int[] rowPos;           // position of every row (length = rowCapacity)
+    private int minPos;             // smallest position held (window masks)
+    private NDArray ownership;      // [H, rowCapacity] additive mask in the compute dtype
+    // pending retain: rows (in the current storage) and positions each head keeps; null when none
+    private int[][] pendingRows, pendingPos;
+    private NDArray[] headKeys, headValues; // cached per-head copies for keys()/values(); null when stale
+
+    LayerKv(NDManager manager, int numKvHeads, int headDim, DataType dtype) {
+        this.manager = manager;
+        this.numKvHeads = numKvHeads;
+        this.headDim = headDim;
+        this.dtype = dtype;
+    }
+
+    // ---- host-side view -----------------------------------------------------------------------------
+
+    int length(int head) {
+        if (pendingPos != null) return pendingPos[head].length;
+        return ragged ? segmentPos[head].length + tailLen : len;
+    }
+
+    /** The head's positions, ascending (storage order). A copy. */
+    int[] positions(int head) {
+        if (pendingPos != null) return pendingPos[head].clone();
+        if (!ragged) return Arrays.copyOf(pos, len);
+        int[] seg = segmentPos[head];
+        int[] out = Arrays.copyOf(seg, seg.length + tailLen);
+        System.arraycopy(tailPos, 0, out, seg.length, tailLen);
+        return out;
+    }
+
+    long entries() {
+        long n = 0;
+        for (int h = 0; h < numKvHeads; h++) n += length(h);
+        return n;
+    }
+
+    boolean isRagged() {
+        flush();
+        return ragged;
+    }
+
+    /** Row of the head's i-th entry in the flat view of the current storage. */
+    private int row(int head, int i) {
+        if (!ragged) return head * capacity() + i;
+        int seg = segmentPos[head].length;
+        return i < seg ? segmentStart[head] + i : segmentStart[numKvHeads] + (i - seg) * numKvHeads + head;
+    }
+
+    private int[] rows(int head) {
+        int n = ragged ? segmentPos[head].length + tailLen : len;
+        int[] r = new int[n];
+        for (int i = 0; i < n; i++) r[i] = row(head, i);
+        return r;
+    }
+
+    private int capacity() {
+        return k == null ? 0 : (int) k.getShape().get(ragged ? 0 : 1);
+    }
+
+    // ---- eviction -------------------------------------------------------------------------------------
+
+    /** Keeps only the head's entries at these storage indices (ascending, distinct); applied at the next flush. */
+    void retain(int layer, int head, int[] keep) {
+        int n = length(head);
+        for (int i = 0; i < keep.length; i++) {
+            if (keep[i] < 0 || keep[i] >= n || (i > 0 && keep[i] <= keep[i - 1]))
+                throw new IllegalArgumentException("retain(" + layer + ", " + head + "): indices must be ascending, distinct and in [0, "
+                        + n + "), found " + keep[i] + " at " + i);
+        }
+        if (keep.length == n) return;
+        if (pendingRows == null) {
+            int[][] r = new int[numKvHeads][], p = new int[numKvHeads][];
+            for (int h = 0; h < numKvHeads; h++) {
+                r[h] = rows(h);
+                p[h] = positions(h);
+            }
+            pendingRows = r;
+            pendingPos = p;
+        }
+        pendingRows[head] = pick(pendingRows[head], keep);
+        pendingPos[head] = pick(pendingPos[head], keep);
+    }
+
+    private static int[] pick(int[] from, int[] idx) {
+        int[] out = new int[idx.length];
+        for (int i = 0; i < idx.length; i++) out[i] = from[idx[i]];
+        return out;
+    }
+
+    /** Applies pending retains: one gather per K/V into storage of the kept size. */
+    void flush() {
+        if (pendingRows == null) return;
+        int[][] keepRows = pendingRows, keepPos = pendingPos;
+        pendingRows = pendingPos = null;
+        NDArray oldK = k, oldV = v, oldOwnership = ownership;
+        try (NDArray flatK = rowsView(oldK); NDArray flatV = rowsView(oldV)) {
+            assign(flatK, flatV, keepRows, keepPos);
+        }
+        oldK.close();
+        oldV.close();
+        if (oldOwnership != null) oldOwnership.close();
+    }
+
+    /** Sliding-window layers: drops entries no future query can see once they are a quarter of some head's. */
+    void dropInvisible(int layer, int minVisible) {
+        flush();
+        int[] dead = new int[numKvHeads];
+        boolean worth = false;
+        for (int h = 0; h < numKvHeads; h++) {
+            dead[h] = countBelow(h, minVisible);
+            worth |= dead[h] > 0 && dead[h] * 4 >= length(h);
+        }
+        if (!worth) return;
+        for (int h = 0; h < numKvHeads; h++) retain(layer, h, java.util.stream.IntStream.range(dead[h], length(h)).toArray());
+        flush();
+    }
+
+    /** How many of the head's entries have a position below {@code limit} (they come first: positions ascend). */
+    private int countBelow(int head, int limit) {
+        int[] p = ragged ? segmentPos[head] : pos;
+        int n = ragged ? p.length : len, c = 0;
+        while (c < n && p[c] < limit) c++;
+        if (ragged && c == n) for (int i = 0; i < tailLen && tailPos[i] < limit; i++) c++;
+        return c;
+    }
+
+    /** A [rows, D] view of a storage array (shared storage viewed as [H * capacity, D]). */
+    private NDArray rowsView(NDArray a) {
+        return a.reshape(-1, headDim);
+    }
+
+    /**
+     * Makes this layer hold the given rows of a flat source: head h's entries are {@code srcRows[h]} (positions
+     * {@code srcPos[h]}), gathered in one op per K/V into exact-size storage. Shared layout when all heads hold the
+     * same positions, ragged otherwise. The source is not closed.
+     */
+    private void assign(NDArray srcK, NDArray srcV, int[][] srcRows, int[][] srcPos) {
+        staleViews();
+        boolean same = true;
+        for (int h = 1; h < numKvHeads && same; h++) same = Arrays.equals(srcPos[h], srcPos[0]);
+        int total = 0;
+        for (int[] r : srcRows) total += r.length;
+        long[] idx = new long[total];
+        int at = 0;
+        for (int[] r : srcRows) for (int x : r) idx[at++] = x;
+        NDArray gk, gv;
+        if (total == 0) {
+            gk = manager.zeros(new Shape(0, headDim), dtype);
+            gv = manager.zeros(new Shape(0, headDim), dtype);
+        } else {
+            try (NDArray index = manager.create(idx)) {
+                gk = srcK.get(new NDIndex("{}", index));
+                gv = srcV.get(new NDIndex("{}", index));
+            }
+            gk.attach(manager);
+            gv.attach(manager);
+        }
+        ragged = !same;
+        ownership = null;
+        if (same) {
+            len = srcPos[0].length;
+            pos = srcPos[0].clone();
+            k = reshapeOwned(gk, new Shape(numKvHeads, len, headDim));
+            v = reshapeOwned(gv, new Shape(numKvHeads, len, headDim));
+            segmentStart = null;
+            segmentPos = null;
+            rowPos = null;
+        } else {
+            k = gk;
+            v = gv;
+            segmentStart = new int[numKvHeads + 1];
+            segmentPos = new int[numKvHeads][];
+            rowPos = new int[total];
+            minPos = Integer.MAX_VALUE;
+            for (int h = 0; h < numKvHeads; h++) {
+                segmentPos[h] = srcPos[h].clone();
+                segmentStart[h + 1] = segmentStart[h] + srcPos[h].length;
+                System.arraycopy(srcPos[h], 0, rowPos, segmentStart[h], srcPos[h].length);
+                if (srcPos[h].length > 0) minPos = Math.min(minPos, srcPos[h][0]);
+            }
+            tailLen = 0;
+            tailPos = new int[0];
+            ownership = ownershipMask(total);
+        }
+    }
+
+    private NDArray reshapeOwned(NDArray a, Shape shape) {
+        NDArray r = a.reshape(shape);
+        r.attach(manager);
+        a.close();
+        return r;
+    }
+
+    /** [H, rowCapacity]: 0 where the row belongs to the head (its segment, or its slots of the tail), -inf elsewhere. */
+    private NDArray ownershipMask(int rowCapacity) {
+        float[] m = new float[numKvHeads * rowCapacity];
+        Arrays.fill(m, Float.NEGATIVE_INFINITY);
+        int tail0 = segmentStart[numKvHeads];
+        for (int h = 0; h < numKvHeads; h++) {
+            for (int r = segmentStart[h]; r < segmentStart[h + 1]; r++) m[h * rowCapacity + r] = 0;
+            for (int r = tail0 + h; r < rowCapacity; r += numKvHeads) m[h * rowCapacity + r] = 0;
+        }
+        NDArray mask = manager.create(m, new Shape(numKvHeads, rowCapacity));
+        if (dtype != DataType.FLOAT32) {
+            NDArray cast = mask.toType(dtype, false);
+            mask.close();
+            mask = cast;
+        }
+        return mask;
+    }
+
+    // ---- forward pass ---------------------------------------------------------------------------------
+
+    /** Appends the new tokens' keys/values [H, T, D] at positions p0.. to every head, in place. */
+    void append(NDArray newK, NDArray newV, int p0) {
+        flush();
+        staleViews();
+        int t = (int) newK.getShape().get(1);
+        if (!ragged) {
+            ensureSharedCapacity(len + t);
+            NDIndex dst = new NDIndex(":, {}:{}", len, len + t);
+            k.set(dst, newK);
+            v.set(dst, newV);
+            for (int i = 0; i < t; i++) pos[len + i] = p0 + i;
+            len += t;
+            return;
+        }
+        ensureTailCapacity(tailLen + t);
+        int r0 = filledRows();
+        NDIndex dst = new NDIndex("{}:{}", r0, r0 + t * numKvHeads);
+        try (NDArray tk = tokenMajor(newK, t); NDArray tv = tokenMajor(newV, t)) {
+            k.set(dst, tk);
+            v.set(dst, tv);
+        }
+        for (int i = 0; i < t; i++) {
+            tailPos[tailLen + i] = p0 + i;
+            Arrays.fill(rowPos, r0 + i * numKvHeads, r0 + (i + 1) * numKvHeads, p0 + i);
+        }
+        tailLen += t;
+        if (minPos == Integer.MAX_VALUE) minPos = p0;
+    }
+
+    /** [H, T, D] → [T * H, D], rows ordered (token, head). */
+    private NDArray tokenMajor(NDArray a, int t) {
+        if (t == 1) return a.reshape(numKvHeads, headDim);
+        try (NDArray tr = a.transpose(1, 0, 2)) {
+            return tr.reshape(t * numKvHeads, headDim);
+        }
+    }
+
+    private int filledRows() {
+        return segmentStart[numKvHeads] + tailLen * numKvHeads;
+    }
+
+    private void ensureSharedCapacity(int needed) {
+        int cap = capacity();
+        if (needed <= cap) return;
+        int newCap = Math.max(needed, Math.max(16, cap * 2));
+        NDArray nk = manager.zeros(new Shape(numKvHeads, newCap, headDim), dtype);
+        NDArray nv = manager.zeros(new Shape(numKvHeads, newCap, headDim), dtype);
+        if (len > 0) {
+            NDIndex filled = new NDIndex(":, 0:{}", len);
+            try (NDArray ok = k.get(filled); NDArray ov = v.get(filled)) {
+                nk.set(filled, ok);
+                nv.set(filled, ov);
+            }
+        }
+        freeStorage();
+        k = nk;
+        v = nv;
+        pos = Arrays.copyOf(pos, newCap);
+    }
+
+    /** Ragged layout: room for {@code neededTokens} tail tokens; the tail's capacity doubles (at least 16 tokens). */
+    private void ensureTailCapacity(int neededTokens) {
+        int tail0 = segmentStart[numKvHeads];
+        int tailCap = (capacity() - tail0) / numKvHeads;
+        if (neededTokens <= tailCap) return;
+        int newRows = tail0 + Math.max(neededTokens, Math.max(16, tailCap * 2)) * numKvHeads;
+        NDArray nk = manager.zeros(new Shape(newRows, headDim), dtype);
+        NDArray nv = manager.zeros(new Shape(newRows, headDim), dtype);
+        int used = filledRows();
+        if (used > 0) {
+            NDIndex filled = new NDIndex("0:{}", used);
+            try (NDArray ok = k.get(filled); NDArray ov = v.get(filled)) {
+                nk.set(filled, ok);
+                nv.set(filled, ov);
+            }
+        }
+        freeStorage();
+        k = nk;
+        v = nv;
+        ownership = ownershipMask(newRows);
+        rowPos = Arrays.copyOf(rowPos, newRows);
+        tailPos = Arrays.copyOf(tailPos, (newRows - tail0) / numKvHeads);
+    }
+
+    /** Shared layout: keys/values [H, len, D] (views attached to {@code scope}) and their positions. */
+    Shared shared(NDManager scope) {
+        NDIndex filled = new NDIndex(":, 0:{}", len);
+        NDArray ks = len == 0 ? manager.zeros(new Shape(numKvHeads, 0, headDim), dtype) : k.get(filled);
+        NDArray vs = len == 0 ? manager.zeros(new Shape(numKvHeads, 0, headDim), dtype) : v.get(filled);
+        ks.attach(scope);
+        vs.attach(scope);
+        return new Shared(ks, vs, pos, len);
+    }
+
+    record Shared(NDArray keys, NDArray values, int[] positions, int length) {}
+
+    /**
+     * Ragged layout, every filled row at once: keys/values [rows, D], the ownership mask [H, rows] (views attached to
+     * {@code scope}), each row's position and the smallest one.
+     */
+    Flat flat(NDManager scope) {
+        int rows = filledRows();
+        NDIndex filled = new NDIndex("0:{}", rows);
+        NDArray ks = k.get(filled), vs = v.get(filled), own = ownership.get(new NDIndex(":, 0:{}", rows));
+        ks.attach(scope);
+        vs.attach(scope);
+        own.attach(scope);
+        return new Flat(ks, vs, own, rowPos, rows, minPos);
+    }
+
+    record Flat(NDArray keys, NDArray values, NDArray ownership, int[] rowPositions, int rows, int minPosition) {}
+
+    /**
+     * Ragged layout gathered per head (one gather per K/V): keys/values [H, L, D] where each head's entries end at
+     * column L, left-padded by {@code pad[h]} copies of row 0 whose position is {@link #PAD_POSITION} (hidden by the
+     * causal mask). For long query chunks, where the flat layout's H× score FLOPs would dominate.
+     */
+    Padded padded(NDManager scope) {
+        int longest = 0;
+        for (int h = 0; h < numKvHeads; h++) longest = Math.max(longest, length(h));
+        long[] idx = new long[numKvHeads * longest];
+        int[][] keyPos = new int[numKvHeads][longest];
+        int[] pad = new int[numKvHeads];
+        for (int h = 0; h < numKvHeads; h++) {
+            int n = length(h);
+            pad[h] = longest - n;
+            Arrays.fill(keyPos[h], 0, pad[h], PAD_POSITION);
+            int[] p = positions(h);
+            System.arraycopy(p, 0, keyPos[h], pad[h], n);
+            for (int i = 0; i < n; i++) idx[h * longest + pad[h] + i] = row(h, i);
+        }
+        NDArray ks, vs;
+        try (NDArray index = scope.create(idx)) {
+            ks = gatherRows(k, index, longest, scope);
+            vs = gatherRows(v, index, longest, scope);
+        }
+        return new Padded(ks, vs, keyPos, pad, longest);
+    }
+
+    /** Position given to padding slots: after every query, so the causal mask hides them. */
+    static final int PAD_POSITION = Integer.MAX_VALUE;
+
+    private NDArray gatherRows(NDArray storage, NDArray index, int longest, NDManager scope) {
+        try (NDArray g = storage.get(new NDIndex("{}", index))) {
+            NDArray r = g.reshape(numKvHeads, longest, headDim);
+            r.attach(scope);
+            return r;
+        }
+    }
+
+    record Padded(NDArray keys, NDArray values, int[][] keyPositions, int[] pad, int length) {}
+
+    // ---- copies, views, memory -----------------------------------------------------------------------
+
+    /** Copies the entries whose position passes the filter into {@code target} (an empty layer of another cache). */
+    void copyInto(LayerKv target, java.util.function.IntPredicate keepPosition) {
+        flush();
+        int[][] keepRows = new int[numKvHeads][], keepPos = new int[numKvHeads][];
+        for (int h = 0; h < numKvHeads; h++) {
+            int[] p = positions(h), r = k == null ? new int[0] : rows(h);
+            int[] keep = java.util.stream.IntStream.range(0, p.length).filter(i -> keepPosition.test(p[i])).toArray();
+            keepRows[h] = pick(r, keep);
+            keepPos[h] = pick(p, keep);
+        }
+        if (k == null) return;
+        try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
+            target.assign(flatK, flatV, keepRows, keepPos);
+        }
+    }
+
+    /** Keys (or values) [n, D] of one head, a copy owned by the cache, valid until the layer changes. */
+    NDArray headEntries(int head, boolean keys) {
+        flush();
+        if (headKeys == null) {
+            headKeys = new NDArray[numKvHeads];
+            headValues = new NDArray[numKvHeads];
+        }
+        NDArray[] cached = keys ? headKeys : headValues;
+        if (cached[head] == null) {
+            int[] r = k == null ? new int[0] : rows(head);
+            if (r.length == 0) cached[head] = manager.zeros(new Shape(0, headDim), dtype);
+            else {
+                try (NDArray f = rowsView(keys ? k : v); NDArray index = manager.create(Arrays.stream(r).asLongStream().toArray())) {
+                    cached[head] = f.get(new NDIndex("{}", index));
+                    cached[head].attach(manager);
+                }
+            }
+        }
+        return cached[head];
+    }
+
+    /** Bytes held: K/V storage (allocated capacity) plus the ragged layout's ownership mask. */
+    long bytes() {
+        flush();
+        long b = 0;
+        for (NDArray a : new NDArray[] {k, v, ownership})
+            if (a != null) b += a.getShape().size() * a.getDataType().getNumOfBytes();
+        return b;
+    }
+
+    private void staleViews() {
+        if (headKeys != null) for (NDArray a : headKeys) if (a != null) a.close();
+        if (headValues != null) for (NDArray a : headValues) if (a != null) a.close();
+        headKeys = headValues = null;
+    }
+
+    private void freeStorage() {
+        if (k != null) k.close();
+        if (v != null) v.close();
+        if (ownership != null) ownership.close();
+        k = v = ownership = null;
+        staleViews();
+    }
+}
