@@ -15,11 +15,13 @@ import java.util.Arrays;
  * <ul>
  *   <li><b>shared</b> (every head holds the same positions: no eviction yet, or uniform evictions such as
  *   sinks + window): k/v [numKvHeads, capacity, headDim], head h's i-th entry at [h, i];</li>
- *   <li><b>ragged</b> (heads keep different entries): k/v [rows, headDim]. First each head's kept entries, head
+ *   <li><b>ragged</b> (heads keep different entries): k/v [rows, 1, headDim]. First each head's kept entries, head
  *   after head at exact size ("segments"); then a token-major tail: the j-th token appended since holds row
- *   {@code segmentsEnd + j * numKvHeads + h}. The filled rows are a prefix of the storage, so an append writes one
- *   row range for all heads, and attention of all heads reads that prefix once, with {@link #ownership} (0 on a
- *   head's own rows, -inf elsewhere) keeping each head to its entries. No padding: memory is the entries kept.</li>
+ *   {@code segmentsEnd + j * numKvHeads + h}, so an append writes one row range for all heads. Attention of all
+ *   heads reads the whole storage once, with {@link #ownership} (0 on a head's own filled rows, -inf elsewhere)
+ *   keeping each head to its entries; the storage's transposed/flat views and the mask's tail view are made once
+ *   per re-layout, so a decode step issues no more libtorch ops than on the shared layout. No padding: memory is
+ *   the entries kept plus the tail's spare rows.</li>
  * </ul>
  * {@link #retain} is lazy: the host-side positions change at once, the storage on the next {@link #flush}, which
  * gathers every head's kept rows in one op per K/V and re-allocates at the kept size (memory really freed). A flush
@@ -31,7 +33,7 @@ final class LayerKv {
     private final int numKvHeads, headDim;
     private final DataType dtype;
 
-    private NDArray k, v;           // shared: [H, capacity, D]; ragged: [rowCapacity, D]; null before the first append
+    private NDArray k, v;           // shared: [H, capacity, D]; ragged: [rowCapacity, 1, D]; null before the first append
     private boolean ragged;
     // shared layout
     private int len;                // filled entries per head
@@ -43,7 +45,10 @@ final class LayerKv {
     private int[] tailPos = new int[0];
     private int[] rowPos;           // position of every row (length = rowCapacity)
     private int minPos;             // smallest position held (window masks)
-    private NDArray ownership;      // [H, rowCapacity] additive mask in the compute dtype
+    private NDArray ownership;      // [H, 1, rowCapacity] additive mask in the compute dtype
+    private NDArray keysT, valueRows; // ragged views of k [D, rowCapacity] and v [rowCapacity, D]
+    private NDArray ownershipTail;  // ragged view of the mask's tail columns as [H, tailCapacity, H]
+    private NDArray diagonal;       // [H, 1, H]: 0 where the two heads are equal, -inf elsewhere (a tail token's mask)
     // pending retain: rows (in the current storage) and positions each head keeps; null when none
     private int[][] pendingRows, pendingPos;
     private NDArray[] headKeys, headValues; // cached per-head copies for keys()/values(); null when stale
@@ -136,13 +141,11 @@ final class LayerKv {
         if (pendingRows == null) return;
         int[][] keepRows = pendingRows, keepPos = pendingPos;
         pendingRows = pendingPos = null;
-        NDArray oldK = k, oldV = v, oldOwnership = ownership;
-        try (NDArray flatK = rowsView(oldK); NDArray flatV = rowsView(oldV)) {
+        NDArray[] old = {k, v, ownership, keysT, valueRows, ownershipTail};
+        try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
             assign(flatK, flatV, keepRows, keepPos);
         }
-        oldK.close();
-        oldV.close();
-        if (oldOwnership != null) oldOwnership.close();
+        for (NDArray a : old) if (a != null) a.close();
     }
 
     /** Sliding-window layers: drops entries no future query can see once they are a quarter of some head's. */
@@ -200,7 +203,7 @@ final class LayerKv {
             gv.attach(manager);
         }
         ragged = !same;
-        ownership = null;
+        ownership = keysT = valueRows = ownershipTail = null;
         if (same) {
             len = srcPos[0].length;
             pos = srcPos[0].clone();
@@ -210,8 +213,8 @@ final class LayerKv {
             segmentPos = null;
             rowPos = null;
         } else {
-            k = gk;
-            v = gv;
+            k = reshapeOwned(gk, new Shape(total, 1, headDim));
+            v = reshapeOwned(gv, new Shape(total, 1, headDim));
             segmentStart = new int[numKvHeads + 1];
             segmentPos = new int[numKvHeads][];
             rowPos = new int[total];
@@ -224,7 +227,7 @@ final class LayerKv {
             }
             tailLen = 0;
             tailPos = new int[0];
-            ownership = ownershipMask(total);
+            raggedViews();
         }
     }
 
@@ -235,22 +238,46 @@ final class LayerKv {
         return r;
     }
 
-    /** [H, rowCapacity]: 0 where the row belongs to the head (its segment, or its slots of the tail), -inf elsewhere. */
+    /** Ragged layout: the ownership mask and the views attention and appends use, for the current storage. */
+    private void raggedViews() {
+        int rows = capacity(), tail0 = segmentStart[numKvHeads], tailCap = (rows - tail0) / numKvHeads;
+        ownership = ownershipMask(rows);
+        keysT = k.reshape(rows, headDim).transpose(1, 0);
+        valueRows = v.reshape(rows, headDim);
+        if (tailCap > 0) {
+            try (NDArray tailColumns = ownership.get(new NDIndex(":, :, {}:", tail0))) {
+                ownershipTail = tailColumns.reshape(numKvHeads, tailCap, numKvHeads);
+            }
+        }
+    }
+
+    /** [H, 1, rowCapacity]: 0 where a filled row belongs to the head (its segment, or its slots of the tail), -inf elsewhere. */
     private NDArray ownershipMask(int rowCapacity) {
         float[] m = new float[numKvHeads * rowCapacity];
         Arrays.fill(m, Float.NEGATIVE_INFINITY);
         int tail0 = segmentStart[numKvHeads];
         for (int h = 0; h < numKvHeads; h++) {
             for (int r = segmentStart[h]; r < segmentStart[h + 1]; r++) m[h * rowCapacity + r] = 0;
-            for (int r = tail0 + h; r < rowCapacity; r += numKvHeads) m[h * rowCapacity + r] = 0;
+            for (int j = 0; j < tailLen; j++) m[h * rowCapacity + tail0 + j * numKvHeads + h] = 0;
         }
-        NDArray mask = manager.create(m, new Shape(numKvHeads, rowCapacity));
-        if (dtype != DataType.FLOAT32) {
-            NDArray cast = mask.toType(dtype, false);
-            mask.close();
-            mask = cast;
+        return inComputeDtype(manager.create(m, new Shape(numKvHeads, 1, rowCapacity)));
+    }
+
+    private NDArray inComputeDtype(NDArray a) {
+        if (dtype == DataType.FLOAT32) return a;
+        NDArray cast = a.toType(dtype, false);
+        a.close();
+        return cast;
+    }
+
+    private NDArray diagonal() {
+        if (diagonal == null) {
+            float[] m = new float[numKvHeads * numKvHeads];
+            Arrays.fill(m, Float.NEGATIVE_INFINITY);
+            for (int h = 0; h < numKvHeads; h++) m[h * numKvHeads + h] = 0;
+            diagonal = inComputeDtype(manager.create(m, new Shape(numKvHeads, 1, numKvHeads)));
         }
-        return mask;
+        return diagonal;
     }
 
     // ---- forward pass ---------------------------------------------------------------------------------
@@ -272,10 +299,16 @@ final class LayerKv {
         ensureTailCapacity(tailLen + t);
         int r0 = filledRows();
         NDIndex dst = new NDIndex("{}:{}", r0, r0 + t * numKvHeads);
-        try (NDArray tk = tokenMajor(newK, t); NDArray tv = tokenMajor(newV, t)) {
-            k.set(dst, tk);
-            v.set(dst, tv);
+        if (t == 1) { // [H, 1, D] is already token-major
+            k.set(dst, newK);
+            v.set(dst, newV);
+        } else {
+            try (NDArray tk = tokenMajor(newK, t); NDArray tv = tokenMajor(newV, t)) {
+                k.set(dst, tk);
+                v.set(dst, tv);
+            }
         }
+        ownershipTail.set(new NDIndex(":, {}:{}", tailLen, tailLen + t), diagonal()); // the new rows become visible to their heads
         for (int i = 0; i < t; i++) {
             tailPos[tailLen + i] = p0 + i;
             Arrays.fill(rowPos, r0 + i * numKvHeads, r0 + (i + 1) * numKvHeads, p0 + i);
@@ -284,11 +317,10 @@ final class LayerKv {
         if (minPos == Integer.MAX_VALUE) minPos = p0;
     }
 
-    /** [H, T, D] → [T * H, D], rows ordered (token, head). */
+    /** [H, T, D] → [T * H, 1, D], rows ordered (token, head). */
     private NDArray tokenMajor(NDArray a, int t) {
-        if (t == 1) return a.reshape(numKvHeads, headDim);
         try (NDArray tr = a.transpose(1, 0, 2)) {
-            return tr.reshape(t * numKvHeads, headDim);
+            return tr.reshape(t * numKvHeads, 1, headDim);
         }
     }
 
@@ -321,8 +353,8 @@ final class LayerKv {
         int tailCap = (capacity() - tail0) / numKvHeads;
         if (neededTokens <= tailCap) return;
         int newRows = tail0 + Math.max(neededTokens, Math.max(16, tailCap * 2)) * numKvHeads;
-        NDArray nk = manager.zeros(new Shape(newRows, headDim), dtype);
-        NDArray nv = manager.zeros(new Shape(newRows, headDim), dtype);
+        NDArray nk = manager.zeros(new Shape(newRows, 1, headDim), dtype);
+        NDArray nv = manager.zeros(new Shape(newRows, 1, headDim), dtype);
         int used = filledRows();
         if (used > 0) {
             NDIndex filled = new NDIndex("0:{}", used);
@@ -334,7 +366,7 @@ final class LayerKv {
         freeStorage();
         k = nk;
         v = nv;
-        ownership = ownershipMask(newRows);
+        raggedViews();
         rowPos = Arrays.copyOf(rowPos, newRows);
         tailPos = Arrays.copyOf(tailPos, (newRows - tail0) / numKvHeads);
     }
@@ -352,20 +384,15 @@ final class LayerKv {
     record Shared(NDArray keys, NDArray values, int[] positions, int length) {}
 
     /**
-     * Ragged layout, every filled row at once: keys/values [rows, D], the ownership mask [H, rows] (views attached to
-     * {@code scope}), each row's position and the smallest one.
+     * Ragged layout, the whole storage at once (owned by the layer, valid until it changes): keys transposed
+     * [D, rows], values [rows, D], the ownership mask [H, 1, rows] (spare rows are -inf for every head), every row's
+     * position and the smallest position held.
      */
-    Flat flat(NDManager scope) {
-        int rows = filledRows();
-        NDIndex filled = new NDIndex("0:{}", rows);
-        NDArray ks = k.get(filled), vs = v.get(filled), own = ownership.get(new NDIndex(":, 0:{}", rows));
-        ks.attach(scope);
-        vs.attach(scope);
-        own.attach(scope);
-        return new Flat(ks, vs, own, rowPos, rows, minPos);
+    Flat flat() {
+        return new Flat(keysT, valueRows, ownership, rowPos, capacity(), minPos);
     }
 
-    record Flat(NDArray keys, NDArray values, NDArray ownership, int[] rowPositions, int rows, int minPosition) {}
+    record Flat(NDArray keysT, NDArray values, NDArray ownership, int[] rowPositions, int rows, int minPosition) {}
 
     /**
      * Ragged layout gathered per head (one gather per K/V): keys/values [H, L, D] where each head's entries end at
@@ -387,9 +414,9 @@ final class LayerKv {
             for (int i = 0; i < n; i++) idx[h * longest + pad[h] + i] = row(h, i);
         }
         NDArray ks, vs;
-        try (NDArray index = scope.create(idx)) {
-            ks = gatherRows(k, index, longest, scope);
-            vs = gatherRows(v, index, longest, scope);
+        try (NDArray index = scope.create(idx); NDArray kr = rowsView(k); NDArray vr = rowsView(v)) {
+            ks = gatherRows(kr, index, longest, scope);
+            vs = gatherRows(vr, index, longest, scope);
         }
         return new Padded(ks, vs, keyPos, pad, longest);
     }
@@ -462,10 +489,8 @@ final class LayerKv {
     }
 
     private void freeStorage() {
-        if (k != null) k.close();
-        if (v != null) v.close();
-        if (ownership != null) ownership.close();
-        k = v = ownership = null;
+        for (NDArray a : new NDArray[] {k, v, ownership, keysT, valueRows, ownershipTail}) if (a != null) a.close();
+        k = v = ownership = keysT = valueRows = ownershipTail = null;
         staleViews();
     }
 }

@@ -298,9 +298,9 @@ public final class Model implements AutoCloseable {
             attn = batchedAttention(groups(q, t), keys, values, mask, null, wantProbs, s);
         } else if (extend && t < FLAT_MAX_QUERIES && !wantProbs) {
             // heads hold different entries: every head's queries against the whole layer, kept to its own rows by a mask
-            LayerKv.Flat f = kv.flat(s.st);
+            LayerKv.Flat f = kv.flat();
             NDArray mask = s.masks.get(f.rowPositions(), f.rows(), f.minPosition(), s.p0 + t - 1, window);
-            attn = flatAttention(q, f, mask, s);
+            attn = flatAttention(q, f, mask);
         } else {
             // long chunks (or probabilities wanted): heads gathered into [Hkv, L, D], left-padded to a common length
             LayerKv.Padded p = kv.padded(s.st);
@@ -351,23 +351,21 @@ public final class Model implements AutoCloseable {
     }
 
     /**
-     * Attention of a few queries over a layer whose heads hold different entries: all [H*T, D] queries against all
-     * [rows, D] stored keys in one matmul, each KV head kept to its own rows by the layout's ownership mask
-     * (plus {@code positionMask} [T, rows] when some keys are hidden by causality or the window). Reads the K/V
-     * bytes once, like per-head attention; scores cost numKvHeads× the FLOPs, which is why long chunks go through
-     * {@link #batchedAttention} over padded heads instead. Returns [H, T, D].
+     * Attention of a few queries over a layer whose heads hold different entries: each KV head's [G*T, D] queries
+     * against all stored keys [D, rows] in one matmul, kept to the head's own rows by the layout's ownership mask
+     * (plus {@code positionMask} [T, rows] when causality or the window hide some keys). Reads the K/V bytes once,
+     * like per-head attention, and issues no more ops than the shared layout; the scores cost numKvHeads× the
+     * FLOPs, which is why long chunks go through {@link #batchedAttention} over padded heads instead. Returns [H, T, D].
      */
-    private NDArray flatAttention(NDArray q, LayerKv.Flat f, NDArray positionMask, Step s) {
+    private NDArray flatAttention(NDArray q, LayerKv.Flat f, NDArray positionMask) {
         int nq = config.numHeads(), nkv = config.numKvHeads(), g = config.groupSize(), d = config.headDim();
         int t = (int) q.getShape().get(1), rows = f.rows();
         attentionChains++;
-        NDArray scores = scaledScores(q.reshape((long) nq * t, d).matMul(f.keys().transpose(1, 0)));
-        NDArray own = f.ownership().reshape(nkv, 1, 1, rows);
-        scores = then(then(scores, a -> a.reshape(nkv, g, t, rows)), a -> a.add(own));
-        if (positionMask != null) scores = then(scores, a -> a.add(positionMask));
+        NDArray scores = then(scaledScores(groups(q, t).matMul(f.keysT())), a -> a.add(f.ownership())); // [Hkv, G*T, rows]
+        if (positionMask != null) scores = then(then(scores, a -> a.reshape(nkv, g, t, rows)), a -> a.add(positionMask));
         NDArray probs = then(scores, a -> a.softmax(-1));
         if (dtype != DataType.FLOAT32) probs = then(probs, a -> a.toType(dtype, false));
-        return then(then(probs, a -> a.reshape((long) nq * t, rows)), a -> a.matMul(f.values())).reshape(nq, t, d);
+        return then(probs, a -> a.matMul(f.values())).reshape(nq, t, d);
     }
 
     /** Queries [H, T, D] as [Hkv, G*T, D]: the G query heads of each KV head flattened, so one matmul covers the group. */
