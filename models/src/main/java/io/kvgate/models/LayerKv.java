@@ -242,7 +242,9 @@ final class LayerKv {
     private void raggedViews() {
         int rows = capacity(), tail0 = segmentStart[numKvHeads], tailCap = (rows - tail0) / numKvHeads;
         ownership = ownershipMask(rows);
-        keysT = k.reshape(rows, headDim).transpose(1, 0);
+        try (NDArray keyRows = k.reshape(rows, headDim)) { // a view: closed, or it would pin replaced storage
+            keysT = keyRows.transpose(1, 0);
+        }
         valueRows = v.reshape(rows, headDim);
         if (tailCap > 0) {
             try (NDArray tailColumns = ownership.get(new NDIndex(":, :, {}:", tail0))) {
