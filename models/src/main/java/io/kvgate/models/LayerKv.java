@@ -26,7 +26,7 @@ import java.util.Arrays;
  * {@link #retain} is lazy: the host-side positions change at once, the storage on the next {@link #flush}, which
  * gathers every head's kept rows in one op per K/V and re-allocates at the kept size (memory really freed). A flush
  * whose heads kept identical positions returns the layer to the shared layout. Appends write in place into spare
- * capacity (doubling), never copying the cache per token.
+ * capacity (doubling for the shared layout, +1/8 for the ragged tail), never copying the cache per token.
  */
 final class LayerKv {
     private final NDManager manager;
@@ -349,12 +349,17 @@ final class LayerKv {
         pos = Arrays.copyOf(pos, newCap);
     }
 
-    /** Ragged layout: room for {@code neededTokens} tail tokens; the tail's capacity doubles (at least 16 tokens). */
+    /**
+     * Ragged layout: room for {@code neededTokens} tail tokens. The tail grows by an eighth of the layer's entries per
+     * head (at least 16 tokens): spare rows stay under ~12 % of what is kept (doubling would let them reach 100 %
+     * of an evicted cache), and each growth, which copies the layer, still comes after many appends.
+     */
     private void ensureTailCapacity(int neededTokens) {
         int tail0 = segmentStart[numKvHeads];
         int tailCap = (capacity() - tail0) / numKvHeads;
         if (neededTokens <= tailCap) return;
-        int newRows = tail0 + Math.max(neededTokens, Math.max(16, tailCap * 2)) * numKvHeads;
+        int perHead = tail0 / numKvHeads + tailCap;
+        int newRows = tail0 + Math.max(neededTokens, tailCap + Math.max(16, perHead / 8)) * numKvHeads;
         NDArray nk = manager.zeros(new Shape(newRows, 1, headDim), dtype);
         NDArray nv = manager.zeros(new Shape(newRows, 1, headDim), dtype);
         int used = filledRows();
