@@ -18,10 +18,12 @@ import java.util.List;
  */
 final class AttentionMasks {
     private record Entry(int window, int[] keyPositions, NDArray mask) {}
+    private record PerHead(int window, int[][] keyPositions, NDArray mask) {}
 
     private final NDManager scope;
     private final int p0, t;
     private final List<Entry> built = new ArrayList<>();
+    private final List<PerHead> builtPerHead = new ArrayList<>();
 
     AttentionMasks(NDManager scope, int p0, int t) {
         this.scope = scope;
@@ -29,21 +31,39 @@ final class AttentionMasks {
         this.t = t;
     }
 
-    /** Mask [T, nk] (float32, 0 or -inf) for keys at {@code keyPositions[0..nk)} (ascending), or null if all visible. */
-    NDArray get(int[] keyPositions, int nk, int window) {
-        boolean allVisible = t == 1 && (window == 0 || nk == 0 || keyPositions[0] > p0 - window)
-                && (nk == 0 || keyPositions[nk - 1] <= p0);
+    /**
+     * Mask [T, nk] (float32, 0 or -inf) for keys at {@code keyPositions[0..nk)}, whose smallest and largest positions
+     * are {@code minPos}, {@code maxPos} (any order), or null if every key is visible.
+     */
+    NDArray get(int[] keyPositions, int nk, int minPos, int maxPos, int window) {
+        boolean allVisible = t == 1 && (window == 0 || nk == 0 || minPos > p0 - window) && (nk == 0 || maxPos <= p0);
         if (allVisible) return null;
         for (Entry e : built)
             if (e.window == window && e.keyPositions.length == nk && Arrays.equals(e.keyPositions, 0, nk, keyPositions, 0, nk)) return e.mask;
         int[] kp = Arrays.copyOf(keyPositions, nk);
-        NDArray keys = scope.create(kp, new Shape(1, nk));
+        NDArray mask = additive(scope.create(kp, new Shape(1, nk)), window);
+        built.add(new Entry(window, kp, mask));
+        return mask;
+    }
+
+    /** Mask [H, 1, T, L] for per-head key positions [H][L] (padding slots at {@link LayerKv#PAD_POSITION} stay hidden). */
+    NDArray perHead(int[][] keyPositions, int window) {
+        for (PerHead e : builtPerHead)
+            if (e.window == window && Arrays.deepEquals(e.keyPositions, keyPositions)) return e.mask;
+        int h = keyPositions.length, l = keyPositions[0].length;
+        int[] flat = new int[h * l];
+        for (int i = 0; i < h; i++) System.arraycopy(keyPositions[i], 0, flat, i * l, l);
+        NDArray mask = additive(scope.create(flat, new Shape(h, 1, 1, l)), window);
+        builtPerHead.add(new PerHead(window, keyPositions, mask));
+        return mask;
+    }
+
+    /** 0 where a query may see a key (k <= q, and q - k < window when windowed), -inf elsewhere; queries on axis -2. */
+    private NDArray additive(NDArray keys, int window) {
         NDArray queries = scope.arange(p0, p0 + t, 1, DataType.INT32).reshape(t, 1);
         NDArray allowed = keys.lte(queries);
         if (window > 0) allowed = allowed.logicalAnd(queries.sub(keys).lt(window));
-        Shape shape = new Shape(t, nk);
-        NDArray mask = NDArrays.where(allowed, scope.zeros(shape, DataType.FLOAT32), scope.full(shape, Float.NEGATIVE_INFINITY, DataType.FLOAT32));
-        built.add(new Entry(window, kp, mask));
-        return mask;
+        Shape shape = allowed.getShape();
+        return NDArrays.where(allowed, scope.zeros(shape, DataType.FLOAT32), scope.full(shape, Float.NEGATIVE_INFINITY, DataType.FLOAT32));
     }
 }

@@ -17,7 +17,7 @@ import java.util.Map;
 
 /**
  * Optional fused attention: a TorchScript function around torch's {@code scaled_dot_product_attention}
- * (written by {@code tools/make_fused_attention.py}), called once per KV-head block instead of Model's
+ * (written by {@code tools/make_fused_attention.py}), called once per layer instead of Model's
  * matmul → softmax → matmul chain during prefill. On a GPU that keeps the scores out of device memory and saves a
  * dozen JNI calls per layer. Enabled by {@code KVGATE_FUSED_ATTENTION=<file.pt>} (or system property {@code kvgate.fusedAttention});
  * without it, and where the function cannot serve (attention probabilities requested, logit soft-capping), Model
@@ -65,12 +65,21 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /**
-     * softmax(q kᵀ · scale + mask) v for one block: q [nh, G*T, D] (rows ordered group, token), k/v [nh, nk, D],
-     * mask [T, nk] additive float32 or null (all keys visible), scale a 0-d float32 array. Returns [nh, G*T, D]
-     * attached to q's manager.
+     * softmax(q kᵀ · scale + mask) v for one layer's KV heads: q [nh, G*T, D] (rows ordered group, token), k/v
+     * [nh, nk, D], mask additive float32, [T, nk] for all heads or [nh, 1, T, nk] per head (heads that hold different
+     * entries), or null (all keys visible); scale a 0-d float32 array. Returns [nh, G*T, D] attached to q's manager.
      */
     NDArray apply(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
-        return block.forward(store, new NDList(q, k, v, mask == null ? noMask : mask, scale), false).singletonOrThrow();
+        if (mask == null) return call(q, k, v, noMask, scale);
+        if (mask.getShape().dimension() == 2) return call(q, k, v, mask, scale);
+        Shape s = mask.getShape();
+        try (NDArray perHead = mask.reshape(s.get(0), s.get(2), s.get(3))) { // [nh, T, nk]
+            return call(q, k, v, perHead, scale);
+        }
+    }
+
+    private NDArray call(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
+        return block.forward(store, new NDList(q, k, v, mask, scale), false).singletonOrThrow();
     }
 
     @Override
