@@ -22,6 +22,8 @@ public record CorpusSummary(CorpusSpec spec, List<String> files, long documentsR
     public static final String TOO_SHORT = "shorter_than_min_tokens";
     public static final String TAIL_TOO_SHORT = "cut_tail_shorter_than_min_tokens";
     public static final String INCOMPLETE_CONCATENATION = "incomplete_concatenation";
+    /** Pieces cut short so a concatenation fits the longest context the model can score (not dropped). */
+    public static final String TRIMMED_TO_CONTEXT_LIMIT = "piece_trimmed_to_context_limit";
     public static final String MALFORMED_LINE = "malformed_jsonl_line";
     public static final String NULL_CELL = "null_parquet_cell";
 

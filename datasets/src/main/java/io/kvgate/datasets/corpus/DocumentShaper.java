@@ -16,16 +16,35 @@ import java.util.function.Function;
  * are cut into consecutive pieces, pieces shorter than {@code minTokens} are skipped (and counted), and with
  * {@code concatenateTo} > 0 consecutive pieces are joined with a blank line until at least that long (the
  * paper's ≥100K-token concatenations). The result is shuffled with the spec's seed so shards mix sources.
- * An empty result is an error, never a silent empty dataset.
+ * A concatenation never exceeds the longest context the model can score ({@link #withLongestContext}): the
+ * piece that would overflow it is trimmed to fit (and counted). An empty result is an error, never a silent
+ * empty dataset.
  */
 public final class DocumentShaper {
     private final CorpusSpec spec;
     private final Function<String, int[]> encoder;
+    private final int longestContext;
 
     /** @param encoder text → token ids, without special tokens (the model's tokenizer) */
     public DocumentShaper(CorpusSpec spec, Function<String, int[]> encoder) {
+        this(spec, encoder, Integer.MAX_VALUE);
+    }
+
+    private DocumentShaper(CorpusSpec spec, Function<String, int[]> encoder, int longestContext) {
         this.spec = spec;
         this.encoder = encoder;
+        this.longestContext = longestContext;
+    }
+
+    /**
+     * The same shaper, with concatenations capped at {@code tokens} (what the model can score). Refuses a
+     * {@code concatenateTo} above it, which could never be reached.
+     */
+    public DocumentShaper withLongestContext(int tokens) {
+        if (spec.concatenateTo() > tokens)
+            throw new KvgateException("concatenate-to " + spec.concatenateTo() + ": the model scores contexts of at most "
+                    + tokens + " document tokens; lower it to at most " + tokens);
+        return new DocumentShaper(spec, encoder, tokens);
     }
 
     public ShapedCorpus shape(CorpusReader reader) {
@@ -58,6 +77,18 @@ public final class DocumentShaper {
                     shaped.add(piece);
                 } else {
                     if (!pending.isEmpty()) pendingLength[0] += separator.length;
+                    int room = longestContext - pendingLength[0];
+                    if (room < 1) { // not even one more token fits: close the join short of the target by < a separator
+                        pendingLength[0] -= separator.length;
+                        shaped.add(join(pending, separator, pendingLength[0]));
+                        pending.clear();
+                        pendingLength[0] = 0;
+                        room = longestContext;
+                    }
+                    if (piece.tokens.length > room) {
+                        piece = new Piece(piece.origin, Arrays.copyOf(piece.tokens, room));
+                        count(skipped, CorpusSummary.TRIMMED_TO_CONTEXT_LIMIT, 1);
+                    }
                     pending.add(piece);
                     pendingLength[0] += piece.tokens.length;
                     if (pendingLength[0] >= spec.concatenateTo()) {

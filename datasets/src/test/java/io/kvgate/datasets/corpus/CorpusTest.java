@@ -100,6 +100,23 @@ class CorpusTest {
     }
 
     @Test
+    void concatenationNeverExceedsTheLongestScorableContext(@TempDir Path dir) throws Exception {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < 10; i++) b.append(words(30, (char) ('a' + i))).append("\n\n");
+        Path f = dir.resolve("paras.txt");
+        Files.writeString(f, b.toString());
+        CorpusSpec spec = new CorpusSpec(List.of(f.toString()), "text", true, 10, 50, 100, 0, 0);
+        // uncapped, joins are 126 tokens (see above); capped at 110 the fourth paragraph is trimmed to 14
+        ShapedCorpus c = new DocumentShaper(spec, BYTES).withLongestContext(110).shape(new CorpusReader(spec));
+        assertEquals(2, c.documents().size());
+        for (ShapedDocument d : c.documents()) assertEquals(110, d.length());
+        assertEquals(2L, c.summary().skipped().get(CorpusSummary.TRIMMED_TO_CONTEXT_LIMIT));
+
+        KvgateException e = assertThrows(KvgateException.class, () -> new DocumentShaper(spec, BYTES).withLongestContext(99));
+        assertTrue(e.getMessage().contains("concatenate-to 100") && e.getMessage().contains("at most 99"), e.getMessage());
+    }
+
+    @Test
     void jsonlWithConfigurableFieldAndMalformedLinesCounted(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("docs.jsonl");
         Files.writeString(f, "{\"body\": \"" + words(20, 'x') + "\", \"id\": 1}\n"

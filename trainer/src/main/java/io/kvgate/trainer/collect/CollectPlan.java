@@ -54,7 +54,7 @@ public record CollectPlan(List<String> corpus, String textField, boolean splitPa
             if (max < minTokens)
                 throw new KvgateException("min tokens " + minTokens + " is above the longest document this model can score (" + max + ")");
             CorpusSpec spec = new CorpusSpec(corpus, textField, splitParagraphs, minTokens, max, concatenateTo, maxDocuments, settings.seed());
-            ShapedCorpus shaped = new DocumentShaper(spec, tokenizer::encode).shape(new CorpusReader(spec));
+            ShapedCorpus shaped = new DocumentShaper(spec, tokenizer::encode).withLongestContext(room).shape(new CorpusReader(spec));
             onCorpus.accept(shaped.summary());
             // weights load only if some shard still needs computing
             try (ModelFeatureSource source = new ModelFeatureSource(checkpoint, device, dtype, setup.prompt(), chunkSize, setup.notes())) {
