@@ -90,6 +90,9 @@ public final class EvalCommand implements Runnable {
     @Option(names = "--kvzip-chunk", defaultValue = "2000", description = "KVzip oracle's reconstruction chunk in tokens (default: ${DEFAULT-VALUE}).")
     int kvzipChunk;
 
+    @Option(names = "--kvzip-raw", description = "KVzip oracle without successor pooling: the official code's raw scores, reported as 'kvzip-raw' (docs/EVALUATION.md).")
+    boolean kvzipRaw;
+
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
 
@@ -114,13 +117,14 @@ public final class EvalCommand implements Runnable {
             TextCodec codec = TextCodec.of(tokenizer);
             LayerGates layerGates = artifact == null ? null : LayerGates.of(artifact.gates());
             KvzipScorer kvzip = new KvzipScorer(RepeatPrompts.forModel(tokenizer, ChatTemplate.load(model.checkpoint().dir()),
-                    RepeatPrompts.Style.AUTO, null), kvzipChunk);
+                    RepeatPrompts.Style.AUTO, null), kvzipChunk, KvzipScorer.DEFAULT_SINK_TOKENS, !kvzipRaw);
             String names = policies;
             if (layerGates != null && !(("," + names + ",").contains(",gate,") || names.contains("gate/"))) names = names + ",gate";
             List<Policy> list = new ArrayList<>();
             for (Policy p : Policies.parse(names, new Policies.Options(layerGates, kvzip, seed))) {
                 boolean suffixed = p.name().contains("/");
-                list.add(!p.evicts() || suffixed || defaultBudget == Budget.GLOBAL ? p : Policy.of(p.scorer(), defaultBudget));
+                Policy q = !p.evicts() || suffixed || defaultBudget == Budget.GLOBAL ? p : Policy.of(p.scorer(), defaultBudget);
+                list.add(kvzipRaw && q.name().startsWith("kvzip") ? q.withName(q.name().replaceFirst("kvzip", "kvzip-raw")) : q);
             }
             Evaluation evaluation = Evaluation.on(model, codec).policies(list).ratios(ratios).settings(settings)
                     .resumable(out.resolve(RESUME_JOURNAL));
