@@ -47,6 +47,17 @@ class EvalCommandTest {
     }
 
     @Test
+    void kvzipRawIsReportedUnderItsOwnName() throws Exception {
+        Path out = dir.resolve("raw");
+        CliRun r = run("--quiet", "eval", "--model", TINY, "--generate", "passkey:1", "--ratios", "0.3",
+                "--policies", "kvzip,kvzip/per-head", "--kvzip-raw", "--window", "8", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> csv = Files.readAllLines(out.resolve("results.csv"));
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("passkey,kvzip-raw,0.3,1,")), String.join("\n", csv));
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("passkey,kvzip-raw/per-head,0.3,1,")), String.join("\n", csv));
+    }
+
+    @Test
     void badInputGetsOneClearLine() throws Exception {
         String out = dir.resolve("o").toString();
         assertBadInput(run("eval", "--model", TINY, "--generate", "passkey:1", "--ratios", "0.3,1.5", "--out", out),
