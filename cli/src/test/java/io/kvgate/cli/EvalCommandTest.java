@@ -47,6 +47,17 @@ class EvalCommandTest {
     }
 
     @Test
+    void kvzipPooledIsReportedUnderItsOwnName() throws Exception {
+        Path out = dir.resolve("pooled");
+        CliRun r = run("--quiet", "eval", "--model", TINY, "--generate", "passkey:1", "--ratios", "0.3",
+                "--policies", "kvzip-pooled,kvzip-pooled/per-head", "--window", "8", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> csv = Files.readAllLines(out.resolve("results.csv"));
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("passkey,kvzip-pooled,0.3,1,")), String.join("\n", csv));
+        assertTrue(csv.stream().anyMatch(l -> l.startsWith("passkey,kvzip-pooled/per-head,0.3,1,")), String.join("\n", csv));
+    }
+
+    @Test
     void badInputGetsOneClearLine() throws Exception {
         String out = dir.resolve("o").toString();
         assertBadInput(run("eval", "--model", TINY, "--generate", "passkey:1", "--ratios", "0.3,1.5", "--out", out),

@@ -23,6 +23,10 @@ import java.util.function.IntPredicate;
  * <p>Long contexts go in chunks: chunk t is repeated after a request quoting the last 8 tokens of chunk
  * t−1, and its softmax runs over a restricted key set — the sink tokens, chunk t's own cached keys and
  * the pass's own keys — so the cost stays ≈ 2× prefill and memory stays flat (ALGORITHM.md §1).
+ *
+ * <p>By default the scores are the official code's raw scores. {@code successorPooling = true} (kvgate's
+ * {@code kvzip-pooled} variant, {@link SuccessorPooling}) also gives each entry its successor's score: the
+ * reconstruction skips the first token of spans it cannot predict, which retrieval needs.
  */
 public final class KvzipScorer {
     /** Leading context tokens kept in every chunk's key set (attention sinks / system prompt). */
@@ -36,17 +40,29 @@ public final class KvzipScorer {
     private final RepeatPrompt prompt;
     private final int chunkSize;
     private final int sinkTokens;
+    private final boolean successorPooling;
 
     public KvzipScorer(RepeatPrompt prompt, int chunkSize) {
-        this(prompt, chunkSize, DEFAULT_SINK_TOKENS);
+        this(prompt, chunkSize, DEFAULT_SINK_TOKENS, false);
     }
 
-    public KvzipScorer(RepeatPrompt prompt, int chunkSize, int sinkTokens) {
+    public KvzipScorer(RepeatPrompt prompt, int chunkSize, int sinkTokens, boolean successorPooling) {
         if (chunkSize < 1) throw new KvgateException("scoring chunk size must be >= 1, got " + chunkSize);
         if (sinkTokens < 0) throw new KvgateException("scoring sink tokens must be >= 0, got " + sinkTokens);
         this.prompt = prompt;
         this.chunkSize = chunkSize;
         this.sinkTokens = sinkTokens;
+        this.successorPooling = successorPooling;
+    }
+
+    /** The same scorer with successor pooling on or off. */
+    public KvzipScorer withSuccessorPooling(boolean on) {
+        return new KvzipScorer(prompt, chunkSize, sinkTokens, on);
+    }
+
+    /** Whether scores are pooled over each entry's successor ({@link SuccessorPooling}). */
+    public boolean successorPooling() {
+        return successorPooling;
     }
 
     /**
@@ -97,6 +113,7 @@ public final class KvzipScorer {
                 runPass(model, pass, input, layers, scores, positions);
             }
         }
+        if (successorPooling) SuccessorPooling.apply(scores, positions);
         return new KvzipScores(scores, layers.clone());
     }
 

@@ -17,9 +17,10 @@ public final class KvzipOracleScorer implements Scorer {
         this.kvzip = kvzip;
     }
 
+    /** "kvzip" for the official raw scores, "kvzip-pooled" for kvgate's successor-pooled variant. */
     @Override
     public String name() {
-        return "kvzip";
+        return kvzip.successorPooling() ? "kvzip-pooled" : "kvzip";
     }
 
     @Override

@@ -8,11 +8,11 @@ import java.util.LinkedHashSet;
 import java.util.List;
 
 /**
- * Builds policies from their names: {@code full, gate, kvzip, snapkv, h2o, streaming, random, keynorm},
+ * Builds policies from their names: {@code full, gate, kvzip, kvzip-pooled, snapkv, h2o, streaming, random, keynorm},
  * each optionally with a budget suffix ({@code gate/per-head}, {@code kvzip/per-layer}; default global).
  */
 public final class Policies {
-    public static final List<String> NAMES = List.of("full", "gate", "kvzip", "snapkv", "h2o", "streaming", "random", "keynorm");
+    public static final List<String> NAMES = List.of("full", "gate", "kvzip", "kvzip-pooled", "snapkv", "h2o", "streaming", "random", "keynorm");
 
     /**
      * What the scorers may need.
@@ -49,9 +49,9 @@ public final class Policies {
                 if (options.gates() == null) throw new KvgateException("policy 'gate' needs a gates artifact (--gates DIR)");
                 yield new GateScorer(options.gates());
             }
-            case "kvzip" -> {
-                if (options.kvzip() == null) throw new KvgateException("policy 'kvzip' needs a KVzip scorer (repeat prompt)");
-                yield new KvzipOracleScorer(options.kvzip());
+            case "kvzip", "kvzip-pooled" -> {
+                if (options.kvzip() == null) throw new KvgateException("policy '" + name + "' needs a KVzip scorer (repeat prompt)");
+                yield new KvzipOracleScorer(options.kvzip().withSuccessorPooling(name.equals("kvzip-pooled")));
             }
             case "snapkv" -> new SnapKvScorer();
             case "h2o" -> new H2oScorer();

@@ -70,6 +70,7 @@ public final class ModelFeatureSource implements FeatureSource, AutoCloseable {
         scoring.put("scorer", "kvzip");
         scoring.put("chunk_size", String.valueOf(chunkSize));
         scoring.put("sink_tokens", String.valueOf(KvzipScorer.DEFAULT_SINK_TOKENS));
+        scoring.put("successor_pooling", String.valueOf(scorer.successorPooling()));
         scoring.put("request_ids", Arrays.toString(prompt.request()));
         scoring.put("continuation_ids", Arrays.toString(prompt.continuationPrefix()) + " ... " + Arrays.toString(prompt.continuationSuffix()));
         scoring.put("wrapper_ids", Arrays.toString(prompt.wrapperIds()));
