@@ -44,6 +44,8 @@ public final class Model implements AutoCloseable {
     private final Map<Float, NDArray> constants = new HashMap<>();
     /** Fused attention function when one is configured (docs/GPU.md), else null. */
     private final FusedAttention fused;
+    /** Whole Qwen decoder layers in two fused calls when the fused module has them, else null (Model's own ops). */
+    private final FusedDecoderLayers fusedLayers;
 
     private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope, float embedScale) {
         this.embedScale = embedScale;
@@ -54,8 +56,12 @@ public final class Model implements AutoCloseable {
         this.w = w;
         this.rope = rope;
         this.fused = FusedAttention.fromEnvironment(manager, manager.getDevice());
-        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token)
-        if (fused != null) this.prefillChunk = FusedAttention.PREFILL_CHUNK;
+        boolean layerFunctions = fused != null && fused.hasLayerFunctions();
+        this.fusedLayers = layerFunctions && config.family() != ModelConfig.Family.GEMMA3
+                ? new FusedDecoderLayers(fused, w, config, rope, manager) : null;
+        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token);
+        // with bottom-right causal flash attention a whole context up to LAYER_PREFILL_CHUNK goes in one chunk
+        if (fused != null) this.prefillChunk = layerFunctions ? FusedAttention.LAYER_PREFILL_CHUNK : FusedAttention.PREFILL_CHUNK;
     }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
@@ -191,7 +197,9 @@ public final class Model implements AutoCloseable {
             try (NDManager layerScope = st.newSubManager()) {
                 x.attach(layerScope);
                 Step s = new Step(layerScope, l, cache, p0, masks, opt, positions);
-                NDArray out = gemma ? gemma3DecoderLayer(x, s) : qwenDecoderLayer(x, s);
+                NDArray out = gemma ? gemma3DecoderLayer(x, s)
+                        : fusedLayers != null && !(obs != null && obs.wantsAttentionProbs(l)) ? fusedQwenDecoderLayer(x, s)
+                        : qwenDecoderLayer(x, s);
                 if (obs != null) obs.layerOutput(l, out);
                 x = keep(out, st);
             }
@@ -225,6 +233,21 @@ public final class Model implements AutoCloseable {
         NDArray gate = gateUp.get(new NDIndex(":, 0:{}", inter)), up = gateUp.get(new NDIndex(":, {}:", inter));
         NDArray act = gate.mul(Activation.sigmoid(gate)).mul(up);
         return x.add(act.matMul(lw.downT()));
+    }
+
+    /**
+     * {@link #qwenDecoderLayer} with its projections, norms, RoPE, o_proj and MLP in two fused calls
+     * ({@link FusedDecoderLayers}); the cache append and attention are {@link #attend}, as in the reference path.
+     */
+    private NDArray fusedQwenDecoderLayer(NDArray x, Step s) {
+        NDList in = fusedLayers.in(s.layer, x, s.p0);
+        NDArray h = in.get(0), q = in.get(1), k = in.get(2), v = in.get(3);
+        ForwardObserver obs = s.opt.observer();
+        if (obs != null) {
+            obs.attentionInput(s.layer, h, s.positions);
+            obs.queriesKeys(s.layer, q, k);
+        }
+        return fusedLayers.out(s.layer, x, attend(q, k, v, s));
     }
 
     /** Gemma3 decoder layer (modeling_gemma3.py, Gemma3DecoderLayer.forward). */
@@ -267,7 +290,21 @@ public final class Model implements AutoCloseable {
         qk = rope[s.layer].apply(qk, s.p0, s.st);
         NDArray q = qk.get(new NDIndex("0:{}", nq)), k = qk.get(new NDIndex("{}:", nq));
         if (obs != null) obs.queriesKeys(s.layer, q, k);
+        NDArray attn = attend(q, k, v, s);
+        // o_proj over [T, H*D]
+        NDArray o = attn.transpose(1, 0, 2).reshape(t, (long) nq * d).matMul(lw.oT());
+        if (lw.oBias() != null) o = o.add(lw.oBias());
+        return o;
+    }
 
+    /**
+     * Cache append and attention of one layer for the new tokens' q [H, T, D], k/v [Hkv, T, D] over the cache's
+     * entries (per storage block of KV heads). Returns [H, T, D].
+     */
+    private NDArray attend(NDArray q, NDArray k, NDArray v, Step s) {
+        int nkv = config.numKvHeads(), d = config.headDim(), g = config.groupSize();
+        int t = (int) q.getShape().get(1);
+        ForwardObserver obs = s.opt.observer();
         boolean extend = s.opt.extendCache();
         if (extend) s.cache.append(s.layer, k, v, s.p0);
         int window = config.windowOf(s.layer);
@@ -301,10 +338,19 @@ public final class Model implements AutoCloseable {
                     values = newV;
                 }
             }
-            NDArray mask = s.masks.get(keyPos, nk, window);
             // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
             NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
-            if (fused != null && t >= FusedAttention.MIN_QUERIES && !wantProbs && config.attnLogitSoftcap() <= 0) {
+            boolean fusable = fused != null && !wantProbs && config.attnLogitSoftcap() <= 0;
+            if (fusable && fused.hasLayerFunctions()) {
+                // the chunk's own keys after a consecutive run of cached ones (an unevicted cache): bottom-right
+                // causal attention (flash in half precision), no mask built
+                boolean causal = extend && blocks.length == 1 && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
+                NDArray mask = causal ? null : s.masks.get(keyPos, nk, window);
+                outs.add(fused.attend(qb, keys, values, mask, config.attentionScale(), causal ? t : 0, window));
+                continue;
+            }
+            NDArray mask = s.masks.get(keyPos, nk, window);
+            if (fusable && t >= FusedAttention.MIN_QUERIES) {
                 outs.add(fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) b.nh * g, t, d));
                 continue;
             }
@@ -329,11 +375,14 @@ public final class Model implements AutoCloseable {
             if (dtype != DataType.FLOAT32) probs = then(probs, a -> a.toType(dtype, false));
             outs.add(then(then(probs, a -> a.reshape(b.nh, (long) g * t, nk)), a -> a.matMul(values)).reshape((long) b.nh * g, t, d));
         }
-        NDArray attn = outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
-        // o_proj over [T, H*D]
-        NDArray o = attn.transpose(1, 0, 2).reshape(t, (long) nq * d).matMul(lw.oT());
-        if (lw.oBias() != null) o = o.add(lw.oBias());
-        return o;
+        return outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
+    }
+
+    /** Whether positions[0..n) are consecutive and end at {@code last}. */
+    private static boolean consecutive(int[] positions, int n, int last) {
+        if (n == 0 || positions[n - 1] != last || positions[0] != last - n + 1) return false;
+        for (int i = 1; i < n; i++) if (positions[i] != positions[i - 1] + 1) return false;
+        return true;
     }
 
     /** Applies {@code op} and frees its input (unless the op returned it unchanged). */
