@@ -13,8 +13,8 @@ forward(q, k, v, mask, scale) -> [nh, G*T, D]          (the original entry point
   mask  [T, nk]        additive float32 mask (0 / -inf), or [1, 1] meaning "every key visible"
   scale []             float32 softmax scale
 
-attend(q, k, v, mask, scale: float, causal: int, window: int) -> [nh*G, T, D] (possibly a view)
-  q, k, v, mask as above. causal > 0: the T = causal queries are the last T of the nk key positions, which are
+attend(q, k, v, mask, scale: float, t: int, causal: bool, window: int) -> [nh*G, T, D] (possibly a view)
+  q, k, v, mask as above, t = T. causal: the T queries are the last T of the nk key positions, which are
   consecutive (an unevicted cache): bottom-right causal, with a sliding window of `window` keys when > 0, and `mask`
   is ignored. In float16/bfloat16 on a GPU that is FlashAttention-2 (aten::_flash_attention_forward, whose causal
   mask is bottom-right aligned), never an explicit mask. Few query rows (decode steps): matmul -> float32 softmax
@@ -38,8 +38,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 2
-DECODE_ROWS = 64  # at most this many query rows (G*T) use the matmul path in attend
+VERSION = 2  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -60,16 +59,15 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return VERSION
+        return 2
 
     @torch.jit.export
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, scale: float,
-               causal: int, window: int) -> torch.Tensor:
+               t: int, causal: bool, window: int) -> torch.Tensor:
         nh, rows, d = q.size(0), q.size(1), q.size(2)
         nk = k.size(1)
-        if causal > 0:
-            t = causal
-            g = rows // t
+        g = rows // t
+        if causal:
             if q.is_cuda and (q.dtype == torch.float16 or q.dtype == torch.bfloat16):
                 q4 = q.reshape(nh * g, t, d).transpose(0, 1).unsqueeze(0)   # [1, T, H, D]
                 k4 = k.transpose(0, 1).unsqueeze(0)                         # [1, nk, Hkv, D]
@@ -91,9 +89,7 @@ class FusedAttention(torch.nn.Module):
             if window > 0:
                 allowed = allowed & (qpos - kpos < window)
             mask = torch.zeros(t, nk, device=q.device).masked_fill(~allowed, float("-inf"))
-        t = rows if mask.numel() == 1 else mask.size(0)
-        g = rows // t
-        if rows <= DECODE_ROWS:
+        if rows <= 64:  # decode steps: few query rows
             s = torch.matmul(q, k.transpose(1, 2)).float() * scale
             if mask.numel() != 1:
                 s = (s.view(nh, g, t, nk) + mask).view(nh, rows, nk)
@@ -192,10 +188,10 @@ def check(module):
                 allowed = allowed & (qpos - kpos < window)
             ref = softmax_attention(q, k, v, allowed, 0.125)
             qb = q.reshape(nkv, g * t, d)
-            err = rel(module.attend(qb, k, v, no_mask, 0.125, t, window), ref)
+            err = rel(module.attend(qb, k, v, no_mask, 0.125, t, True, window), ref)
             assert err < tol, (dtype, t, nk, window, err)
             additive = torch.zeros(t, nk, device=dev).masked_fill(~allowed, float("-inf"))
-            err2 = rel(module.attend(qb, k, v, additive, 0.125, 0, 0), ref)
+            err2 = rel(module.attend(qb, k, v, additive, 0.125, t, False, 0), ref)
             assert err2 < tol, (dtype, t, nk, window, err2)
             print(f"attend {str(dtype)[6:]} T={t} nk={nk} window={window}: causal {err:.2e}, mask {err2:.2e}")
         # a decode step that sees every key (no mask)
@@ -203,7 +199,7 @@ def check(module):
         k = torch.randn(8, 50, 64, device=dev, dtype=dtype)
         v = torch.randn(8, 50, 64, device=dev, dtype=dtype)
         ref = softmax_attention(q, k, v, torch.ones(1, 50, dtype=torch.bool, device=dev), 0.125)
-        err = rel(module.attend(q.reshape(8, 2, 64), k, v, no_mask, 0.125, 0, 0), ref)
+        err = rel(module.attend(q.reshape(8, 2, 64), k, v, no_mask, 0.125, 1, False, 0), ref)
         assert err < tol, err
         print(f"attend {str(dtype)[6:]} decode, no mask: {err:.2e}")
     # decoder_in / decoder_out against the op-by-op formulas in float64

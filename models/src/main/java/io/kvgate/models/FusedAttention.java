@@ -99,14 +99,14 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /**
-     * The module's {@code attend}: softmax(q kᵀ · scale + mask) v with q [nh, G*T, D], k/v [nh, nk, D]; {@code causal} > 0
-     * means the T = causal queries are the last T of nk consecutive key positions (bottom-right causal, flash
-     * attention in half precision; {@code mask} is then ignored), with a sliding window of {@code window} keys when
-     * > 0. {@code mask}: additive [T, nk] float32 or null. Returns [nh*G, T, D] attached to q's manager.
+     * The module's {@code attend}: softmax(q kᵀ · scale + mask) v with q [nh, G*T, D] for T = {@code t} queries, k/v
+     * [nh, nk, D]; {@code causal} means the queries are the last T of nk consecutive key positions (bottom-right causal,
+     * flash attention in half precision; {@code mask} is then ignored), with a sliding window of {@code window} keys
+     * when > 0. {@code mask}: additive [T, nk] float32 or null. Returns [nh*G, T, D] attached to q's manager.
      */
-    NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask, double scale, int causal, int window) {
+    NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask, double scale, int t, boolean causal, int window) {
         return run("attend", (PtNDManager) q.getManager(), tensor(q), tensor(k), tensor(v), tensor(mask == null ? noMask : mask),
-                IValue.from(scale), IValue.from((long) causal), IValue.from((long) window)).get(0);
+                IValue.from(scale), IValue.from((long) t), IValue.from(causal), IValue.from((long) window)).get(0);
     }
 
     /** Threads that switched libtorch's graph executor to plain interpretation (a thread-local setting). */

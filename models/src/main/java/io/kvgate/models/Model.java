@@ -346,7 +346,7 @@ public final class Model implements AutoCloseable {
                 // causal attention (flash in half precision), no mask built
                 boolean causal = extend && blocks.length == 1 && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
                 NDArray mask = causal ? null : s.masks.get(keyPos, nk, window);
-                outs.add(fused.attend(qb, keys, values, mask, config.attentionScale(), causal ? t : 0, window));
+                outs.add(fused.attend(qb, keys, values, mask, config.attentionScale(), t, causal, window));
                 continue;
             }
             NDArray mask = s.masks.get(keyPos, nk, window);
