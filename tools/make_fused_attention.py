@@ -92,16 +92,16 @@ class FusedAttention(torch.nn.Module):
         if rows <= 64:  # decode steps: few query rows
             s = torch.matmul(q, k.transpose(1, 2)).float() * scale
             if mask.numel() != 1:
-                s = (s.view(nh, g, t, nk) + mask).view(nh, rows, nk)
+                s = (s.reshape(nh, g, t, nk) + mask).reshape(nh, rows, nk)
             p = torch.softmax(s, -1).to(q.dtype)
-            return torch.matmul(p, v).view(nh * g, t, d)
+            return torch.matmul(p, v).reshape(nh * g, t, d)
         if mask.numel() == 1:
             out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), scale=scale)
         else:
             full = mask.to(q.dtype).repeat(g, 1)
             out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), attn_mask=full,
                                                  scale=scale)
-        return out[0].view(nh * g, t, d)
+        return out[0].reshape(nh * g, t, d)
 
     @torch.jit.export
     def decoder_in(self, x: torch.Tensor, in_norm: torch.Tensor, qkv_t: torch.Tensor, qkv_bias: torch.Tensor,
@@ -172,7 +172,7 @@ def check(module):
         print(f"forward ({'mask' if m.numel() > 1 else 'no mask'}): rel err {err:.2e} on {dev}")
     assert module.version() == VERSION
     # attend: causal (flash in half precision on a GPU), explicit mask, decode rows
-    dtypes = [torch.float32] + ([torch.float16] if dev == "cuda" else [])
+    dtypes = [torch.float32, torch.float16]  # float16: FlashAttention-2 on a GPU, the fallbacks on a CPU
     no_mask = torch.zeros(1, 1, device=dev)
     for dtype in dtypes:
         tol = 1e-3 if dtype == torch.float32 else 5e-3

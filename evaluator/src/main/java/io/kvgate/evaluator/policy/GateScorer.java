@@ -63,9 +63,8 @@ public final class GateScorer implements Scorer {
                 public void attentionInput(int layer, NDArray x, int[] positions) {
                     if (!book.scored(layer)) return;
                     if (decoding) { // buffered: scored in one batch per decode interval
-                        NDArray copy = x.duplicate();
-                        copy.attach(buffers);
-                        pendingX.get(layer).add(copy);
+                        x.attach(buffers); // taken over, not copied: no device op per layer and step
+                        pendingX.get(layer).add(x);
                         pendingPositions.get(layer).add(positions.clone());
                     } else {
                         keepScores(layer, gates.score(layer, x), positions.clone());
