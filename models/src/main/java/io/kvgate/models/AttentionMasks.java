@@ -19,9 +19,17 @@ import java.util.List;
 final class AttentionMasks {
     private record Entry(int window, int[] keyPositions, NDArray mask) {}
 
+    /**
+     * Bytes of masks kept for reuse within a chunk. After eviction every (layer, KV head) holds different positions, so
+     * nothing is reused and keeping every mask of a long chunk ran a 32K-token prefill out of GPU memory
+     * (28 layers x 8 heads x [4096, ~12K] float32); past this the oldest masks are freed.
+     */
+    static final long KEEP_BYTES = 512L << 20;
+
     private final NDManager scope;
     private final int p0, t;
     private final List<Entry> built = new ArrayList<>();
+    private long keptBytes;
 
     AttentionMasks(NDManager scope, int p0, int t) {
         this.scope = scope;
@@ -37,13 +45,24 @@ final class AttentionMasks {
         for (Entry e : built)
             if (e.window == window && e.keyPositions.length == nk && Arrays.equals(e.keyPositions, 0, nk, keyPositions, 0, nk)) return e.mask;
         int[] kp = Arrays.copyOf(keyPositions, nk);
-        NDArray keys = scope.create(kp, new Shape(1, nk));
-        NDArray queries = scope.arange(p0, p0 + t, 1, DataType.INT32).reshape(t, 1);
-        NDArray allowed = keys.lte(queries);
-        if (window > 0) allowed = allowed.logicalAnd(queries.sub(keys).lt(window));
-        Shape shape = new Shape(t, nk);
-        NDArray mask = NDArrays.where(allowed, scope.zeros(shape, DataType.FLOAT32), scope.full(shape, Float.NEGATIVE_INFINITY, DataType.FLOAT32));
+        NDArray mask;
+        try (NDManager tmp = scope.newSubManager()) { // the [T, nk] intermediates go as soon as the mask is made
+            NDArray keys = tmp.create(kp, new Shape(1, nk));
+            NDArray queries = tmp.arange(p0, p0 + t, 1, DataType.INT32).reshape(t, 1);
+            NDArray allowed = keys.lte(queries);
+            if (window > 0) allowed = allowed.logicalAnd(queries.sub(keys).lt(window));
+            Shape shape = new Shape(t, nk);
+            mask = NDArrays.where(allowed, tmp.zeros(shape, DataType.FLOAT32), tmp.full(shape, Float.NEGATIVE_INFINITY, DataType.FLOAT32));
+            mask.attach(scope);
+        }
+        // callers use a mask before asking for the next one, so older masks may be freed here (stream-ordered on a GPU)
+        while (!built.isEmpty() && keptBytes + 4L * t * nk > KEEP_BYTES) {
+            Entry oldest = built.remove(0);
+            keptBytes -= 4L * oldest.mask.size();
+            oldest.mask.close();
+        }
         built.add(new Entry(window, kp, mask));
+        keptBytes += 4L * t * nk;
         return mask;
     }
 }
