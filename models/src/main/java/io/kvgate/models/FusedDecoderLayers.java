@@ -17,6 +17,14 @@ import static io.kvgate.models.FusedAttention.tensor;
  * {@code Model.qwenDecoderLayer}, which stays the reference.
  */
 final class FusedDecoderLayers {
+    /** {@code KVGATE_FUSED_LAYERS=0} (or {@code -Dkvgate.fusedLayers=false}) keeps Model's own layer ops (A/B timing). */
+    static final String ENV = "KVGATE_FUSED_LAYERS";
+
+    static boolean enabled() {
+        String v = System.getProperty("kvgate.fusedLayers", System.getenv(ENV));
+        return v == null || !(v.equals("0") || v.equalsIgnoreCase("false"));
+    }
+
     private final FusedAttention module;
     private final Weights w;
     private final ModelConfig config;

@@ -57,7 +57,7 @@ public final class Model implements AutoCloseable {
         this.rope = rope;
         this.fused = FusedAttention.fromEnvironment(manager, manager.getDevice());
         boolean layerFunctions = fused != null && fused.hasLayerFunctions();
-        this.fusedLayers = layerFunctions && config.family() != ModelConfig.Family.GEMMA3
+        this.fusedLayers = layerFunctions && config.family() != ModelConfig.Family.GEMMA3 && FusedDecoderLayers.enabled()
                 ? new FusedDecoderLayers(fused, w, config, rope, manager) : null;
         // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token);
         // with bottom-right causal flash attention a whole context up to LAYER_PREFILL_CHUNK goes in one chunk
