@@ -141,8 +141,11 @@ public final class GateScorer implements Scorer {
                 for (int c = 0; c < positions.size(); c++) {
                     int[] p = positions.get(c);
                     int t = p.length, heads = (int) (pendingScores.get(l).get(c).size() / t);
-                    for (int h = 0; h < heads; h++)
-                        for (int i = 0; i < t; i++) book.set(l, h, p[i], all[o + h * t + i]);
+                    boolean run = t > 0 && p[t - 1] - p[0] == t - 1; // a chunk's positions are consecutive
+                    for (int h = 0; h < heads; h++) {
+                        if (run) book.setRun(l, h, p[0], all, o + h * t, t);
+                        else for (int i = 0; i < t; i++) book.set(l, h, p[i], all[o + h * t + i]);
+                    }
                     o += heads * t;
                 }
             }
