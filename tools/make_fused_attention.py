@@ -10,7 +10,9 @@ so a decoder layer of ~65 ops is host-bound on a GPU. This module holds whole pi
 forward(q, k, v, mask, scale) -> [nh, G*T, D]          (the original entry point, kept for older callers)
   q     [nh, G*T, D]   queries, rows ordered (group, token): the G query heads of each KV head flattened
   k, v  [nh, nk, D]    keys and values
-  mask  [T, nk]        additive float32 mask (0 / -inf), or [1, 1] meaning "every key visible"
+  mask  [T, nk]        additive float32 mask (0 / -inf) shared by all heads,
+        [nh, T, nk]    or one per KV head (heads that kept different entries after eviction; padding slots -inf),
+        [1, 1]         or "every key visible"
   scale []             float32 softmax scale
 
 attend(q, k, v, mask, scale: float, t: int, causal: bool, window: int) -> [nh*G, T, D] (possibly a view)
@@ -53,9 +55,18 @@ class FusedAttention(torch.nn.Module):
         q = (q * scale.to(q.dtype)).unsqueeze(0)
         if mask.numel() == 1:
             out = F.scaled_dot_product_attention(q, k.unsqueeze(0), v.unsqueeze(0), scale=1.0)
-        else:
+        elif mask.dim() == 2:
             rows = mask.to(q.dtype).repeat(q.size(2) // mask.size(0), 1)
             out = F.scaled_dot_product_attention(q, k.unsqueeze(0), v.unsqueeze(0), attn_mask=rows, scale=1.0)
+        else:
+            # per-KV-head mask: batch = KV heads, heads = the G query heads of each; the mask broadcasts over G
+            nh, t = mask.size(0), mask.size(1)
+            g = q.size(2) // t
+            q4 = q.reshape(nh, g, t, q.size(3))
+            k4 = k.unsqueeze(1).expand(nh, g, k.size(1), k.size(2))
+            v4 = v.unsqueeze(1).expand(nh, g, v.size(1), v.size(2))
+            out = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=mask.to(q.dtype).unsqueeze(1), scale=1.0)
+            out = out.reshape(1, nh, g * t, q.size(3))
         return out.squeeze(0)
 
     @torch.jit.export
@@ -95,11 +106,19 @@ class FusedAttention(torch.nn.Module):
         if rows <= 64:  # decode steps: few query rows
             s = torch.matmul(q, k.transpose(1, 2)).float() * scale
             if mask.numel() != 1:
-                s = (s.reshape(nh, g, t, nk) + mask).reshape(nh, rows, nk)
+                m4 = mask if mask.dim() == 2 else mask.unsqueeze(1)  # per-KV-head masks broadcast over the group
+                s = (s.reshape(nh, g, t, nk) + m4).reshape(nh, rows, nk)
             p = torch.softmax(s, -1).to(q.dtype)
             return torch.matmul(p, v).reshape(nh * g, t, d)
         if mask.numel() == 1:
             out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), scale=scale)
+        elif mask.dim() == 3:
+            # per-KV-head mask: batch = KV heads, heads = the G query heads of each
+            q4 = q.reshape(nh, g, t, d)
+            k4 = k.unsqueeze(1).expand(nh, g, nk, d)
+            v4 = v.unsqueeze(1).expand(nh, g, nk, d)
+            out = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=mask.to(q.dtype).unsqueeze(1), scale=scale)
+            return out.reshape(nh * g, t, d)
         else:
             full = mask.to(q.dtype).repeat(g, 1)
             out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), attn_mask=full,
@@ -148,9 +167,11 @@ def rel(got, ref):
 
 
 def softmax_attention(q, k, v, allowed, scale):
-    """Reference in float64: q [H, T, D], k/v [Hkv, nk, D], allowed [T, nk] bool. Returns [H, T, D]."""
+    """Reference in float64: q [H, T, D], k/v [Hkv, nk, D], allowed [T, nk] or [Hkv, T, nk] bool. Returns [H, T, D]."""
     g = q.size(0) // k.size(0)
     kk, vv = k.double().repeat_interleave(g, 0), v.double().repeat_interleave(g, 0)
+    if allowed.dim() == 3:
+        allowed = allowed.repeat_interleave(g, 0)
     s = (q.double() @ kk.transpose(1, 2)) * scale
     s = s.masked_fill(~allowed, float("-inf"))
     return torch.softmax(s, -1) @ vv
@@ -167,12 +188,21 @@ def check(module):
     pos_q = torch.arange(nk - t, nk, device=dev)
     mask = torch.where(pos_k[None, :] <= pos_q[:, None], 0.0, float("-inf")).float()
     scale = torch.tensor(0.25, device=dev)
-    for m in (mask, torch.zeros(1, 1, device=dev)):
-        ref_mask = m.repeat(g, 1) if m.numel() > 1 else 0
+    # per-head mask: head 1 keeps only the odd keys (as after eviction; the rest are padding)
+    per_head = mask.unsqueeze(0).repeat(nh, 1, 1)
+    per_head[1, :, 0::2] = float("-inf")
+    for m in (mask, per_head, torch.zeros(1, 1, device=dev)):
+        if m.numel() == 1:
+            ref_mask = 0
+        elif m.dim() == 2:
+            ref_mask = m.repeat(g, 1)
+        else:
+            ref_mask = m.repeat(1, g, 1)
         ref = torch.softmax((q.double() @ k.double().transpose(1, 2)) * 0.25 + ref_mask, -1) @ v.double()
         err = rel(module(q, k, v, m, scale), ref)
         assert err < 1e-3, err
-        print(f"forward ({'mask' if m.numel() > 1 else 'no mask'}): rel err {err:.2e} on {dev}")
+        what = "no mask" if m.numel() == 1 else ("mask" if m.dim() == 2 else "per-head mask")
+        print(f"forward ({what}): rel err {err:.2e} on {dev}")
     assert module.version() == VERSION
     # attend: causal (flash in half precision on a GPU), explicit mask, decode rows
     dtypes = [torch.float32, torch.float16]  # float16: FlashAttention-2 on a GPU, the fallbacks on a CPU
@@ -196,7 +226,16 @@ def check(module):
             additive = torch.zeros(t, nk, device=dev).masked_fill(~allowed, float("-inf"))
             err2 = rel(module.attend(qb, k, v, additive, 0.125, t, False, 0), ref)
             assert err2 < tol, (dtype, t, nk, window, err2)
-            print(f"attend {str(dtype)[6:]} T={t} nk={nk} window={window}: causal {err:.2e}, mask {err2:.2e}")
+            # per-KV-head masks (heads that kept different entries): head 1 sees only the odd keys
+            per_head = allowed.unsqueeze(0).repeat(nkv, 1, 1)
+            per_head[1, :, 0::2] = False
+            per_head[1, :, -1] = True  # every query row keeps a key
+            ref3 = softmax_attention(q, k, v, per_head, 0.125)
+            additive3 = torch.zeros(nkv, t, nk, device=dev).masked_fill(~per_head, float("-inf"))
+            err3 = rel(module.attend(qb, k, v, additive3, 0.125, t, False, 0), ref3)
+            assert err3 < tol, (dtype, t, nk, window, err3)
+            print(f"attend {str(dtype)[6:]} T={t} nk={nk} window={window}: causal {err:.2e}, mask {err2:.2e}, "
+                  f"per-head mask {err3:.2e}")
         # a decode step that sees every key (no mask)
         q = torch.randn(8 * 2, 1, 64, device=dev, dtype=dtype)
         k = torch.randn(8, 50, 64, device=dev, dtype=dtype)

@@ -23,7 +23,7 @@ import java.util.Map;
 
 /**
  * Optional fused attention: a TorchScript function around torch's {@code scaled_dot_product_attention}
- * (written by {@code tools/make_fused_attention.py}), called once per KV-head block instead of Model's
+ * (written by {@code tools/make_fused_attention.py}), called once per layer instead of Model's
  * matmul → softmax → matmul chain during prefill. On a GPU that keeps the scores out of device memory and saves a
  * dozen JNI calls per layer. Enabled by {@code KVGATE_FUSED_ATTENTION=<file.pt>} (or system property {@code kvgate.fusedAttention});
  * without it, and where the function cannot serve (attention probabilities requested, logit soft-capping), Model
@@ -90,21 +90,37 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /**
-     * softmax(q kᵀ · scale + mask) v for one block: q [nh, G*T, D] (rows ordered group, token), k/v [nh, nk, D],
-     * mask [T, nk] additive float32 or null (all keys visible), scale a 0-d float32 array. Returns [nh, G*T, D]
-     * attached to q's manager.
+     * softmax(q kᵀ · scale + mask) v for one layer's KV heads: q [nh, G*T, D] (rows ordered group, token), k/v
+     * [nh, nk, D], mask additive float32, [T, nk] for all heads or [nh, 1, T, nk] per head (heads that hold different
+     * entries), or null (all keys visible); scale a 0-d float32 array. Returns [nh, G*T, D] attached to q's manager.
      */
     NDArray apply(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
-        return block.forward(store, new NDList(q, k, v, mask == null ? noMask : mask, scale), false).singletonOrThrow();
+        if (mask == null) return call(q, k, v, noMask, scale);
+        if (mask.getShape().dimension() == 2) return call(q, k, v, mask, scale);
+        Shape s = mask.getShape();
+        try (NDArray perHead = mask.reshape(s.get(0), s.get(2), s.get(3))) { // [nh, T, nk]
+            return call(q, k, v, perHead, scale);
+        }
+    }
+
+    private NDArray call(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
+        return block.forward(store, new NDList(q, k, v, mask, scale), false).singletonOrThrow();
     }
 
     /**
      * The module's {@code attend}: softmax(q kᵀ · scale + mask) v with q [nh, G*T, D] for T = {@code t} queries, k/v
      * [nh, nk, D]; {@code causal} means the queries are the last T of nk consecutive key positions (bottom-right causal,
      * flash attention in half precision; {@code mask} is then ignored), with a sliding window of {@code window} keys
-     * when > 0. {@code mask}: additive [T, nk] float32 or null. Returns [nh*G, T, D] attached to q's manager.
+     * when > 0. {@code mask}: additive float32 [T, nk] or per KV head [nh, 1, T, nk], or null. Returns [nh*G, T, D]
+     * attached to q's manager.
      */
     NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask, double scale, int t, boolean causal, int window) {
+        if (mask != null && mask.getShape().dimension() == 4) { // per KV head [nh, 1, T, nk] → [nh, T, nk]
+            Shape s = mask.getShape();
+            try (NDArray perHead = mask.reshape(s.get(0), s.get(2), s.get(3))) {
+                return attend(q, k, v, perHead, scale, t, causal, window);
+            }
+        }
         return run("attend", (PtNDManager) q.getManager(), tensor(q), tensor(k), tensor(v), tensor(mask == null ? noMask : mask),
                 IValue.from(scale), IValue.from((long) t), IValue.from(causal), IValue.from((long) window)).get(0);
     }

@@ -46,6 +46,13 @@ public final class Model implements AutoCloseable {
     private final FusedAttention fused;
     /** Whole Qwen decoder layers in two fused calls when the fused module has them, else null (Model's own ops). */
     private final FusedDecoderLayers fusedLayers;
+    /**
+     * Fewest new tokens for which a layer whose heads hold different entries is attended per head (gathered into a
+     * padded [Hkv, L, D]) instead of flat over the whole layer: flat costs numKvHeads× the score FLOPs, which only
+     * the few queries of decode steps can afford.
+     */
+    static final int FLAT_MAX_QUERIES = 16;
+    private long attentionChains;
 
     private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope, float embedScale) {
         this.embedScale = embedScale;
@@ -269,7 +276,7 @@ public final class Model implements AutoCloseable {
 
     /**
      * Self-attention of one layer for T new tokens (h: [T, hidden] after the input norm): q/k/v projections,
-     * q/k norm, RoPE, cache append, attention over the cache's entries (per storage block of KV heads), o_proj.
+     * q/k norm, RoPE, cache append, attention over the cache's entries (one batched chain per layer, see {@link LayerKv}), o_proj.
      */
     private NDArray selfAttention(NDArray h, Step s) {
         Weights.Layer lw = w.layers[s.layer];
@@ -306,76 +313,50 @@ public final class Model implements AutoCloseable {
         int t = (int) q.getShape().get(1);
         ForwardObserver obs = s.opt.observer();
         boolean extend = s.opt.extendCache();
-        if (extend) s.cache.append(s.layer, k, v, s.p0);
+        LayerKv kv = s.cache.layer(s.layer);
+        if (extend) kv.append(k, v, s.p0);
         int window = config.windowOf(s.layer);
         boolean wantProbs = obs != null && obs.wantsAttentionProbs(s.layer);
-        KvCache.Block[] blocks = s.cache.blocks(s.layer);
-        NDList outs = new NDList();
-        for (KvCache.Block b : blocks) {
-            // keys/values this block's heads attend to, and their positions
-            NDArray keys, values;
-            int[] keyPos;
-            int nk;
-            if (extend) {
-                NDArray[] kv = KvCache.kvViews(b, s.st);
-                keys = kv[0];
-                values = kv[1];
-                keyPos = b.pos;
-                nk = b.len;
-            } else {
-                NDArray newK = b.nh == nkv ? k : k.get(new NDIndex("{}:{}", b.h0, b.h0 + b.nh));
-                NDArray newV = b.nh == nkv ? v : v.get(new NDIndex("{}:{}", b.h0, b.h0 + b.nh));
-                nk = b.len + t;
-                keyPos = new int[nk];
-                if (b.len > 0) System.arraycopy(b.pos, 0, keyPos, 0, b.len);
-                for (int i = 0; i < t; i++) keyPos[b.len + i] = s.p0 + i;
-                if (b.len > 0) {
-                    NDArray[] kv = KvCache.kvViews(b, s.st);
-                    keys = kv[0].concat(newK, 1);
-                    values = kv[1].concat(newV, 1);
-                } else {
-                    keys = newK;
-                    values = newV;
+        NDArray attn; // [H, T, D]
+        if (!kv.isRagged()) {
+            // every head holds the same positions: [Hkv, n, D] against [Hkv, G*T, D]
+            LayerKv.Shared sh = kv.shared(s.st);
+            NDArray keys = sh.keys(), values = sh.values();
+            int[] keyPos = sh.positions();
+            int nk = sh.length();
+            if (!extend) { // the new tokens are attended to but not stored
+                keyPos = java.util.Arrays.copyOf(keyPos, nk + t);
+                for (int i = 0; i < t; i++) keyPos[nk + i] = s.p0 + i;
+                keys = nk == 0 ? k : keys.concat(k, 1);
+                values = nk == 0 ? v : values.concat(v, 1);
+                nk += t;
+            }
+            // the chunk's own keys after a consecutive run of cached ones (an unevicted cache): the fused module's
+            // bottom-right causal attention (flash / cuDNN in half precision) needs no mask
+            boolean causal = fused != null && fused.hasLayerFunctions() && extend && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
+            NDArray mask = causal ? null : s.masks.get(keyPos, nk, nk == 0 ? 0 : keyPos[0], nk == 0 ? 0 : keyPos[nk - 1], window);
+            attn = batchedAttention(groups(q, t), keys, values, mask, null, wantProbs, causal, window, s);
+        } else if (extend && t < FLAT_MAX_QUERIES && !wantProbs) {
+            // heads hold different entries: every head's queries against the whole layer, kept to its own rows by a mask
+            LayerKv.Flat f = kv.flat();
+            NDArray mask = s.masks.get(f.rowPositions(), f.rows(), f.minPosition(), s.p0 + t - 1, window);
+            attn = flatAttention(q, f, mask);
+        } else {
+            // long chunks (or probabilities wanted): heads gathered into [Hkv, L, D], left-padded to a common length
+            LayerKv.Padded p = kv.padded(s.st);
+            NDArray keys = p.keys(), values = p.values();
+            int[][] keyPos = p.keyPositions();
+            if (!extend) {
+                keys = keys.concat(k, 1);
+                values = values.concat(v, 1);
+                for (int head = 0; head < nkv; head++) {
+                    keyPos[head] = java.util.Arrays.copyOf(keyPos[head], p.length() + t);
+                    for (int i = 0; i < t; i++) keyPos[head][p.length() + i] = s.p0 + i;
                 }
             }
-            // the G query heads of each KV head, flattened to [nh, G*T, D] so one matmul covers the group
-            NDArray qb = (b.nh == nkv ? q : q.get(new NDIndex("{}:{}", b.h0 * g, (b.h0 + b.nh) * g))).reshape(b.nh, (long) g * t, d);
-            boolean fusable = fused != null && !wantProbs && config.attnLogitSoftcap() <= 0;
-            if (fusable && fused.hasLayerFunctions()) {
-                // the chunk's own keys after a consecutive run of cached ones (an unevicted cache): bottom-right
-                // causal attention (flash in half precision), no mask built
-                boolean causal = extend && blocks.length == 1 && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
-                NDArray mask = causal ? null : s.masks.get(keyPos, nk, window);
-                outs.add(fused.attend(qb, keys, values, mask, config.attentionScale(), t, causal, window));
-                continue;
-            }
-            NDArray mask = s.masks.get(keyPos, nk, window);
-            if (fusable && t >= FusedAttention.MIN_QUERIES) {
-                outs.add(fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) b.nh * g, t, d));
-                continue;
-            }
-            // [nh, G*T, nk] score matrices are the big intermediates of long contexts: free each as soon as it is used
-            NDArray scores = then(qb.matMul(keys.transpose(0, 2, 1)), a -> a.mul(constant((float) config.attentionScale())));
-            if (config.attnLogitSoftcap() > 0) {
-                float cap = (float) config.attnLogitSoftcap();
-                scores = then(then(then(scores, a -> a.div(constant(cap))), NDArray::tanh), a -> a.mul(constant(cap)));
-            }
-            if (dtype != DataType.FLOAT32) scores = then(scores, a -> a.toType(DataType.FLOAT32, false));
-            if (mask != null) scores = then(then(scores, a -> a.reshape(b.nh, g, t, nk)), a -> a.add(mask)); // views pin storage: close them too
-            NDArray probs = then(scores, a -> a.softmax(-1));
-            if (wantProbs) {
-                try (NDArray p4 = probs.reshape(b.nh, g, t, nk)) {
-                    for (int i = 0; i < b.nh; i++) {
-                        try (NDArray head = p4.get(i)) {
-                            obs.attentionProbs(s.layer, b.h0 + i, head);
-                        }
-                    }
-                }
-            }
-            if (dtype != DataType.FLOAT32) probs = then(probs, a -> a.toType(dtype, false));
-            outs.add(then(then(probs, a -> a.reshape(b.nh, (long) g * t, nk)), a -> a.matMul(values)).reshape((long) b.nh * g, t, d));
+            attn = batchedAttention(groups(q, t), keys, values, s.masks.perHead(keyPos, window), p.pad(), wantProbs, false, window, s);
         }
-        return outs.size() == 1 ? outs.get(0) : NDArrays.concat(outs, 0);
+        return attn;
     }
 
     /** Whether positions[0..n) are consecutive and end at {@code last}. */
@@ -383,6 +364,80 @@ public final class Model implements AutoCloseable {
         if (n == 0 || positions[n - 1] != last || positions[0] != last - n + 1) return false;
         for (int i = 1; i < n; i++) if (positions[i] != positions[i - 1] + 1) return false;
         return true;
+    }
+
+    /**
+     * Softmax attention of [nh, G*T, D] queries against [nh, nk, D] keys/values (one matmul chain for all heads);
+     * {@code mask} is [T, nk] or per head [nh, 1, T, nk] (additive float32, or null). {@code pad[h]}: leading key
+     * columns of head h that are padding, left out of the probabilities handed to the observer. {@code causal}: the T
+     * queries are the last T of nk consecutive key positions and {@code mask} is null (fused module only; sliding
+     * window {@code window}). Returns [nh*G, T, D].
+     */
+    private NDArray batchedAttention(NDArray qb, NDArray keys, NDArray values, NDArray mask, int[] pad, boolean wantProbs,
+                                     boolean causal, int window, Step s) {
+        int nh = (int) qb.getShape().get(0), g = config.groupSize(), d = config.headDim();
+        int t = (int) qb.getShape().get(1) / g, nk = (int) keys.getShape().get(1);
+        attentionChains++;
+        if (fused != null && !wantProbs && config.attnLogitSoftcap() <= 0) {
+            // version 2 modules: one call at every chunk size (decode steps use its matmul path, not sdpa)
+            if (fused.hasLayerFunctions()) return fused.attend(qb, keys, values, mask, config.attentionScale(), t, causal, window);
+            if (t >= FusedAttention.MIN_QUERIES)
+                return fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) nh * g, t, d);
+        }
+        // [nh, G*T, nk] score matrices are the big intermediates of long contexts: free each as soon as it is used
+        NDArray scores = scaledScores(qb.matMul(keys.transpose(0, 2, 1)));
+        if (mask != null) scores = then(then(scores, a -> a.reshape(nh, g, t, nk)), a -> a.add(mask)); // views pin storage: close them too
+        NDArray probs = then(scores, a -> a.softmax(-1));
+        if (wantProbs) {
+            try (NDArray p4 = probs.reshape(nh, g, t, nk)) {
+                for (int i = 0; i < nh; i++) {
+                    try (NDArray head = p4.get(new NDIndex("{}, :, :, {}:", i, pad == null ? 0 : pad[i]))) {
+                        s.opt.observer().attentionProbs(s.layer, i, head);
+                    }
+                }
+            }
+        }
+        if (dtype != DataType.FLOAT32) probs = then(probs, a -> a.toType(dtype, false));
+        return then(then(probs, a -> a.reshape(nh, (long) g * t, nk)), a -> a.matMul(values)).reshape((long) nh * g, t, d);
+    }
+
+    /**
+     * Attention of a few queries over a layer whose heads hold different entries: each KV head's [G*T, D] queries
+     * against all stored keys [D, rows] in one matmul, kept to the head's own rows by the layout's ownership mask
+     * (plus {@code positionMask} [T, rows] when causality or the window hide some keys). Reads the K/V bytes once,
+     * like per-head attention, and issues no more ops than the shared layout; the scores cost numKvHeads× the
+     * FLOPs, which is why long chunks go through {@link #batchedAttention} over padded heads instead. Returns [H, T, D].
+     */
+    private NDArray flatAttention(NDArray q, LayerKv.Flat f, NDArray positionMask) {
+        int nq = config.numHeads(), nkv = config.numKvHeads(), g = config.groupSize(), d = config.headDim();
+        int t = (int) q.getShape().get(1), rows = f.rows();
+        attentionChains++;
+        NDArray scores = then(scaledScores(groups(q, t).matMul(f.keysT())), a -> a.add(f.ownership())); // [Hkv, G*T, rows]
+        if (positionMask != null) scores = then(then(scores, a -> a.reshape(nkv, g, t, rows)), a -> a.add(positionMask));
+        NDArray probs = then(scores, a -> a.softmax(-1));
+        if (dtype != DataType.FLOAT32) probs = then(probs, a -> a.toType(dtype, false));
+        return then(probs, a -> a.matMul(f.values())).reshape(nq, t, d);
+    }
+
+    /** Queries [H, T, D] as [Hkv, G*T, D]: the G query heads of each KV head flattened, so one matmul covers the group. */
+    private NDArray groups(NDArray q, int t) {
+        return q.reshape(config.numKvHeads(), (long) config.groupSize() * t, config.headDim());
+    }
+
+    /** Raw scores q·kᵀ → scaled (and soft-capped where configured), in float32 for the softmax. */
+    private NDArray scaledScores(NDArray raw) {
+        NDArray scores = then(raw, a -> a.mul(constant((float) config.attentionScale())));
+        if (config.attnLogitSoftcap() > 0) {
+            float cap = (float) config.attnLogitSoftcap();
+            scores = then(then(then(scores, a -> a.div(constant(cap))), NDArray::tanh), a -> a.mul(constant(cap)));
+        }
+        if (dtype != DataType.FLOAT32) scores = then(scores, a -> a.toType(DataType.FLOAT32, false));
+        return scores;
+    }
+
+    /** Attention chains run so far (one per layer per chunk, whatever was evicted); for tests. */
+    long attentionChains() {
+        return attentionChains;
     }
 
     /** Applies {@code op} and frees its input (unless the op returned it unchanged). */

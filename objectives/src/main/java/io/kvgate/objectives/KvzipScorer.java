@@ -2,7 +2,9 @@ package io.kvgate.objectives;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.kvgate.models.ForwardObserver;
 import io.kvgate.models.ForwardOptions;
 import io.kvgate.models.KvCache;
@@ -25,6 +27,11 @@ import java.util.function.IntPredicate;
 public final class KvzipScorer {
     /** Leading context tokens kept in every chunk's key set (attention sinks / system prompt). */
     public static final int DEFAULT_SINK_TOKENS = 4;
+
+    /** Float32 elements of one CPU pass call's attention matrix (16 MiB), see {@link #passChunk}. */
+    static final long CPU_SCORES_BUDGET = 4L << 20;
+    /** Fewest tokens per pass call, so per-call overheads stay small even over very large key sets. */
+    static final int MIN_PASS_CHUNK = 32;
 
     private final RepeatPrompt prompt;
     private final int chunkSize;
@@ -81,7 +88,7 @@ public final class KvzipScorer {
             // Key set: the whole context for a single chunk; otherwise sinks + this chunk's keys (the first
             // chunk also takes the leading wrappers, the last one the trailing wrappers). The pass runs on a
             // copy of that key set, which it extends chunk by chunk and then drops: the caller's cache is
-            // never touched, and the pass's [G·t, keys] attention matrices stay prefill-chunk sized.
+            // never touched, and the pass's attention matrices stay small (passChunk).
             int keyFrom = start + (c == 0 ? 0 : s);
             int keyTo = start + (c == chunks - 1 ? n : e);
             int sinkEnd = start + sinkTokens;
@@ -94,46 +101,102 @@ public final class KvzipScorer {
     }
 
     /**
-     * One reconstruction pass appended to {@code keys} (a throw-away copy); folds the max probabilities on
-     * entries of the scored context into {@code scores} (entries of the pass itself are not in
-     * {@code positions}, so they are skipped).
+     * One reconstruction pass appended to {@code keys} (a throw-away copy of the key set); folds the max
+     * probabilities on the key set's entries into {@code scores} (the pass's own entries are not scored).
      */
     private static void runPass(Model model, KvCache keys, int[] input, int[] layers,
                                 float[][][] scores, int[][][] positions) {
-        boolean[] wanted = new boolean[scores.length];
-        for (int l : layers) wanted[l] = true;
+        // score slot of each key-set entry, per (layer, head); the pass appends its own entries after them
+        int[][][] slots = new int[scores.length][][];
+        int keySet = 0;
+        for (int l : layers) {
+            slots[l] = new int[keys.numKvHeads()][];
+            for (int h = 0; h < slots[l].length; h++) {
+                int[] keyPositions = keys.positions(l, h);
+                slots[l][h] = new int[keyPositions.length];
+                for (int j = 0; j < keyPositions.length; j++)
+                    slots[l][h][j] = Arrays.binarySearch(positions[l][h], keyPositions[j]);
+                keySet = Math.max(keySet, keyPositions.length);
+            }
+        }
         ForwardObserver maxProbs = new ForwardObserver() {
             @Override
             public boolean wantsAttentionProbs(int layer) {
-                return wanted[layer];
+                return slots[layer] != null;
             }
 
             @Override
             public void attentionProbs(int layer, int kvHead, NDArray probs) {
-                // columns: the pass cache's entries before this forward chunk, then the chunk's own keys
-                long cached = probs.getShape().get(2) - probs.getShape().get(1);
-                if (cached <= 0) return;
+                // columns: the key set's entries, the pass's entries before this forward chunk, the chunk's own keys
+                int[] slot = slots[layer][kvHead];
+                if (slot.length == 0) return;
+                long passRow0 = probs.getShape().get(2) - probs.getShape().get(1) - slot.length;
                 float[] m;
-                // max over the chunk's rows, then over the group: two reductions, no copy of the slice
-                try (NDArray overRows = probs.max(new int[] {1});
-                     NDArray overGroup = overRows.max(new int[] {0});
-                     NDArray f32 = overGroup.toType(DataType.FLOAT32, false)) {
-                    m = f32.toFloatArray(); // [cached + t]; the first `cached` columns are the key set's entries
+                try (NDArray keyColumns = probs.get(new NDIndex(":, :, 0:{}", slot.length));
+                     NDArray best = maxOverScoringRows(keyColumns, passRow0);
+                     NDArray f32 = best.toType(DataType.FLOAT32, false)) {
+                    m = f32.toFloatArray();
                 }
-                int[] keyPositions = keys.positions(layer, kvHead);
-                int[] target = positions[layer][kvHead];
                 float[] out = scores[layer][kvHead];
-                for (int j = 0; j < cached; j++) {
-                    int idx = Arrays.binarySearch(target, keyPositions[j]);
-                    if (idx >= 0 && m[j] > out[idx]) out[idx] = m[j];
-                }
+                for (int j = 0; j < slot.length; j++)
+                    if (slot[j] >= 0 && m[j] > out[slot[j]]) out[slot[j]] = m[j];
             }
         };
         ForwardOptions options = ForwardOptions.defaults()
                 .withObserver(maxProbs)
                 .withLogits(ForwardOptions.Logits.NONE);
         try (NDManager scope = model.manager().newSubManager()) {
-            model.forward(scope, keys, input, options);
+            model.forward(scope, keys, input, options, passChunk(model, input.length, keySet + input.length));
         }
+    }
+
+    /**
+     * Which pass rows count towards a key's score, and how they combine — the one place that decides it:
+     * the max over the GQA group's query heads and every row of the pass (repeat prompt and repeated context
+     * alike). {@code probs}: [G, T, keys] for pass rows {@code passRow0 ..< passRow0 + T}; returns [keys].
+     */
+    static NDArray maxOverScoringRows(NDArray probs, long passRow0) {
+        Shape s = probs.getShape();
+        try (NDArray rows = probs.reshape(s.get(0) * s.get(1), s.get(2))) {
+            return maxOverRows(rows);
+        }
+    }
+
+    /**
+     * Column max of [R, k] by halving with element-wise maxima (the two halves overlap by a row when R is odd;
+     * max is idempotent, so that is exact). libtorch's max(dim) also computes the argmax and took 2–5× longer.
+     */
+    static NDArray maxOverRows(NDArray rows) {
+        NDArray current = rows;
+        long r = rows.getShape().get(0);
+        while (r > 1) {
+            long half = (r + 1) / 2;
+            NDArray next;
+            try (NDArray low = current.get(new NDIndex("0:{}", half)); NDArray high = current.get(new NDIndex("{}:{}", r - half, r))) {
+                next = low.maximum(high);
+            }
+            if (current != rows) current.close();
+            current = next;
+            r = half;
+        }
+        NDArray column = current.reshape(rows.getShape().get(1));
+        if (current != rows) current.close();
+        return column;
+    }
+
+    /**
+     * Tokens per forward call of a pass over {@code input} tokens and {@code keys} keys at most. On the CPU its
+     * float32 attention matrices [query heads, t, keys] stay within {@link #CPU_SCORES_BUDGET}: glibc serves
+     * blocks of 32 MiB and more from fresh mmap pages, zero-filled page by page on every op, and 512-token calls
+     * over 3K keys spent most of their time there (BENCHMARKS.md, "KVzip scoring cost"). GPU allocators cache
+     * their blocks: there the pass uses the prefill chunk. The calls are then evened out (no short last call:
+     * every call's rectangle of attention scores is as small as it can be).
+     */
+    static int passChunk(Model model, int input, int keys) {
+        long perQuery = (long) model.config().numHeads() * keys;
+        int most = model.device().isGpu() ? model.prefillChunk()
+                : (int) Math.max(MIN_PASS_CHUNK, Math.min(model.prefillChunk(), CPU_SCORES_BUDGET / perQuery));
+        int calls = (input + most - 1) / most;
+        return (input + calls - 1) / calls;
     }
 }

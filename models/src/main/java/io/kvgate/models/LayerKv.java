@@ -1,0 +1,503 @@
+package io.kvgate.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+import java.util.Arrays;
+
+/**
+ * One layer's keys (RoPE applied) and values for all its KV heads, held in ONE storage whatever was evicted, so
+ * that the forward pass runs one batched attention chain per layer (a chain per head cost 3× the JNI calls of a
+ * decode step on a GPU, BENCHMARKS.md). Two layouts:
+ * <ul>
+ *   <li><b>shared</b> (every head holds the same positions: no eviction yet, or uniform evictions such as
+ *   sinks + window): k/v [numKvHeads, capacity, headDim], head h's i-th entry at [h, i];</li>
+ *   <li><b>ragged</b> (heads keep different entries): k/v [rows, 1, headDim]. First each head's kept entries, head
+ *   after head at exact size ("segments"); then a token-major tail: the j-th token appended since holds row
+ *   {@code segmentsEnd + j * numKvHeads + h}, so an append writes one row range for all heads. Attention of all
+ *   heads reads the whole storage once, with {@link #ownership} (0 on a head's own filled rows, -inf elsewhere)
+ *   keeping each head to its entries; the storage's transposed/flat views and the mask's tail view are made once
+ *   per re-layout, so a decode step issues no more libtorch ops than on the shared layout. No padding: memory is
+ *   the entries kept plus the tail's spare rows.</li>
+ * </ul>
+ * {@link #retain} is lazy: the host-side positions change at once, the storage on the next {@link #flush}, which
+ * gathers every head's kept rows in one op per K/V and re-allocates at the kept size (memory really freed). A flush
+ * whose heads kept identical positions returns the layer to the shared layout. Appends write in place into spare
+ * capacity (doubling for the shared layout, +1/8 for the ragged tail), never copying the cache per token.
+ */
+final class LayerKv {
+    private final NDManager manager;
+    private final int numKvHeads, headDim;
+    private final DataType dtype;
+
+    private NDArray k, v;           // shared: [H, capacity, D]; ragged: [rowCapacity, 1, D]; null before the first append
+    private boolean ragged;
+    // shared layout
+    private int len;                // filled entries per head
+    private int[] pos = new int[0]; // their positions (length = capacity)
+    // ragged layout
+    private int[] segmentStart;     // [H + 1]: head h's segment is rows [segmentStart[h], segmentStart[h + 1])
+    private int[][] segmentPos;     // positions of each head's segment, ascending
+    private int tailLen;            // tokens appended since the last re-layout (every head has them)
+    private int[] tailPos = new int[0];
+    private int[] rowPos;           // position of every row (length = rowCapacity)
+    private int minPos;             // smallest position held (window masks)
+    private NDArray ownership;      // [H, 1, rowCapacity] additive mask in the compute dtype
+    private NDArray keysT, valueRows; // ragged views of k [D, rowCapacity] and v [rowCapacity, D]
+    private NDArray ownershipTail;  // ragged view of the mask's tail columns as [H, tailCapacity, H]
+    private NDArray diagonal;       // [H, 1, H]: 0 where the two heads are equal, -inf elsewhere (a tail token's mask)
+    // pending retain: rows (in the current storage) and positions each head keeps; null when none
+    private int[][] pendingRows, pendingPos;
+    private NDArray[] headKeys, headValues; // cached per-head copies for keys()/values(); null when stale
+
+    LayerKv(NDManager manager, int numKvHeads, int headDim, DataType dtype) {
+        this.manager = manager;
+        this.numKvHeads = numKvHeads;
+        this.headDim = headDim;
+        this.dtype = dtype;
+    }
+
+    // ---- host-side view -----------------------------------------------------------------------------
+
+    int length(int head) {
+        if (pendingPos != null) return pendingPos[head].length;
+        return ragged ? segmentPos[head].length + tailLen : len;
+    }
+
+    /** The head's positions, ascending (storage order). A copy. */
+    int[] positions(int head) {
+        if (pendingPos != null) return pendingPos[head].clone();
+        if (!ragged) return Arrays.copyOf(pos, len);
+        int[] seg = segmentPos[head];
+        int[] out = Arrays.copyOf(seg, seg.length + tailLen);
+        System.arraycopy(tailPos, 0, out, seg.length, tailLen);
+        return out;
+    }
+
+    long entries() {
+        long n = 0;
+        for (int h = 0; h < numKvHeads; h++) n += length(h);
+        return n;
+    }
+
+    boolean isRagged() {
+        flush();
+        return ragged;
+    }
+
+    /** Row of the head's i-th entry in the flat view of the current storage. */
+    private int row(int head, int i) {
+        if (!ragged) return head * capacity() + i;
+        int seg = segmentPos[head].length;
+        return i < seg ? segmentStart[head] + i : segmentStart[numKvHeads] + (i - seg) * numKvHeads + head;
+    }
+
+    private int[] rows(int head) {
+        int n = ragged ? segmentPos[head].length + tailLen : len;
+        int[] r = new int[n];
+        for (int i = 0; i < n; i++) r[i] = row(head, i);
+        return r;
+    }
+
+    private int capacity() {
+        return k == null ? 0 : (int) k.getShape().get(ragged ? 0 : 1);
+    }
+
+    // ---- eviction -------------------------------------------------------------------------------------
+
+    /** Keeps only the head's entries at these storage indices (ascending, distinct); applied at the next flush. */
+    void retain(int layer, int head, int[] keep) {
+        int n = length(head);
+        for (int i = 0; i < keep.length; i++) {
+            if (keep[i] < 0 || keep[i] >= n || (i > 0 && keep[i] <= keep[i - 1]))
+                throw new IllegalArgumentException("retain(" + layer + ", " + head + "): indices must be ascending, distinct and in [0, "
+                        + n + "), found " + keep[i] + " at " + i);
+        }
+        if (keep.length == n) return;
+        if (pendingRows == null) {
+            int[][] r = new int[numKvHeads][], p = new int[numKvHeads][];
+            for (int h = 0; h < numKvHeads; h++) {
+                r[h] = rows(h);
+                p[h] = positions(h);
+            }
+            pendingRows = r;
+            pendingPos = p;
+        }
+        pendingRows[head] = pick(pendingRows[head], keep);
+        pendingPos[head] = pick(pendingPos[head], keep);
+    }
+
+    private static int[] pick(int[] from, int[] idx) {
+        int[] out = new int[idx.length];
+        for (int i = 0; i < idx.length; i++) out[i] = from[idx[i]];
+        return out;
+    }
+
+    /** Applies pending retains: one gather per K/V into storage of the kept size. */
+    void flush() {
+        if (pendingRows == null) return;
+        int[][] keepRows = pendingRows, keepPos = pendingPos;
+        pendingRows = pendingPos = null;
+        NDArray[] old = {k, v, ownership, keysT, valueRows, ownershipTail};
+        try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
+            assign(flatK, flatV, keepRows, keepPos);
+        }
+        for (NDArray a : old) if (a != null) a.close();
+    }
+
+    /** Sliding-window layers: drops entries no future query can see once they are a quarter of some head's. */
+    void dropInvisible(int layer, int minVisible) {
+        flush();
+        int[] dead = new int[numKvHeads];
+        boolean worth = false;
+        for (int h = 0; h < numKvHeads; h++) {
+            dead[h] = countBelow(h, minVisible);
+            worth |= dead[h] > 0 && dead[h] * 4 >= length(h);
+        }
+        if (!worth) return;
+        for (int h = 0; h < numKvHeads; h++) retain(layer, h, java.util.stream.IntStream.range(dead[h], length(h)).toArray());
+        flush();
+    }
+
+    /** How many of the head's entries have a position below {@code limit} (they come first: positions ascend). */
+    private int countBelow(int head, int limit) {
+        int[] p = ragged ? segmentPos[head] : pos;
+        int n = ragged ? p.length : len, c = 0;
+        while (c < n && p[c] < limit) c++;
+        if (ragged && c == n) for (int i = 0; i < tailLen && tailPos[i] < limit; i++) c++;
+        return c;
+    }
+
+    /** A [rows, D] view of a storage array (shared storage viewed as [H * capacity, D]). */
+    private NDArray rowsView(NDArray a) {
+        return a.reshape(-1, headDim);
+    }
+
+    /**
+     * Makes this layer hold the given rows of a flat source: head h's entries are {@code srcRows[h]} (positions
+     * {@code srcPos[h]}), gathered in one op per K/V into exact-size storage. Shared layout when all heads hold the
+     * same positions, ragged otherwise. The source is not closed.
+     */
+    private void assign(NDArray srcK, NDArray srcV, int[][] srcRows, int[][] srcPos) {
+        staleViews();
+        boolean same = true;
+        for (int h = 1; h < numKvHeads && same; h++) same = Arrays.equals(srcPos[h], srcPos[0]);
+        int total = 0;
+        for (int[] r : srcRows) total += r.length;
+        long[] idx = new long[total];
+        int at = 0;
+        for (int[] r : srcRows) for (int x : r) idx[at++] = x;
+        NDArray gk, gv;
+        if (total == 0) {
+            gk = manager.zeros(new Shape(0, headDim), dtype);
+            gv = manager.zeros(new Shape(0, headDim), dtype);
+        } else {
+            try (NDArray index = manager.create(idx)) {
+                gk = srcK.get(new NDIndex("{}", index));
+                gv = srcV.get(new NDIndex("{}", index));
+            }
+            gk.attach(manager);
+            gv.attach(manager);
+        }
+        ragged = !same;
+        ownership = keysT = valueRows = ownershipTail = null;
+        if (same) {
+            len = srcPos[0].length;
+            pos = srcPos[0].clone();
+            k = reshapeOwned(gk, new Shape(numKvHeads, len, headDim));
+            v = reshapeOwned(gv, new Shape(numKvHeads, len, headDim));
+            segmentStart = null;
+            segmentPos = null;
+            rowPos = null;
+        } else {
+            k = reshapeOwned(gk, new Shape(total, 1, headDim));
+            v = reshapeOwned(gv, new Shape(total, 1, headDim));
+            segmentStart = new int[numKvHeads + 1];
+            segmentPos = new int[numKvHeads][];
+            rowPos = new int[total];
+            minPos = Integer.MAX_VALUE;
+            for (int h = 0; h < numKvHeads; h++) {
+                segmentPos[h] = srcPos[h].clone();
+                segmentStart[h + 1] = segmentStart[h] + srcPos[h].length;
+                System.arraycopy(srcPos[h], 0, rowPos, segmentStart[h], srcPos[h].length);
+                if (srcPos[h].length > 0) minPos = Math.min(minPos, srcPos[h][0]);
+            }
+            tailLen = 0;
+            tailPos = new int[0];
+            raggedViews();
+        }
+    }
+
+    private NDArray reshapeOwned(NDArray a, Shape shape) {
+        NDArray r = a.reshape(shape);
+        r.attach(manager);
+        a.close();
+        return r;
+    }
+
+    /** Ragged layout: the ownership mask and the views attention and appends use, for the current storage. */
+    private void raggedViews() {
+        int rows = capacity(), tail0 = segmentStart[numKvHeads], tailCap = (rows - tail0) / numKvHeads;
+        ownership = ownershipMask(rows);
+        try (NDArray keyRows = k.reshape(rows, headDim)) { // a view: closed, or it would pin replaced storage
+            keysT = keyRows.transpose(1, 0);
+        }
+        valueRows = v.reshape(rows, headDim);
+        if (tailCap > 0) {
+            try (NDArray tailColumns = ownership.get(new NDIndex(":, :, {}:", tail0))) {
+                ownershipTail = tailColumns.reshape(numKvHeads, tailCap, numKvHeads);
+            }
+        }
+    }
+
+    /** [H, 1, rowCapacity]: 0 where a filled row belongs to the head (its segment, or its slots of the tail), -inf elsewhere. */
+    private NDArray ownershipMask(int rowCapacity) {
+        float[] m = new float[numKvHeads * rowCapacity];
+        Arrays.fill(m, Float.NEGATIVE_INFINITY);
+        int tail0 = segmentStart[numKvHeads];
+        for (int h = 0; h < numKvHeads; h++) {
+            for (int r = segmentStart[h]; r < segmentStart[h + 1]; r++) m[h * rowCapacity + r] = 0;
+            for (int j = 0; j < tailLen; j++) m[h * rowCapacity + tail0 + j * numKvHeads + h] = 0;
+        }
+        return inComputeDtype(manager.create(m, new Shape(numKvHeads, 1, rowCapacity)));
+    }
+
+    private NDArray inComputeDtype(NDArray a) {
+        if (dtype == DataType.FLOAT32) return a;
+        NDArray cast = a.toType(dtype, false);
+        a.close();
+        return cast;
+    }
+
+    private NDArray diagonal() {
+        if (diagonal == null) {
+            float[] m = new float[numKvHeads * numKvHeads];
+            Arrays.fill(m, Float.NEGATIVE_INFINITY);
+            for (int h = 0; h < numKvHeads; h++) m[h * numKvHeads + h] = 0;
+            diagonal = inComputeDtype(manager.create(m, new Shape(numKvHeads, 1, numKvHeads)));
+        }
+        return diagonal;
+    }
+
+    // ---- forward pass ---------------------------------------------------------------------------------
+
+    /** Appends the new tokens' keys/values [H, T, D] at positions p0.. to every head, in place. */
+    void append(NDArray newK, NDArray newV, int p0) {
+        flush();
+        staleViews();
+        int t = (int) newK.getShape().get(1);
+        if (!ragged) {
+            ensureSharedCapacity(len + t);
+            NDIndex dst = new NDIndex(":, {}:{}", len, len + t);
+            k.set(dst, newK);
+            v.set(dst, newV);
+            for (int i = 0; i < t; i++) pos[len + i] = p0 + i;
+            len += t;
+            return;
+        }
+        ensureTailCapacity(tailLen + t);
+        int r0 = filledRows();
+        NDIndex dst = new NDIndex("{}:{}", r0, r0 + t * numKvHeads);
+        if (t == 1) { // [H, 1, D] is already token-major
+            k.set(dst, newK);
+            v.set(dst, newV);
+        } else {
+            try (NDArray tk = tokenMajor(newK, t); NDArray tv = tokenMajor(newV, t)) {
+                k.set(dst, tk);
+                v.set(dst, tv);
+            }
+        }
+        ownershipTail.set(new NDIndex(":, {}:{}", tailLen, tailLen + t), diagonal()); // the new rows become visible to their heads
+        for (int i = 0; i < t; i++) {
+            tailPos[tailLen + i] = p0 + i;
+            Arrays.fill(rowPos, r0 + i * numKvHeads, r0 + (i + 1) * numKvHeads, p0 + i);
+        }
+        tailLen += t;
+        if (minPos == Integer.MAX_VALUE) minPos = p0;
+    }
+
+    /** [H, T, D] → [T * H, 1, D], rows ordered (token, head). */
+    private NDArray tokenMajor(NDArray a, int t) {
+        try (NDArray tr = a.transpose(1, 0, 2)) {
+            return tr.reshape(t * numKvHeads, 1, headDim);
+        }
+    }
+
+    private int filledRows() {
+        return segmentStart[numKvHeads] + tailLen * numKvHeads;
+    }
+
+    private void ensureSharedCapacity(int needed) {
+        int cap = capacity();
+        if (needed <= cap) return;
+        int newCap = Math.max(needed, Math.max(16, cap * 2));
+        NDArray nk = manager.zeros(new Shape(numKvHeads, newCap, headDim), dtype);
+        NDArray nv = manager.zeros(new Shape(numKvHeads, newCap, headDim), dtype);
+        if (len > 0) {
+            NDIndex filled = new NDIndex(":, 0:{}", len);
+            try (NDArray ok = k.get(filled); NDArray ov = v.get(filled)) {
+                nk.set(filled, ok);
+                nv.set(filled, ov);
+            }
+        }
+        freeStorage();
+        k = nk;
+        v = nv;
+        pos = Arrays.copyOf(pos, newCap);
+    }
+
+    /**
+     * Ragged layout: room for {@code neededTokens} tail tokens. The tail grows by an eighth of the layer's entries per
+     * head (at least 16 tokens): spare rows stay under ~12 % of what is kept (doubling would let them reach 100 %
+     * of an evicted cache), and each growth, which copies the layer, still comes after many appends.
+     */
+    private void ensureTailCapacity(int neededTokens) {
+        int tail0 = segmentStart[numKvHeads];
+        int tailCap = (capacity() - tail0) / numKvHeads;
+        if (neededTokens <= tailCap) return;
+        int perHead = tail0 / numKvHeads + tailCap;
+        int newRows = tail0 + Math.max(neededTokens, tailCap + Math.max(16, perHead / 8)) * numKvHeads;
+        NDArray nk = manager.zeros(new Shape(newRows, 1, headDim), dtype);
+        NDArray nv = manager.zeros(new Shape(newRows, 1, headDim), dtype);
+        int used = filledRows();
+        if (used > 0) {
+            NDIndex filled = new NDIndex("0:{}", used);
+            try (NDArray ok = k.get(filled); NDArray ov = v.get(filled)) {
+                nk.set(filled, ok);
+                nv.set(filled, ov);
+            }
+        }
+        freeStorage();
+        k = nk;
+        v = nv;
+        raggedViews();
+        rowPos = Arrays.copyOf(rowPos, newRows);
+        tailPos = Arrays.copyOf(tailPos, (newRows - tail0) / numKvHeads);
+    }
+
+    /** Shared layout: keys/values [H, len, D] (views attached to {@code scope}) and their positions. */
+    Shared shared(NDManager scope) {
+        NDIndex filled = new NDIndex(":, 0:{}", len);
+        NDArray ks = len == 0 ? manager.zeros(new Shape(numKvHeads, 0, headDim), dtype) : k.get(filled);
+        NDArray vs = len == 0 ? manager.zeros(new Shape(numKvHeads, 0, headDim), dtype) : v.get(filled);
+        ks.attach(scope);
+        vs.attach(scope);
+        return new Shared(ks, vs, pos, len);
+    }
+
+    record Shared(NDArray keys, NDArray values, int[] positions, int length) {}
+
+    /**
+     * Ragged layout, the whole storage at once (owned by the layer, valid until it changes): keys transposed
+     * [D, rows], values [rows, D], the ownership mask [H, 1, rows] (spare rows are -inf for every head), every row's
+     * position and the smallest position held.
+     */
+    Flat flat() {
+        return new Flat(keysT, valueRows, ownership, rowPos, capacity(), minPos);
+    }
+
+    record Flat(NDArray keysT, NDArray values, NDArray ownership, int[] rowPositions, int rows, int minPosition) {}
+
+    /**
+     * Ragged layout gathered per head (one gather per K/V): keys/values [H, L, D] where each head's entries end at
+     * column L, left-padded by {@code pad[h]} copies of row 0 whose position is {@link #PAD_POSITION} (hidden by the
+     * causal mask). For long query chunks, where the flat layout's H× score FLOPs would dominate.
+     */
+    Padded padded(NDManager scope) {
+        int longest = 0;
+        for (int h = 0; h < numKvHeads; h++) longest = Math.max(longest, length(h));
+        long[] idx = new long[numKvHeads * longest];
+        int[][] keyPos = new int[numKvHeads][longest];
+        int[] pad = new int[numKvHeads];
+        for (int h = 0; h < numKvHeads; h++) {
+            int n = length(h);
+            pad[h] = longest - n;
+            Arrays.fill(keyPos[h], 0, pad[h], PAD_POSITION);
+            int[] p = positions(h);
+            System.arraycopy(p, 0, keyPos[h], pad[h], n);
+            for (int i = 0; i < n; i++) idx[h * longest + pad[h] + i] = row(h, i);
+        }
+        NDArray ks, vs;
+        try (NDArray index = scope.create(idx); NDArray kr = rowsView(k); NDArray vr = rowsView(v)) {
+            ks = gatherRows(kr, index, longest, scope);
+            vs = gatherRows(vr, index, longest, scope);
+        }
+        return new Padded(ks, vs, keyPos, pad, longest);
+    }
+
+    /** Position given to padding slots: after every query, so the causal mask hides them. */
+    static final int PAD_POSITION = Integer.MAX_VALUE;
+
+    private NDArray gatherRows(NDArray storage, NDArray index, int longest, NDManager scope) {
+        try (NDArray g = storage.get(new NDIndex("{}", index))) {
+            NDArray r = g.reshape(numKvHeads, longest, headDim);
+            r.attach(scope);
+            return r;
+        }
+    }
+
+    record Padded(NDArray keys, NDArray values, int[][] keyPositions, int[] pad, int length) {}
+
+    // ---- copies, views, memory -----------------------------------------------------------------------
+
+    /** Copies the entries whose position passes the filter into {@code target} (an empty layer of another cache). */
+    void copyInto(LayerKv target, java.util.function.IntPredicate keepPosition) {
+        flush();
+        int[][] keepRows = new int[numKvHeads][], keepPos = new int[numKvHeads][];
+        for (int h = 0; h < numKvHeads; h++) {
+            int[] p = positions(h), r = k == null ? new int[0] : rows(h);
+            int[] keep = java.util.stream.IntStream.range(0, p.length).filter(i -> keepPosition.test(p[i])).toArray();
+            keepRows[h] = pick(r, keep);
+            keepPos[h] = pick(p, keep);
+        }
+        if (k == null) return;
+        try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
+            target.assign(flatK, flatV, keepRows, keepPos);
+        }
+    }
+
+    /** Keys (or values) [n, D] of one head, a copy owned by the cache, valid until the layer changes. */
+    NDArray headEntries(int head, boolean keys) {
+        flush();
+        if (headKeys == null) {
+            headKeys = new NDArray[numKvHeads];
+            headValues = new NDArray[numKvHeads];
+        }
+        NDArray[] cached = keys ? headKeys : headValues;
+        if (cached[head] == null) {
+            int[] r = k == null ? new int[0] : rows(head);
+            if (r.length == 0) cached[head] = manager.zeros(new Shape(0, headDim), dtype);
+            else {
+                try (NDArray f = rowsView(keys ? k : v); NDArray index = manager.create(Arrays.stream(r).asLongStream().toArray())) {
+                    cached[head] = f.get(new NDIndex("{}", index));
+                    cached[head].attach(manager);
+                }
+            }
+        }
+        return cached[head];
+    }
+
+    /** Bytes held: K/V storage (allocated capacity) plus the ragged layout's ownership mask. */
+    long bytes() {
+        flush();
+        long b = 0;
+        for (NDArray a : new NDArray[] {k, v, ownership})
+            if (a != null) b += a.getShape().size() * a.getDataType().getNumOfBytes();
+        return b;
+    }
+
+    private void staleViews() {
+        if (headKeys != null) for (NDArray a : headKeys) if (a != null) a.close();
+        if (headValues != null) for (NDArray a : headValues) if (a != null) a.close();
+        headKeys = headValues = null;
+    }
+
+    private void freeStorage() {
+        for (NDArray a : new NDArray[] {k, v, ownership, keysT, valueRows, ownershipTail}) if (a != null) a.close();
+        k = v = ownership = keysT = valueRows = ownershipTail = null;
+        staleViews();
+    }
+}

@@ -1,0 +1,107 @@
+package io.kvgate.models;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.stream.IntStream;
+
+import static io.kvgate.models.KvCacheTest.prompt;
+import static io.kvgate.models.KvCacheTest.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The per-layer storage once heads keep different entries: one attention chain per layer, and the two ways of
+ * attending a ragged layer (flat with an ownership mask for decode steps, gathered per head for long chunks and
+ * observers) give the same results. {@link KvCacheTest#perHeadEvictionEqualsRenormalisedFullAttention} checks the
+ * per-head path against the full cache's attention with each head's evicted entries masked out.
+ */
+class LayerKvTest {
+    /** Keeps a different subset in every (layer, head), ~1/3 of the entries plus the first 4. */
+    static void evictUnevenly(KvCache c) {
+        for (int l = 0; l < c.numLayers(); l++)
+            for (int h = 0; h < c.numKvHeads(); h++) {
+                int shift = l + 2 * h, n = c.length(l, h), last = n - 1 - h;
+                c.retain(l, h, IntStream.range(0, n).filter(i -> i < 4 || (i + shift) % 3 == 0 || i == last).toArray());
+            }
+    }
+
+    /** An observer that asks for every layer's probabilities: the forward pass then attends ragged layers per head. */
+    static final ForwardObserver PER_HEAD = new ForwardObserver() {
+        @Override
+        public boolean wantsAttentionProbs(int layer) {
+            return true;
+        }
+    };
+
+    @Test
+    void flatAndPerHeadAttentionAgreeOnAnEvictedCache() {
+        for (String fx : new String[] {"qwen3-tiny-a", "gemma3-tiny-a"}) { // gemma3: sliding-window layers too
+            try (Checkpoint ck = Checkpoint.open(Fixtures.parity(fx)); Model m = Model.load(ck);
+                 KvCache flat = m.newCache(); KvCache perHead = m.newCache()) {
+                int v = m.config().vocabSize();
+                int[] ctx = prompt(40, v);
+                run(m, flat, ctx, ForwardOptions.defaults());
+                run(m, perHead, ctx, ForwardOptions.defaults());
+                evictUnevenly(flat);
+                evictUnevenly(perHead);
+                for (int l = 0; l < m.config().numLayers(); l++) assertTrue(flat.layer(l).isRagged(), fx + " layer " + l);
+                ForwardOptions all = ForwardOptions.defaults().withLogits(ForwardOptions.Logits.ALL);
+                // decode steps and a short chunk (flat path) vs the same through the per-head path
+                for (int[] step : new int[][] {{7}, {8}, {9, 10, 11}, {12}}) {
+                    float[] a = run(m, flat, step, all), b = run(m, perHead, step, all.withObserver(PER_HEAD));
+                    double e = Fixtures.relErr(a, b);
+                    assertTrue(e < 1e-5, fx + " step " + step.length + ": flat vs per head rel err " + e);
+                }
+                // a long chunk: probed without extending (gathered + new keys), then extending; both caches agree after
+                int[] chunk = java.util.Arrays.copyOfRange(prompt(60, v), 40, 60);
+                float[] probe = run(m, flat, chunk, all.withExtendCache(false));
+                float[] extended = run(m, flat, chunk, all);
+                assertTrue(Fixtures.relErr(probe, extended) < 1e-5, fx + ": probe vs extend " + Fixtures.relErr(probe, extended));
+                run(m, perHead, chunk, all.withObserver(PER_HEAD));
+                for (int i = 0; i < 3; i++) {
+                    float[] a = run(m, flat, new int[] {i + 20}, all), b = run(m, perHead, new int[] {i + 20}, all.withObserver(PER_HEAD));
+                    assertTrue(Fixtures.relErr(a, b) < 1e-5, fx + " after chunk, step " + i);
+                }
+                for (int l = 0; l < m.config().numLayers(); l++)
+                    for (int h = 0; h < m.config().numKvHeads(); h++)
+                        assertEquals(java.util.Arrays.toString(perHead.positions(l, h)), java.util.Arrays.toString(flat.positions(l, h)));
+            }
+        }
+    }
+
+    @Test
+    void oneAttentionChainPerLayerWhateverWasEvicted() {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache()) {
+            int layers = m.config().numLayers();
+            run(m, c, prompt(30, m.config().vocabSize()), ForwardOptions.defaults());
+            long before = m.attentionChains();
+            run(m, c, new int[] {3}, ForwardOptions.defaults());
+            assertEquals(layers, m.attentionChains() - before, "full cache");
+            evictUnevenly(c);
+            for (int[] ids : new int[][] {{4}, {5, 6, 7}, prompt(20, m.config().vocabSize())}) {
+                before = m.attentionChains();
+                run(m, c, ids, ForwardOptions.defaults());
+                assertEquals(layers, m.attentionChains() - before, "evicted cache, " + ids.length + " tokens");
+            }
+        }
+    }
+
+    /** Retain re-allocates at the kept size (K/V plus the ownership mask); decoding afterwards adds a small tail only. */
+    @Test
+    void evictedLayersHoldOnlyWhatTheyKeep() {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache()) {
+            ModelConfig cfg = m.config();
+            int d = cfg.headDim(), hkv = cfg.numKvHeads();
+            run(m, c, prompt(100, cfg.vocabSize()), ForwardOptions.defaults());
+            long full = c.bytes();
+            evictUnevenly(c);
+            long rows = c.totalEntries();
+            long expected = 2 * rows * d * 4 + hkv * rows * 4; // K + V (float32) + one mask value per head and row
+            assertEquals(expected, c.bytes());
+            assertTrue(c.bytes() < 0.45 * full, c.bytes() + " vs " + full);
+            run(m, c, new int[] {1}, ForwardOptions.defaults());
+            long tail = 16L * hkv * cfg.numLayers(); // rows of the first tail allocation
+            assertEquals(expected + tail * (2L * d * 4 + hkv * 4), c.bytes());
+        }
+    }
+}
