@@ -69,6 +69,7 @@ public final class Model implements AutoCloseable {
         // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token);
         // with bottom-right causal flash attention a whole context up to LAYER_PREFILL_CHUNK goes in one chunk
         if (fused != null) this.prefillChunk = layerFunctions ? FusedAttention.LAYER_PREFILL_CHUNK : FusedAttention.PREFILL_CHUNK;
+        constant((float) config.attentionScale()); // made now: the fused path never asks for it, Model's own path does
     }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
@@ -333,7 +334,7 @@ public final class Model implements AutoCloseable {
             }
             // the chunk's own keys after a consecutive run of cached ones (an unevicted cache): the fused module's
             // bottom-right causal attention (flash / cuDNN in half precision) needs no mask
-            boolean causal = fused != null && fused.hasLayerFunctions() && extend && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
+            boolean causal = fusedAttends(wantProbs) && fused.hasLayerFunctions() && extend && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
             NDArray mask = causal ? null : s.masks.get(keyPos, nk, nk == 0 ? 0 : keyPos[0], nk == 0 ? 0 : keyPos[nk - 1], window);
             attn = batchedAttention(groups(q, t), keys, values, mask, null, wantProbs, causal, window, s);
         } else if (extend && t < FLAT_MAX_QUERIES && !wantProbs) {
@@ -359,6 +360,11 @@ public final class Model implements AutoCloseable {
         return attn;
     }
 
+    /** Whether attention goes through the fused module (it gives no probabilities and has no soft-capping). */
+    private boolean fusedAttends(boolean wantProbs) {
+        return fused != null && !wantProbs && config.attnLogitSoftcap() <= 0;
+    }
+
     /** Whether positions[0..n) are consecutive and end at {@code last}. */
     private static boolean consecutive(int[] positions, int n, int last) {
         if (n == 0 || positions[n - 1] != last || positions[0] != last - n + 1) return false;
@@ -378,7 +384,7 @@ public final class Model implements AutoCloseable {
         int nh = (int) qb.getShape().get(0), g = config.groupSize(), d = config.headDim();
         int t = (int) qb.getShape().get(1) / g, nk = (int) keys.getShape().get(1);
         attentionChains++;
-        if (fused != null && !wantProbs && config.attnLogitSoftcap() <= 0) {
+        if (fusedAttends(wantProbs)) {
             // version 2 modules: one call at every chunk size (decode steps use its matmul path, not sdpa)
             if (fused.hasLayerFunctions()) return fused.attend(qb, keys, values, mask, config.attentionScale(), t, causal, window);
             if (t >= FusedAttention.MIN_QUERIES)
