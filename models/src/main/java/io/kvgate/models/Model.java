@@ -117,6 +117,14 @@ public final class Model implements AutoCloseable {
 
     public Checkpoint checkpoint() { return checkpoint; }
     public ModelConfig config() { return config; }
+    /**
+     * Blocks until the device has finished all queued work, for timings: a forward pass returns once its ops are queued.
+     * (Copying one value to the device waits for the stream, see {@link #constants}.)
+     */
+    public void awaitDevice() {
+        if (device().isGpu()) manager.create(0f).close();
+    }
+
     /** The manager that owns the weights; create per-step child managers from it. */
     public NDManager manager() { return manager; }
     public Device device() { return manager.getDevice(); }

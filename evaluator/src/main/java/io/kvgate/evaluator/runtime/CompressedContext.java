@@ -67,6 +67,7 @@ public final class CompressedContext implements AutoCloseable {
                 }
             }
             if (s != null) s.contextDone(c);
+            model.awaitDevice(); // the queued work is part of the prefill (a scorer's host read would otherwise pay for it alone)
             prefillMillis = (System.nanoTime() - t0) / 1e6;
             bytesBeforeEviction = before;
             cache = c;
