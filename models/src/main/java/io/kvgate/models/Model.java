@@ -119,10 +119,13 @@ public final class Model implements AutoCloseable {
     public ModelConfig config() { return config; }
     /**
      * Blocks until the device has finished all queued work, for timings: a forward pass returns once its ops are queued.
-     * (Copying one value to the device waits for the stream, see {@link #constants}.)
+     * (Reading back one value of an array made after that work waits for the stream.)
      */
     public void awaitDevice() {
-        if (device().isGpu()) manager.create(0f).close();
+        if (!device().isGpu()) return;
+        try (NDArray one = manager.zeros(new ai.djl.ndarray.types.Shape(1))) {
+            one.toFloatArray();
+        }
     }
 
     /** The manager that owns the weights; create per-step child managers from it. */
