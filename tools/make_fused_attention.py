@@ -1,24 +1,52 @@
 #!/usr/bin/env python3
-"""Writes kvgate's fused-attention TorchScript module (our own function; run where torch is installed).
+"""Writes kvgate's fused TorchScript module (our own functions; run where torch is installed).
 
     python3 tools/make_fused_attention.py fused-attention.pt
     KVGATE_FUSED_ATTENTION=fused-attention.pt ./kvgate ... --device gpu
 
-kvgate's Model then calls this one function per layer instead of its matmul/softmax/matmul
-chain, so the scores never go through device memory (flash / memory-efficient kernels of
-scaled_dot_product_attention). Inputs, as Model holds them (the G query heads of each KV head flattened into rows):
-  q     [nh, G*T, D]   queries, rows ordered (group, token)
-  k, v  [nh, nk, D]    the block's keys and values
+Every NDArray op kvgate issues through DJL is one JNI call into libtorch (~10 us of host time on the H100 machine),
+so a decoder layer of ~65 ops is host-bound on a GPU. This module holds whole pieces of a layer, each one call:
+
+forward(q, k, v, mask, scale) -> [nh, G*T, D]          (the original entry point, kept for older callers)
+  q     [nh, G*T, D]   queries, rows ordered (group, token): the G query heads of each KV head flattened
+  k, v  [nh, nk, D]    keys and values
   mask  [T, nk]        additive float32 mask (0 / -inf) shared by all heads,
         [nh, T, nk]    or one per KV head (heads that kept different entries after eviction; padding slots -inf),
         [1, 1]         or "every key visible"
   scale []             float32 softmax scale
-Returns [nh, G*T, D]. Save it with the torch version that runs it (TorchScript files load forward, not back).
+
+attend(q, k, v, mask, scale: float, t: int, causal: bool, window: int) -> [nh*G, T, D] (possibly a view)
+  q, k, v, mask as above, t = T. causal: the T queries are the last T of the nk key positions, which are
+  consecutive (an unevicted cache): bottom-right causal, with a sliding window of `window` keys when > 0, and `mask`
+  is ignored. In float16/bfloat16 on a GPU that is FlashAttention-2 (aten::_flash_attention_forward, whose causal
+  mask is bottom-right aligned), never an explicit mask; when the keys are exactly the T queries (a first chunk),
+  plain causal sdpa (cuDNN's attention on Hopper). Few query rows (decode steps): matmul -> float32 softmax
+  -> matmul (torch's sdpa picks cuDNN there in float16, measured 3.5-7 ms per call).
+
+decoder_in(x, in_norm, qkv_t, qkv_bias, qk_norm, cos, sin, p0, heads, kv_heads, eps) -> (h, q, k, v)
+  Qwen2/Qwen3 input RMSNorm, fused q/k/v projection (+ bias), per-head q/k RMSNorm (Qwen3), RoPE at positions
+  p0..p0+T-1 from the full cos/sin tables. Empty tensors stand for an absent bias / q-k norm.
+  h [T, hidden] (the attention input), q [H, T, D], k [Hkv, T, D], v [Hkv, T, D].
+
+decoder_out(x, attn, o_t, o_bias, post_norm, gate_up_t, down_t, eps) -> x'
+  o_proj over attn [H, T, D] (+ bias), residual, post-attention RMSNorm, SwiGLU MLP, residual.
+
+RMSNorm is computed in float32 and cast back before the weight, as transformers' Qwen2RMSNorm. Model's own Java
+path computes the same functions op by op and stays the reference (CPU default, parity tests).
+Save the file with the torch version that runs it (TorchScript files load forward, not back).
 """
 import sys
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
+
+VERSION = 2  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+
+
+def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    # x / sqrt(mean(x^2) + eps) in float32 (one fused kernel where torch has one), cast back, times the weight
+    return torch.rms_norm(x.float(), [x.size(-1)], None, eps).to(x.dtype) * weight
 
 
 class FusedAttention(torch.nn.Module):
@@ -41,11 +69,119 @@ class FusedAttention(torch.nn.Module):
             out = out.reshape(1, nh, g * t, q.size(3))
         return out.squeeze(0)
 
+    @torch.jit.export
+    def version(self) -> int:
+        return 2
+
+    @torch.jit.export
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, scale: float,
+               t: int, causal: bool, window: int) -> torch.Tensor:
+        nh, rows, d = q.size(0), q.size(1), q.size(2)
+        nk = k.size(1)
+        g = rows // t
+        if causal:
+            if t == nk and window <= 0:
+                # the whole key set is the chunk (a first chunk): plain causal sdpa, which is free to pick cuDNN's
+                # attention on a Hopper GPU (faster than FlashAttention-2 at 8K-32K, measured through transformers)
+                out = F.scaled_dot_product_attention(q.reshape(nh * g, t, d).unsqueeze(0),
+                                                     k.repeat_interleave(g, 0).unsqueeze(0),
+                                                     v.repeat_interleave(g, 0).unsqueeze(0),
+                                                     is_causal=True, scale=scale)
+                return out[0]
+            if q.is_cuda and (q.dtype == torch.float16 or q.dtype == torch.bfloat16):
+                q4 = q.reshape(nh * g, t, d).transpose(0, 1).unsqueeze(0)   # [1, T, H, D]
+                k4 = k.transpose(0, 1).unsqueeze(0)                         # [1, nk, Hkv, D]
+                v4 = v.transpose(0, 1).unsqueeze(0)
+                left = window - 1 if window > 0 else -1
+                out = torch.ops.aten._flash_attention_forward(q4, k4, v4, None, None, t, nk, 0.0, True, False,
+                                                              scale=scale, window_size_left=left,
+                                                              window_size_right=0)[0]
+                return out[0].transpose(0, 1)                              # [H, T, D], a view
+            qpos = torch.arange(nk - t, nk, device=q.device).unsqueeze(1)
+            kpos = torch.arange(0, nk, device=q.device).unsqueeze(0)
+            allowed = kpos <= qpos
+            if window > 0:
+                allowed = allowed & (qpos - kpos < window)
+            mask = torch.zeros(t, nk, device=q.device).masked_fill(~allowed, float("-inf"))
+        if rows <= 64:  # decode steps: few query rows
+            s = torch.matmul(q, k.transpose(1, 2)).float() * scale
+            if mask.numel() != 1:
+                m4 = mask if mask.dim() == 2 else mask.unsqueeze(1)  # per-KV-head masks broadcast over the group
+                s = (s.reshape(nh, g, t, nk) + m4).reshape(nh, rows, nk)
+            p = torch.softmax(s, -1).to(q.dtype)
+            return torch.matmul(p, v).reshape(nh * g, t, d)
+        if mask.numel() == 1:
+            out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), scale=scale)
+        elif mask.dim() == 3:
+            # per-KV-head mask: batch = KV heads, heads = the G query heads of each
+            q4 = q.reshape(nh, g, t, d)
+            k4 = k.unsqueeze(1).expand(nh, g, nk, d)
+            v4 = v.unsqueeze(1).expand(nh, g, nk, d)
+            out = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=mask.to(q.dtype).unsqueeze(1), scale=scale)
+            return out.reshape(nh * g, t, d)
+        else:
+            full = mask.to(q.dtype).repeat(g, 1)
+            out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), attn_mask=full,
+                                                 scale=scale)
+        return out[0].reshape(nh * g, t, d)
+
+    @torch.jit.export
+    def decoder_in(self, x: torch.Tensor, in_norm: torch.Tensor, qkv_t: torch.Tensor, qkv_bias: torch.Tensor,
+                   qk_norm: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, p0: int, heads: int,
+                   kv_heads: int, eps: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        t = x.size(0)
+        d = cos.size(1)
+        h = _rms(x, in_norm, eps)
+        qkv = torch.matmul(h, qkv_t)
+        if qkv_bias.numel() > 0:
+            qkv = qkv + qkv_bias
+        qkv = qkv.view(t, heads + 2 * kv_heads, d).transpose(0, 1)
+        qk = qkv[:heads + kv_heads]
+        v = qkv[heads + kv_heads:]
+        if qk_norm.numel() > 0:
+            qk = _rms(qk, qk_norm, eps)
+        c = cos.narrow(0, p0, t)
+        s = sin.narrow(0, p0, t)
+        half = d // 2
+        rotated = torch.cat((-qk[:, :, half:], qk[:, :, :half]), -1)
+        qk = qk * c + rotated * s
+        return h, qk[:heads], qk[heads:], v
+
+    @torch.jit.export
+    def decoder_out(self, x: torch.Tensor, attn: torch.Tensor, o_t: torch.Tensor, o_bias: torch.Tensor,
+                    post_norm: torch.Tensor, gate_up_t: torch.Tensor, down_t: torch.Tensor, eps: float) -> torch.Tensor:
+        t = x.size(0)
+        o = torch.matmul(attn.transpose(0, 1).reshape(t, -1), o_t)
+        if o_bias.numel() > 0:
+            o = o + o_bias
+        x = x + o
+        h = _rms(x, post_norm, eps)
+        gate_up = torch.matmul(h, gate_up_t)
+        inter = gate_up.size(1) // 2
+        act = F.silu(gate_up[:, :inter]) * gate_up[:, inter:]
+        return x + torch.matmul(act, down_t)
+
+
+def rel(got, ref):
+    return ((got.double() - ref).norm() / ref.norm()).item()
+
+
+def softmax_attention(q, k, v, allowed, scale):
+    """Reference in float64: q [H, T, D], k/v [Hkv, nk, D], allowed [T, nk] or [Hkv, T, nk] bool. Returns [H, T, D]."""
+    g = q.size(0) // k.size(0)
+    kk, vv = k.double().repeat_interleave(g, 0), v.double().repeat_interleave(g, 0)
+    if allowed.dim() == 3:
+        allowed = allowed.repeat_interleave(g, 0)
+    s = (q.double() @ kk.transpose(1, 2)) * scale
+    s = s.masked_fill(~allowed, float("-inf"))
+    return torch.softmax(s, -1) @ vv
+
 
 def check(module):
-    """The scripted function against plain softmax attention in float64 (fresh random inputs, with and without mask)."""
+    """Every function against a float64 reference on fresh random inputs (fails loudly)."""
     torch.manual_seed(0)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
+    # forward (the original entry point)
     nh, g, t, nk, d = 2, 4, 5, 37, 16
     q, k, v = (torch.randn(nh, g * t, d, device=dev), torch.randn(nh, nk, d, device=dev), torch.randn(nh, nk, d, device=dev))
     pos_k = torch.arange(nk, device=dev)
@@ -63,11 +199,93 @@ def check(module):
         else:
             ref_mask = m.repeat(1, g, 1)
         ref = torch.softmax((q.double() @ k.double().transpose(1, 2)) * 0.25 + ref_mask, -1) @ v.double()
-        got = module(q, k, v, m, scale).double()
-        err = ((got - ref).norm() / ref.norm()).item()
+        err = rel(module(q, k, v, m, scale), ref)
         assert err < 1e-3, err
         what = "no mask" if m.numel() == 1 else ("mask" if m.dim() == 2 else "per-head mask")
-        print(f"fused attention check ({what}): rel err {err:.2e} on {dev}")
+        print(f"forward ({what}): rel err {err:.2e} on {dev}")
+    assert module.version() == VERSION
+    # attend: causal (flash in half precision on a GPU), explicit mask, decode rows
+    dtypes = [torch.float32, torch.float16]  # float16: FlashAttention-2 on a GPU, the fallbacks on a CPU
+    no_mask = torch.zeros(1, 1, device=dev)
+    for dtype in dtypes:
+        tol = 1e-3 if dtype == torch.float32 else 5e-3
+        for (nkv, g, t, nk, d, window) in [(2, 4, 5, 37, 64, 0), (8, 2, 64, 64, 128, 0), (8, 2, 100, 300, 128, 0),
+                                            (8, 2, 100, 300, 128, 50), (2, 2, 1, 40, 64, 0), (2, 4, 3, 3, 32, 0)]:
+            q = torch.randn(nkv * g, t, d, device=dev, dtype=dtype)
+            k = torch.randn(nkv, nk, d, device=dev, dtype=dtype)
+            v = torch.randn(nkv, nk, d, device=dev, dtype=dtype)
+            qpos = torch.arange(nk - t, nk, device=dev)[:, None]
+            kpos = torch.arange(nk, device=dev)[None, :]
+            allowed = kpos <= qpos
+            if window > 0:
+                allowed = allowed & (qpos - kpos < window)
+            ref = softmax_attention(q, k, v, allowed, 0.125)
+            qb = q.reshape(nkv, g * t, d)
+            err = rel(module.attend(qb, k, v, no_mask, 0.125, t, True, window), ref)
+            assert err < tol, (dtype, t, nk, window, err)
+            additive = torch.zeros(t, nk, device=dev).masked_fill(~allowed, float("-inf"))
+            err2 = rel(module.attend(qb, k, v, additive, 0.125, t, False, 0), ref)
+            assert err2 < tol, (dtype, t, nk, window, err2)
+            # per-KV-head masks (heads that kept different entries): head 1 sees only the odd keys
+            per_head = allowed.unsqueeze(0).repeat(nkv, 1, 1)
+            per_head[1, :, 0::2] = False
+            per_head[1, :, -1] = True  # every query row keeps a key
+            ref3 = softmax_attention(q, k, v, per_head, 0.125)
+            additive3 = torch.zeros(nkv, t, nk, device=dev).masked_fill(~per_head, float("-inf"))
+            err3 = rel(module.attend(qb, k, v, additive3, 0.125, t, False, 0), ref3)
+            assert err3 < tol, (dtype, t, nk, window, err3)
+            print(f"attend {str(dtype)[6:]} T={t} nk={nk} window={window}: causal {err:.2e}, mask {err2:.2e}, "
+                  f"per-head mask {err3:.2e}")
+        # a decode step that sees every key (no mask)
+        q = torch.randn(8 * 2, 1, 64, device=dev, dtype=dtype)
+        k = torch.randn(8, 50, 64, device=dev, dtype=dtype)
+        v = torch.randn(8, 50, 64, device=dev, dtype=dtype)
+        ref = softmax_attention(q, k, v, torch.ones(1, 50, dtype=torch.bool, device=dev), 0.125)
+        err = rel(module.attend(q.reshape(8, 2, 64), k, v, no_mask, 0.125, 1, False, 0), ref)
+        assert err < tol, err
+        print(f"attend {str(dtype)[6:]} decode, no mask: {err:.2e}")
+    # decoder_in / decoder_out against the op-by-op formulas in float64
+    hidden, heads, kv_heads, d, inter, t, p0, eps = 64, 4, 2, 16, 96, 7, 5, 1e-6
+    x = torch.randn(t, hidden, device=dev)
+    in_norm = 1 + 0.1 * torch.randn(hidden, device=dev)
+    qkv_t = torch.randn(hidden, (heads + 2 * kv_heads) * d, device=dev) / 8
+    bias = torch.randn((heads + 2 * kv_heads) * d, device=dev)
+    qk_norm = 1 + 0.1 * torch.randn(heads + kv_heads, 1, d, device=dev)
+    inv = 1.0 / (10000 ** (torch.arange(0, d, 2, device=dev).double() / d))
+    ang = torch.arange(0, 64, device=dev).double()[:, None] * inv[None, :]
+    cos, sin = torch.cat((ang.cos(), ang.cos()), -1).float(), torch.cat((ang.sin(), ang.sin()), -1).float()
+
+    def rms64(a, w):
+        a = a.double()
+        return a / torch.sqrt(a.pow(2).mean(-1, keepdim=True) + eps) * w.double()
+
+    for use_bias, use_norm in ((False, True), (True, False)):
+        h, q, k, v = module.decoder_in(x, in_norm, qkv_t, bias if use_bias else torch.zeros(0, device=dev),
+                                       qk_norm if use_norm else torch.zeros(0, device=dev), cos, sin, p0, heads,
+                                       kv_heads, eps)
+        rh = rms64(x, in_norm)
+        qkv = rh @ qkv_t.double() + (bias.double() if use_bias else 0)
+        qkv = qkv.view(t, heads + 2 * kv_heads, d).transpose(0, 1)
+        rqk, rv = qkv[:heads + kv_heads], qkv[heads + kv_heads:]
+        if use_norm:
+            rqk = rms64(rqk, qk_norm)
+        c, s = cos[p0:p0 + t].double(), sin[p0:p0 + t].double()
+        rqk = rqk * c + torch.cat((-rqk[..., d // 2:], rqk[..., :d // 2]), -1) * s
+        errs = [rel(h, rh), rel(q, rqk[:heads]), rel(k, rqk[heads:]), rel(v, rv)]
+        assert max(errs) < 1e-4, errs
+        print(f"decoder_in (bias={use_bias}, qk_norm={use_norm}): max rel err {max(errs):.2e}")
+    attn = torch.randn(heads, t, d, device=dev)
+    o_t = torch.randn(heads * d, hidden, device=dev) / 16
+    post = 1 + 0.1 * torch.randn(hidden, device=dev)
+    gate_up_t = torch.randn(hidden, 2 * inter, device=dev) / 8
+    down_t = torch.randn(inter, hidden, device=dev) / 10
+    got = module.decoder_out(x, attn, o_t, torch.zeros(0, device=dev), post, gate_up_t, down_t, eps)
+    rx = x.double() + attn.double().transpose(0, 1).reshape(t, -1) @ o_t.double()
+    gu = rms64(rx, post) @ gate_up_t.double()
+    ref = rx + (F.silu(gu[:, :inter]) * gu[:, inter:]) @ down_t.double()
+    err = rel(got, ref)
+    assert err < 1e-4, err
+    print(f"decoder_out: rel err {err:.2e}")
 
 
 if __name__ == "__main__":

@@ -141,7 +141,11 @@ public final class SinkGate implements Gate {
                 m.create(p.qNorm, new Shape(d.dim())),
                 m.create(p.kNorm, new Shape(d.dim())),
                 m.create(p.kBase, new Shape(d.kvHeads(), d.sinks(), d.dim())).transpose(0, 2, 1), // [H, d′, S]
-                m.create(p.b, new Shape(d.kvHeads(), d.group()))));
+                m.create(p.b, new Shape(d.kvHeads(), d.group())),
+                // scalar operands as 0-d device arrays: a Java scalar operand is a blocking host-to-device copy
+                // per op, i.e. a GPU sync (docs/GPU.md)
+                m.create((float) (1.0 / Math.sqrt(d.dim()))),
+                m.create((float) NORM_EPS)));
     }
 
     /** Builds a gate from official-named tensors; wrong or missing tensors are a {@link KvgateException}. */
@@ -215,14 +219,14 @@ public final class SinkGate implements Gate {
             throw new IllegalArgumentException("layer " + layer + " gate expects [T, " + d.hidden() + "], got " + x.getShape());
         int t = (int) x.getShape().get(0);
         int h = d.kvHeads(), g = d.group(), dim = d.dim();
-        double invSqrtD = 1.0 / Math.sqrt(dim);
         List<NDArray> w = device.on(x.getDevice());
+        NDArray invSqrtD = w.get(7), eps = w.get(8);
         NDManager owner = x.getManager();
         try (NDManager scope = owner.newSubManager()) {
             x.tempAttach(scope);
             NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-            NDArray q = rmsNorm(xf.matMul(w.get(0)).add(w.get(1)).reshape(t, h, g, dim), w.get(3));   // [T,H,G,d′]
-            NDArray k = rmsNorm(xf.matMul(w.get(2)).reshape(t, h, 1, dim), w.get(4));               // [T,H,1,d′]
+            NDArray q = rmsNorm(xf.matMul(w.get(0)).add(w.get(1)).reshape(t, h, g, dim), w.get(3), eps);   // [T,H,G,d′]
+            NDArray k = rmsNorm(xf.matMul(w.get(2)).reshape(t, h, 1, dim), w.get(4), eps);               // [T,H,1,d′]
             NDArray logit = q.mul(k).sum(new int[] {3}).mul(invSqrtD).add(w.get(6));             // [T,H,G]
             NDArray qh = q.transpose(1, 0, 2, 3).reshape(h, (long) t * g, dim);                  // [H,T·G,d′]
             NDArray ls = qh.matMul(w.get(5)).mul(invSqrtD);                                       // [H,T·G,S]
@@ -235,8 +239,8 @@ public final class SinkGate implements Gate {
         }
     }
 
-    private static NDArray rmsNorm(NDArray v, NDArray weight) {
-        NDArray rms = v.square().mean(new int[] {-1}, true).add(NORM_EPS).sqrt();
+    private static NDArray rmsNorm(NDArray v, NDArray weight, NDArray eps) {
+        NDArray rms = v.square().mean(new int[] {-1}, true).add(eps).sqrt();
         return v.div(rms).mul(weight);
     }
 

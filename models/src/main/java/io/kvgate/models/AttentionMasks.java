@@ -20,10 +20,18 @@ final class AttentionMasks {
     private record Entry(int window, int[] keyPositions, NDArray mask) {}
     private record PerHead(int window, int[][] keyPositions, NDArray mask) {}
 
+    /**
+     * Bytes of masks kept for reuse within a chunk. After eviction every layer holds different positions, so nothing
+     * is reused, and keeping every layer's mask of a long chunk ran a 32K-token prefill out of GPU memory
+     * (28 layers x [8 heads, 4096, ~12K] float32); past this the oldest masks are freed.
+     */
+    static final long KEEP_BYTES = 512L << 20;
+
     private final NDManager scope;
     private final int p0, t;
     private final List<Entry> built = new ArrayList<>();
     private final List<PerHead> builtPerHead = new ArrayList<>();
+    private long keptBytes;
 
     AttentionMasks(NDManager scope, int p0, int t) {
         this.scope = scope;
@@ -41,7 +49,7 @@ final class AttentionMasks {
         for (Entry e : built)
             if (e.window == window && e.keyPositions.length == nk && Arrays.equals(e.keyPositions, 0, nk, keyPositions, 0, nk)) return e.mask;
         int[] kp = Arrays.copyOf(keyPositions, nk);
-        NDArray mask = additive(scope.create(kp, new Shape(1, nk)), window);
+        NDArray mask = additive(kp, new Shape(1, nk), window);
         built.add(new Entry(window, kp, mask));
         return mask;
     }
@@ -53,17 +61,34 @@ final class AttentionMasks {
         int h = keyPositions.length, l = keyPositions[0].length;
         int[] flat = new int[h * l];
         for (int i = 0; i < h; i++) System.arraycopy(keyPositions[i], 0, flat, i * l, l);
-        NDArray mask = additive(scope.create(flat, new Shape(h, 1, 1, l)), window);
+        NDArray mask = additive(flat, new Shape(h, 1, 1, l), window);
         builtPerHead.add(new PerHead(window, keyPositions, mask));
         return mask;
     }
 
-    /** 0 where a query may see a key (k <= q, and q - k < window when windowed), -inf elsewhere; queries on axis -2. */
-    private NDArray additive(NDArray keys, int window) {
-        NDArray queries = scope.arange(p0, p0 + t, 1, DataType.INT32).reshape(t, 1);
-        NDArray allowed = keys.lte(queries);
-        if (window > 0) allowed = allowed.logicalAnd(queries.sub(keys).lt(window));
-        Shape shape = allowed.getShape();
-        return NDArrays.where(allowed, scope.zeros(shape, DataType.FLOAT32), scope.full(shape, Float.NEGATIVE_INFINITY, DataType.FLOAT32));
+    /**
+     * 0 where a query may see a key (k <= q, and q - k < window when windowed), -inf elsewhere; queries on axis -2.
+     * Its intermediates are freed at once, and older kept masks once the kept bytes pass {@link #KEEP_BYTES}: callers
+     * use a mask before asking for the next one (on a GPU the frees are stream-ordered).
+     */
+    private NDArray additive(int[] keyPositions, Shape keyShape, int window) {
+        NDArray mask;
+        try (NDManager tmp = scope.newSubManager()) {
+            NDArray keys = tmp.create(keyPositions, keyShape);
+            NDArray queries = tmp.arange(p0, p0 + t, 1, DataType.INT32).reshape(t, 1);
+            NDArray allowed = keys.lte(queries);
+            if (window > 0) allowed = allowed.logicalAnd(queries.sub(keys).lt(window));
+            Shape shape = allowed.getShape();
+            mask = NDArrays.where(allowed, tmp.zeros(shape, DataType.FLOAT32), tmp.full(shape, Float.NEGATIVE_INFINITY, DataType.FLOAT32));
+            mask.attach(scope);
+        }
+        long bytes = 4L * mask.size();
+        while (keptBytes + bytes > KEEP_BYTES && (!built.isEmpty() || !builtPerHead.isEmpty())) {
+            NDArray oldest = !built.isEmpty() ? built.remove(0).mask() : builtPerHead.remove(0).mask();
+            keptBytes -= 4L * oldest.size();
+            oldest.close();
+        }
+        keptBytes += bytes;
+        return mask;
     }
 }

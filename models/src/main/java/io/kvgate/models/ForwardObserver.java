@@ -11,7 +11,8 @@ import ai.djl.ndarray.NDArray;
 public interface ForwardObserver {
     /**
      * The hidden state entering attention, after the layer's input RMSNorm: [T, hidden] in the compute
-     * dtype. {@code positions[t]} is token t's absolute position.
+     * dtype. {@code positions[t]} is token t's absolute position. The forward pass only reads it afterwards, so an
+     * observer may also take it over ({@code x.attach(ownManager)}) instead of copying it.
      */
     default void attentionInput(int layer, NDArray x, int[] positions) {}
 

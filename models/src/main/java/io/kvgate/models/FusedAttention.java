@@ -8,6 +8,12 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValue;
+import ai.djl.pytorch.jni.IValueUtils;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
 
 import java.io.IOException;
@@ -34,16 +40,35 @@ final class FusedAttention implements AutoCloseable {
     /** Prefill chunk used with fused attention (its memory does not grow with chunk × keys). */
     static final int PREFILL_CHUNK = 4096;
 
+    /** Prefill chunk once the module has whole-layer functions (version 2): one chunk up to this size, flash attention. */
+    static final int LAYER_PREFILL_CHUNK = 32768;
+
     private final ai.djl.Model module;
     private final Block block;
     private final ParameterStore store;
     private final NDArray noMask;
+    private final int version;
 
     private FusedAttention(ai.djl.Model module, NDManager manager) {
         this.module = module;
         this.block = module.getBlock();
         this.store = new ParameterStore(module.getNDManager(), false);
         this.noMask = manager.zeros(new Shape(1, 1), DataType.FLOAT32);
+        this.version = moduleVersion();
+    }
+
+    /** 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out. */
+    private int moduleVersion() {
+        try (IValue v = IValueUtils.runMethod((PtSymbolBlock) block, "version")) { // a module without it throws
+            return (int) v.toLong();
+        } catch (RuntimeException e) {
+            return 1;
+        }
+    }
+
+    /** Whether the module has {@link #attend} and the decoder-layer functions ({@link FusedDecoderLayers}). */
+    boolean hasLayerFunctions() {
+        return version >= 2;
     }
 
     /** The function named by the environment, loaded for {@code device}, or null when none is configured. */
@@ -80,6 +105,45 @@ final class FusedAttention implements AutoCloseable {
 
     private NDArray call(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
         return block.forward(store, new NDList(q, k, v, mask, scale), false).singletonOrThrow();
+    }
+
+    /**
+     * The module's {@code attend}: softmax(q kᵀ · scale + mask) v with q [nh, G*T, D] for T = {@code t} queries, k/v
+     * [nh, nk, D]; {@code causal} means the queries are the last T of nk consecutive key positions (bottom-right causal,
+     * flash attention in half precision; {@code mask} is then ignored), with a sliding window of {@code window} keys
+     * when > 0. {@code mask}: additive float32 [T, nk] or per KV head [nh, 1, T, nk], or null. Returns [nh*G, T, D]
+     * attached to q's manager.
+     */
+    NDArray attend(NDArray q, NDArray k, NDArray v, NDArray mask, double scale, int t, boolean causal, int window) {
+        if (mask != null && mask.getShape().dimension() == 4) { // per KV head [nh, 1, T, nk] → [nh, T, nk]
+            Shape s = mask.getShape();
+            try (NDArray perHead = mask.reshape(s.get(0), s.get(2), s.get(3))) {
+                return attend(q, k, v, perHead, scale, t, causal, window);
+            }
+        }
+        return run("attend", (PtNDManager) q.getManager(), tensor(q), tensor(k), tensor(v), tensor(mask == null ? noMask : mask),
+                IValue.from(scale), IValue.from((long) t), IValue.from(causal), IValue.from((long) window)).get(0);
+    }
+
+    /** Threads that switched libtorch's graph executor to plain interpretation (a thread-local setting). */
+    private static final ThreadLocal<Boolean> PLAIN_EXECUTOR = ThreadLocal.withInitial(() -> false);
+
+    /** Runs one of the module's methods; every argument IValue is closed afterwards. Outputs go to {@code manager}. */
+    NDList run(String method, PtNDManager manager, IValue... args) {
+        if (!PLAIN_EXECUTOR.get()) {
+            // as for forward (fromEnvironment): the profiling executor would re-specialise on every new key length
+            JniUtils.setGraphExecutorOptimize(false);
+            PLAIN_EXECUTOR.set(true);
+        }
+        try (IValue out = IValueUtils.runMethod((PtSymbolBlock) block, method, args)) {
+            return out.toNDList(manager);
+        } finally {
+            for (IValue a : args) a.close();
+        }
+    }
+
+    static IValue tensor(NDArray a) {
+        return IValue.from((PtNDArray) a);
     }
 
     @Override

@@ -44,6 +44,8 @@ public final class Model implements AutoCloseable {
     private final Map<Float, NDArray> constants = new HashMap<>();
     /** Fused attention function when one is configured (docs/GPU.md), else null. */
     private final FusedAttention fused;
+    /** Whole Qwen decoder layers in two fused calls when the fused module has them, else null (Model's own ops). */
+    private final FusedDecoderLayers fusedLayers;
     /**
      * Fewest new tokens for which a layer whose heads hold different entries is attended per head (gathered into a
      * padded [Hkv, L, D]) instead of flat over the whole layer: flat costs numKvHeads× the score FLOPs, which only
@@ -61,8 +63,13 @@ public final class Model implements AutoCloseable {
         this.w = w;
         this.rope = rope;
         this.fused = FusedAttention.fromEnvironment(manager, manager.getDevice());
-        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token)
-        if (fused != null) this.prefillChunk = FusedAttention.PREFILL_CHUNK;
+        boolean layerFunctions = fused != null && fused.hasLayerFunctions();
+        this.fusedLayers = layerFunctions && config.family() != ModelConfig.Family.GEMMA3 && FusedDecoderLayers.enabled()
+                ? new FusedDecoderLayers(fused, w, config, rope, manager) : null;
+        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token);
+        // with bottom-right causal flash attention a whole context up to LAYER_PREFILL_CHUNK goes in one chunk
+        if (fused != null) this.prefillChunk = layerFunctions ? FusedAttention.LAYER_PREFILL_CHUNK : FusedAttention.PREFILL_CHUNK;
+        constant((float) config.attentionScale()); // made now: the fused path never asks for it, Model's own path does
     }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
@@ -110,6 +117,17 @@ public final class Model implements AutoCloseable {
 
     public Checkpoint checkpoint() { return checkpoint; }
     public ModelConfig config() { return config; }
+    /**
+     * Blocks until the device has finished all queued work, for timings: a forward pass returns once its ops are queued.
+     * (Reading back one value of an array made after that work waits for the stream.)
+     */
+    public void awaitDevice() {
+        if (!device().isGpu()) return;
+        try (NDArray one = manager.zeros(new ai.djl.ndarray.types.Shape(1))) {
+            one.toFloatArray();
+        }
+    }
+
     /** The manager that owns the weights; create per-step child managers from it. */
     public NDManager manager() { return manager; }
     public Device device() { return manager.getDevice(); }
@@ -198,7 +216,9 @@ public final class Model implements AutoCloseable {
             try (NDManager layerScope = st.newSubManager()) {
                 x.attach(layerScope);
                 Step s = new Step(layerScope, l, cache, p0, masks, opt, positions);
-                NDArray out = gemma ? gemma3DecoderLayer(x, s) : qwenDecoderLayer(x, s);
+                NDArray out = gemma ? gemma3DecoderLayer(x, s)
+                        : fusedLayers != null && !(obs != null && obs.wantsAttentionProbs(l)) ? fusedQwenDecoderLayer(x, s)
+                        : qwenDecoderLayer(x, s);
                 if (obs != null) obs.layerOutput(l, out);
                 x = keep(out, st);
             }
@@ -232,6 +252,21 @@ public final class Model implements AutoCloseable {
         NDArray gate = gateUp.get(new NDIndex(":, 0:{}", inter)), up = gateUp.get(new NDIndex(":, {}:", inter));
         NDArray act = gate.mul(Activation.sigmoid(gate)).mul(up);
         return x.add(act.matMul(lw.downT()));
+    }
+
+    /**
+     * {@link #qwenDecoderLayer} with its projections, norms, RoPE, o_proj and MLP in two fused calls
+     * ({@link FusedDecoderLayers}); the cache append and attention are {@link #attend}, as in the reference path.
+     */
+    private NDArray fusedQwenDecoderLayer(NDArray x, Step s) {
+        NDList in = fusedLayers.in(s.layer, x, s.p0);
+        NDArray h = in.get(0), q = in.get(1), k = in.get(2), v = in.get(3);
+        ForwardObserver obs = s.opt.observer();
+        if (obs != null) {
+            obs.attentionInput(s.layer, h, s.positions);
+            obs.queriesKeys(s.layer, q, k);
+        }
+        return fusedLayers.out(s.layer, x, attend(q, k, v, s));
     }
 
     /** Gemma3 decoder layer (modeling_gemma3.py, Gemma3DecoderLayer.forward). */
@@ -274,7 +309,21 @@ public final class Model implements AutoCloseable {
         qk = rope[s.layer].apply(qk, s.p0, s.st);
         NDArray q = qk.get(new NDIndex("0:{}", nq)), k = qk.get(new NDIndex("{}:", nq));
         if (obs != null) obs.queriesKeys(s.layer, q, k);
+        NDArray attn = attend(q, k, v, s);
+        // o_proj over [T, H*D]
+        NDArray o = attn.transpose(1, 0, 2).reshape(t, (long) nq * d).matMul(lw.oT());
+        if (lw.oBias() != null) o = o.add(lw.oBias());
+        return o;
+    }
 
+    /**
+     * Cache append and attention of one layer for the new tokens' q [H, T, D], k/v [Hkv, T, D] over the cache's
+     * entries (per storage block of KV heads). Returns [H, T, D].
+     */
+    private NDArray attend(NDArray q, NDArray k, NDArray v, Step s) {
+        int nkv = config.numKvHeads(), d = config.headDim(), g = config.groupSize();
+        int t = (int) q.getShape().get(1);
+        ForwardObserver obs = s.opt.observer();
         boolean extend = s.opt.extendCache();
         LayerKv kv = s.cache.layer(s.layer);
         if (extend) kv.append(k, v, s.p0);
@@ -294,8 +343,11 @@ public final class Model implements AutoCloseable {
                 values = nk == 0 ? v : values.concat(v, 1);
                 nk += t;
             }
-            NDArray mask = s.masks.get(keyPos, nk, nk == 0 ? 0 : keyPos[0], nk == 0 ? 0 : keyPos[nk - 1], window);
-            attn = batchedAttention(groups(q, t), keys, values, mask, null, wantProbs, s);
+            // the chunk's own keys after a consecutive run of cached ones (an unevicted cache): the fused module's
+            // bottom-right causal attention (flash / cuDNN in half precision) needs no mask
+            boolean causal = fusedAttends(wantProbs) && fused.hasLayerFunctions() && extend && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
+            NDArray mask = causal ? null : s.masks.get(keyPos, nk, nk == 0 ? 0 : keyPos[0], nk == 0 ? 0 : keyPos[nk - 1], window);
+            attn = batchedAttention(groups(q, t), keys, values, mask, null, wantProbs, causal, window, s);
         } else if (extend && t < FLAT_MAX_QUERIES && !wantProbs) {
             // heads hold different entries: every head's queries against the whole layer, kept to its own rows by a mask
             LayerKv.Flat f = kv.flat();
@@ -314,25 +366,41 @@ public final class Model implements AutoCloseable {
                     for (int i = 0; i < t; i++) keyPos[head][p.length() + i] = s.p0 + i;
                 }
             }
-            attn = batchedAttention(groups(q, t), keys, values, s.masks.perHead(keyPos, window), p.pad(), wantProbs, s);
+            attn = batchedAttention(groups(q, t), keys, values, s.masks.perHead(keyPos, window), p.pad(), wantProbs, false, window, s);
         }
-        // o_proj over [T, H*D]
-        NDArray o = attn.transpose(1, 0, 2).reshape(t, (long) nq * d).matMul(lw.oT());
-        if (lw.oBias() != null) o = o.add(lw.oBias());
-        return o;
+        return attn;
+    }
+
+    /** Whether attention goes through the fused module (it gives no probabilities and has no soft-capping). */
+    private boolean fusedAttends(boolean wantProbs) {
+        return fused != null && !wantProbs && config.attnLogitSoftcap() <= 0;
+    }
+
+    /** Whether positions[0..n) are consecutive and end at {@code last}. */
+    private static boolean consecutive(int[] positions, int n, int last) {
+        if (n == 0 || positions[n - 1] != last || positions[0] != last - n + 1) return false;
+        for (int i = 1; i < n; i++) if (positions[i] != positions[i - 1] + 1) return false;
+        return true;
     }
 
     /**
      * Softmax attention of [nh, G*T, D] queries against [nh, nk, D] keys/values (one matmul chain for all heads);
      * {@code mask} is [T, nk] or per head [nh, 1, T, nk] (additive float32, or null). {@code pad[h]}: leading key
-     * columns of head h that are padding, left out of the probabilities handed to the observer. Returns [nh*G, T, D].
+     * columns of head h that are padding, left out of the probabilities handed to the observer. {@code causal}: the T
+     * queries are the last T of nk consecutive key positions and {@code mask} is null (fused module only; sliding
+     * window {@code window}). Returns [nh*G, T, D].
      */
-    private NDArray batchedAttention(NDArray qb, NDArray keys, NDArray values, NDArray mask, int[] pad, boolean wantProbs, Step s) {
+    private NDArray batchedAttention(NDArray qb, NDArray keys, NDArray values, NDArray mask, int[] pad, boolean wantProbs,
+                                     boolean causal, int window, Step s) {
         int nh = (int) qb.getShape().get(0), g = config.groupSize(), d = config.headDim();
         int t = (int) qb.getShape().get(1) / g, nk = (int) keys.getShape().get(1);
         attentionChains++;
-        if (fused != null && t >= FusedAttention.MIN_QUERIES && !wantProbs && config.attnLogitSoftcap() <= 0)
-            return fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) nh * g, t, d);
+        if (fusedAttends(wantProbs)) {
+            // version 2 modules: one call at every chunk size (decode steps use its matmul path, not sdpa)
+            if (fused.hasLayerFunctions()) return fused.attend(qb, keys, values, mask, config.attentionScale(), t, causal, window);
+            if (t >= FusedAttention.MIN_QUERIES)
+                return fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) nh * g, t, d);
+        }
         // [nh, G*T, nk] score matrices are the big intermediates of long contexts: free each as soon as it is used
         NDArray scores = scaledScores(qb.matMul(keys.transpose(0, 2, 1)));
         if (mask != null) scores = then(then(scores, a -> a.reshape(nh, g, t, nk)), a -> a.add(mask)); // views pin storage: close them too

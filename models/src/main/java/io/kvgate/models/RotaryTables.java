@@ -68,6 +68,12 @@ final class RotaryTables implements AutoCloseable {
         size = newSize;
     }
 
+    /** The whole cos and sin tables [size, D], grown to hold positions below {@code end}; valid until the next growth. */
+    NDArray[] tables(int end) {
+        if (end > size) grow(Math.max(end, size * 2));
+        return new NDArray[] {cos, sin};
+    }
+
     /** x [heads, T, D] at positions p0..p0+T-1 → x·cos + rotate_half(x)·sin, in x's manager. */
     NDArray apply(NDArray x, int p0, NDManager scope) {
         int t = (int) x.getShape().get(1);

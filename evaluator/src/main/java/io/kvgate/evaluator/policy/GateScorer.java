@@ -12,9 +12,11 @@ import java.util.List;
 
 /**
  * Fast KVzip's gates (ALGORITHM.md §4): a token's score depends only on its own attention-input hidden
- * state, so it is computed once, as the token enters the cache. During prefill each chunk is scored as the
- * layer produces it; during decoding the new tokens' hidden states are buffered and the buffer is scored
- * once per decode interval (the runtime asks every 128 tokens), never re-scored.
+ * state, so it is computed once, as the token enters the cache. During prefill each chunk is scored on the
+ * device as the layer produces it; during decoding the new tokens' hidden states are buffered and the buffer
+ * is scored once per decode interval (the runtime asks every 128 tokens), never re-scored. Scores stay on the
+ * device until the runtime asks for them and then come back in one copy: a host read per layer would wait
+ * for the GPU once per layer and chunk.
  */
 public final class GateScorer implements Scorer {
     private final LayerGates gates;
@@ -36,8 +38,10 @@ public final class GateScorer implements Scorer {
     private final class Session implements ScoreSession {
         private final PositionBook book;
         private final NDManager buffers;
-        private final List<List<NDArray>> pendingX = new ArrayList<>();
+        private final List<List<NDArray>> pendingX = new ArrayList<>();       // decode: hidden states to score
         private final List<List<int[]>> pendingPositions = new ArrayList<>();
+        private final List<List<NDArray>> pendingScores = new ArrayList<>();  // device scores [H, T] not read yet
+        private final List<List<int[]>> scoredPositions = new ArrayList<>();
         private boolean decoding;
 
         Session(SequenceInfo seq) {
@@ -47,6 +51,8 @@ public final class GateScorer implements Scorer {
             for (int l = 0; l < layers; l++) {
                 pendingX.add(new ArrayList<>());
                 pendingPositions.add(new ArrayList<>());
+                pendingScores.add(new ArrayList<>());
+                scoredPositions.add(new ArrayList<>());
             }
         }
 
@@ -57,12 +63,11 @@ public final class GateScorer implements Scorer {
                 public void attentionInput(int layer, NDArray x, int[] positions) {
                     if (!book.scored(layer)) return;
                     if (decoding) { // buffered: scored in one batch per decode interval
-                        NDArray copy = x.duplicate();
-                        copy.attach(buffers);
-                        pendingX.get(layer).add(copy);
+                        x.attach(buffers); // taken over, not copied: no device op per layer and step
+                        pendingX.get(layer).add(x);
                         pendingPositions.get(layer).add(positions.clone());
                     } else {
-                        record(layer, gates.score(layer, x), positions);
+                        keepScores(layer, gates.score(layer, x), positions.clone());
                     }
                 }
             };
@@ -84,10 +89,11 @@ public final class GateScorer implements Scorer {
         @Override
         public void rewindToContext() {
             dropPending();
+            dropScores();
             book.restore();
         }
 
-        /** Scores every buffered hidden state in one batched call per layer. */
+        /** Scores every buffered hidden state in one batched call per layer, then reads all pending scores at once. */
         private void flush() {
             for (int l = 0; l < pendingX.size(); l++) {
                 List<NDArray> xs = pendingX.get(l);
@@ -101,14 +107,49 @@ public final class GateScorer implements Scorer {
                     o += p.length;
                 }
                 if (xs.size() == 1) {
-                    record(l, gates.score(l, xs.get(0)), positions);
+                    keepScores(l, gates.score(l, xs.get(0)), positions);
                 } else {
                     try (NDArray x = NDArrays.concat(new NDList(xs), 0)) {
-                        record(l, gates.score(l, x), positions);
+                        keepScores(l, gates.score(l, x), positions);
                     }
                 }
             }
             dropPending();
+            readScores();
+        }
+
+        private void keepScores(int layer, NDArray scores, int[] positions) {
+            scores.attach(buffers);
+            pendingScores.get(layer).add(scores);
+            scoredPositions.get(layer).add(positions);
+        }
+
+        /** One device-to-host copy of every pending score, recorded by (layer, head, position). */
+        private void readScores() {
+            NDList flat = new NDList();
+            for (List<NDArray> layer : pendingScores) for (NDArray s : layer) flat.add(s.reshape(-1));
+            if (flat.isEmpty()) return;
+            float[] all;
+            try (NDArray joined = flat.size() == 1 ? flat.get(0) : NDArrays.concat(flat, 0)) {
+                all = Arrays32.toFloats(joined);
+            } finally {
+                flat.close();
+            }
+            int o = 0;
+            for (int l = 0; l < pendingScores.size(); l++) {
+                List<int[]> positions = scoredPositions.get(l);
+                for (int c = 0; c < positions.size(); c++) {
+                    int[] p = positions.get(c);
+                    int t = p.length, heads = (int) (pendingScores.get(l).get(c).size() / t);
+                    boolean run = t > 0 && p[t - 1] - p[0] == t - 1; // a chunk's positions are consecutive
+                    for (int h = 0; h < heads; h++) {
+                        if (run) book.setRun(l, h, p[0], all, o + h * t, t);
+                        else for (int i = 0; i < t; i++) book.set(l, h, p[i], all[o + h * t + i]);
+                    }
+                    o += heads * t;
+                }
+            }
+            dropScores();
         }
 
         private void dropPending() {
@@ -119,17 +160,18 @@ public final class GateScorer implements Scorer {
             pendingPositions.forEach(List::clear);
         }
 
-        private void record(int layer, NDArray scores, int[] positions) {
-            float[] s = Arrays32.toFloats(scores);
-            int t = positions.length;
-            int heads = s.length / t;
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++) book.set(layer, h, positions[i], s[h * t + i]);
+        private void dropScores() {
+            for (List<NDArray> ss : pendingScores) {
+                ss.forEach(NDArray::close);
+                ss.clear();
+            }
+            scoredPositions.forEach(List::clear);
         }
 
         @Override
         public void close() {
             dropPending();
+            dropScores();
             buffers.close();
         }
     }

@@ -34,6 +34,12 @@ final class PositionBook {
         row(layer, head, position)[position] = value;
     }
 
+    /** Sets positions first..first+n-1 to {@code values[from..from+n)} (one copy instead of n element writes). */
+    void setRun(int layer, int head, int first, float[] values, int from, int n) {
+        if (n == 0) return;
+        System.arraycopy(values, from, row(layer, head, first + n - 1), first, n);
+    }
+
     void add(int layer, int head, int position, float value) {
         float[] r = row(layer, head, position);
         r[position] = Float.isNaN(r[position]) ? value : r[position] + value;

@@ -59,12 +59,15 @@ public final class CompressedContext implements AutoCloseable {
                 feed(model, c, Arrays.copyOfRange(contextIds, from, to), s == null ? null : s.observer(c));
                 boolean last = to == n;
                 if (last) before = c.bytes();
-                if (s != null && (last || s.scoresPartialContext())) {
+                double budget = settings.ratio() * to;
+                // scorers that score as they go need not be asked while nothing would be evicted (ratio 1, early chunks)
+                if (s != null && (s.scoresPartialContext() ? !evictor.fits(c, budget) : last)) {
                     float[][][] scores = s.scores(c, last ? Stage.CONTEXT_DONE : Stage.PREFILL_CHUNK);
-                    evictor.evict(c, scores, settings.ratio() * to, window);
+                    evictor.evict(c, scores, budget, window);
                 }
             }
             if (s != null) s.contextDone(c);
+            model.awaitDevice(); // the queued work is part of the prefill (a scorer's host read would otherwise pay for it alone)
             prefillMillis = (System.nanoTime() - t0) / 1e6;
             bytesBeforeEviction = before;
             cache = c;

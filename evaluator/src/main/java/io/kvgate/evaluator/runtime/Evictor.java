@@ -33,6 +33,16 @@ final class Evictor {
     }
 
     /**
+     * True when no evictable (layer, head) holds more than {@code entriesPerHead}: then no budget (global, per layer or
+     * per head) removes anything, and scoring, protection and selection can be skipped (a prefill at ratio 1, or
+     * early chunks, would otherwise sort every entry of the cache after every chunk).
+     */
+    boolean fits(KvCache cache, double entriesPerHead) {
+        for (int l : layers) for (int h = 0; h < cache.numKvHeads(); h++) if (cache.length(l, h) > entriesPerHead) return false;
+        return true;
+    }
+
+    /**
      * Evicts down to {@code entriesPerHead} on average (protected entries count in), the {@code recent}
      * latest tokens protected. Layers the scores leave null are left alone. Returns the entries removed.
      */

@@ -1,0 +1,65 @@
+package io.kvgate.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.jni.IValue;
+
+import static io.kvgate.models.FusedAttention.tensor;
+
+/**
+ * The Qwen2/Qwen3 decoder layer in two calls of the fused TorchScript module (tools/make_fused_attention.py,
+ * {@code decoder_in}, {@code decoder_out}) instead of ~50 NDArray ops: on a GPU every op is a JNI call of ~10 µs, so
+ * a decode step of the 0.6B model was host-bound at ~1800 calls per token. Attention and the cache append stay in
+ * {@link Model} (between the two calls) so every cache layout and observer keeps working. Same formulas as
+ * {@code Model.qwenDecoderLayer}, which stays the reference.
+ */
+final class FusedDecoderLayers {
+    /** {@code KVGATE_FUSED_LAYERS=0} (or {@code -Dkvgate.fusedLayers=false}) keeps Model's own layer ops (A/B timing). */
+    static final String ENV = "KVGATE_FUSED_LAYERS";
+
+    static boolean enabled() {
+        String v = System.getProperty("kvgate.fusedLayers", System.getenv(ENV));
+        return v == null || !(v.equals("0") || v.equalsIgnoreCase("false"));
+    }
+
+    private final FusedAttention module;
+    private final Weights w;
+    private final ModelConfig config;
+    private final RotaryTables[] rope;
+    private final NDArray none; // stands for an absent bias or q/k norm
+
+    FusedDecoderLayers(FusedAttention module, Weights w, ModelConfig config, RotaryTables[] rope, NDManager manager) {
+        this.module = module;
+        this.w = w;
+        this.config = config;
+        this.rope = rope;
+        this.none = manager.zeros(new Shape(0));
+    }
+
+    /**
+     * Input RMSNorm, q/k/v projections, q/k norm and RoPE of {@code layer} for x [T, hidden] at positions p0...
+     * Returns h [T, hidden] (the attention input), q [H, T, D], k [Hkv, T, D], v [Hkv, T, D] in x's manager.
+     */
+    NDList in(int layer, NDArray x, int p0) {
+        Weights.Layer lw = w.layers[layer];
+        NDArray[] cs = rope[layer].tables(p0 + (int) x.getShape().get(0));
+        return module.run("decoder_in", (PtNDManager) x.getManager(), tensor(x), tensor(lw.inputNorm()), tensor(lw.qkvT()),
+                tensor(orNone(lw.qkvBias())), tensor(orNone(lw.qkNorm())), tensor(cs[0]), tensor(cs[1]), IValue.from((long) p0),
+                IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()), IValue.from(config.rmsNormEps()));
+    }
+
+    /** o_proj over attn [H, T, D], residual, post-attention norm, MLP, residual: the layer's output [T, hidden]. */
+    NDArray out(int layer, NDArray x, NDArray attn) {
+        Weights.Layer lw = w.layers[layer];
+        return module.run("decoder_out", (PtNDManager) x.getManager(), tensor(x), tensor(attn), tensor(lw.oT()),
+                tensor(orNone(lw.oBias())), tensor(lw.postAttentionNorm()), tensor(lw.gateUpT()), tensor(lw.downT()),
+                IValue.from(config.rmsNormEps())).get(0);
+    }
+
+    private NDArray orNone(NDArray a) {
+        return a == null ? none : a;
+    }
+}
