@@ -334,10 +334,15 @@ final class LayerKv {
         int cap = capacity();
         if (needed <= cap) return;
         int newCap = Math.max(needed, Math.max(16, cap * 2));
-        NDArray nk = manager.zeros(new Shape(numKvHeads, newCap, headDim), dtype);
-        NDArray nv = manager.zeros(new Shape(numKvHeads, newCap, headDim), dtype);
-        if (len > 0) {
-            NDIndex filled = new NDIndex(":, 0:{}", len);
+        reallocate(new Shape(numKvHeads, newCap, headDim), len > 0 ? new NDIndex(":, 0:{}", len) : null);
+        pos = Arrays.copyOf(pos, newCap);
+    }
+
+    /** Replaces K/V by zeroed storage of {@code shape} that keeps the {@code filled} entries (null: none). */
+    private void reallocate(Shape shape, NDIndex filled) {
+        NDArray nk = manager.zeros(shape, dtype);
+        NDArray nv = manager.zeros(shape, dtype);
+        if (filled != null) {
             try (NDArray ok = k.get(filled); NDArray ov = v.get(filled)) {
                 nk.set(filled, ok);
                 nv.set(filled, ov);
@@ -346,7 +351,6 @@ final class LayerKv {
         freeStorage();
         k = nk;
         v = nv;
-        pos = Arrays.copyOf(pos, newCap);
     }
 
     /**
@@ -360,19 +364,8 @@ final class LayerKv {
         if (neededTokens <= tailCap) return;
         int perHead = tail0 / numKvHeads + tailCap;
         int newRows = tail0 + Math.max(neededTokens, tailCap + Math.max(16, perHead / 8)) * numKvHeads;
-        NDArray nk = manager.zeros(new Shape(newRows, 1, headDim), dtype);
-        NDArray nv = manager.zeros(new Shape(newRows, 1, headDim), dtype);
         int used = filledRows();
-        if (used > 0) {
-            NDIndex filled = new NDIndex("0:{}", used);
-            try (NDArray ok = k.get(filled); NDArray ov = v.get(filled)) {
-                nk.set(filled, ok);
-                nv.set(filled, ov);
-            }
-        }
-        freeStorage();
-        k = nk;
-        v = nv;
+        reallocate(new Shape(newRows, 1, headDim), used > 0 ? new NDIndex("0:{}", used) : null);
         raggedViews();
         rowPos = Arrays.copyOf(rowPos, newRows);
         tailPos = Arrays.copyOf(tailPos, (newRows - tail0) / numKvHeads);
