@@ -4,10 +4,13 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 
-/** One `kvgate` invocation in-process, with its exit code and captured stdout/stderr (the CLI tests' one runner). */
-record CliRun(int code, String out, String err) {
+/**
+ * One `kvgate` invocation in-process, with its exit code and captured stdout/stderr: the one runner of the CLI tests
+ * and of the end-to-end tests (module tests, through this module's test jar).
+ */
+public record CliRun(int code, String out, String err) {
     /** Synchronized: System.out/err are process-wide. */
-    static synchronized CliRun run(String... args) {
+    public static synchronized CliRun run(String... args) {
         PrintStream oldOut = System.out, oldErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         try {

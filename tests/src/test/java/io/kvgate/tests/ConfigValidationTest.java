@@ -1,5 +1,6 @@
 package io.kvgate.tests;
 
+import io.kvgate.cli.CliRun;
 import io.kvgate.cli.config.ExperimentConfig;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -77,9 +78,9 @@ class ConfigValidationTest {
     private String fails(Path config, List<String> extraArgs, String... fragments) {
         List<String> args = new ArrayList<>(List.of("run", config.toString(), "--out", dir.resolve("run").toString()));
         args.addAll(extraArgs);
-        CliRunner.Result r = CliRunner.run(args.toArray(String[]::new));
+        CliRun r = CliRun.run(args.toArray(String[]::new));
         String err = r.err().strip();
-        assertEquals(2, r.exitCode(), "exit code; stderr: " + err);
+        assertEquals(2, r.code(), "exit code; stderr: " + err);
         assertEquals(1, err.lines().count(), "one line expected, got:\n" + err);
         assertTrue(err.startsWith("kvgate: error: "), err);
         for (String f : fragments) assertTrue(err.contains(f), "'" + f + "' not in: " + err);

@@ -1,5 +1,6 @@
 package io.kvgate.tests;
 
+import io.kvgate.cli.CliRun;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
@@ -30,7 +31,7 @@ class QuickstartEndToEndTest {
     @TempDir
     Path out;
 
-    private CliRunner.Result run(String... extra) {
+    private CliRun run(String... extra) {
         List<String> args = new ArrayList<>(List.of("--quiet", "run", "../configs/quickstart.yaml", "--out", out.toString(),
                 "--set", "corpus.max_documents=4", "--set", "corpus.documents_per_shard=2", "--set", "fitting.held_out_every=10",
                 "--set", "gates.steps=30",
@@ -38,14 +39,14 @@ class QuickstartEndToEndTest {
                 "--set", "eval.ratios=0.3,0.5", "--set", "eval.policies=[full, gate, kvzip, streaming]",
                 "--set", "export.path=" + exported()));
         args.addAll(List.of(extra));
-        CliRunner.Result r = CliRunner.run(args.toArray(String[]::new));
-        assertEquals(0, r.exitCode(), () -> "exit code; stderr:\n" + r.err() + "\nstdout:\n" + r.out());
+        CliRun r = CliRun.run(args.toArray(String[]::new));
+        assertEquals(0, r.code(), () -> "exit code; stderr:\n" + r.err() + "\nstdout:\n" + r.out());
         return r;
     }
 
     @Test
     void reducedQuickstartRunsThenSkipsThenResumes() throws IOException {
-        CliRunner.Result first = run();
+        CliRun first = run();
         String summary = first.out();
         for (String stage : List.of("collect", "train-sink", "train-linear", "eval")) {
             assertTrue(summary.contains("| " + stage), "stage table lists " + stage + ":\n" + summary);
@@ -81,15 +82,15 @@ class QuickstartEndToEndTest {
 
         // The exported artifact works on its own with `kvgate eval`.
         Path alone = out.resolveSibling(out.getFileName() + "-eval-alone");
-        CliRunner.Result eval = CliRunner.run("--quiet", "eval", "--model", ConfigValidationTest.TINY.toString(),
+        CliRun eval = CliRun.run("--quiet", "eval", "--model", ConfigValidationTest.TINY.toString(),
                 "--gates", out.resolve("gates/sink").toString(), "--generate", "passkey:2", "--ratios", "0.3",
                 "--policies", "full,gate", "--window", "16", "--out", alone.toString());
-        assertEquals(0, eval.exitCode(), eval.err());
+        assertEquals(0, eval.code(), eval.err());
         assertTrue(column(alone.resolve("results.csv"), "accuracy").containsKey("passkey/gate/0.3"), eval.out());
 
         // Rerun: nothing to do, same results byte for byte, same summary tables.
         Map<String, byte[]> before = snapshot();
-        CliRunner.Result second = run();
+        CliRun second = run();
         assertEquals(4, second.out().lines().filter(l -> l.contains("up to date, skipped")).count(), second.out());
         assertTrue(second.out().contains("| eval         | skipped |"), second.out());
         assertSameFiles(before, snapshot());
@@ -102,14 +103,14 @@ class QuickstartEndToEndTest {
         Files.delete(record);
         Files.writeString(out.resolve("state/collect.started.json"), "{\"inputs\": \"" + inputs + "\"}\n");
         deleteRecursively(out.resolve("features/shard-00001"));
-        CliRunner.Result third = run();
+        CliRun third = run();
         assertTrue(third.out().contains("collect       resuming"), third.out());
         assertTrue(third.out().contains("1 written, 1 kept"), third.out());
         assertEquals(3, third.out().lines().filter(l -> l.contains("up to date, skipped")).count(), third.out());
         assertSameFiles(before, snapshot());
 
         // A sink solver setting changes only what reads it: the sink gate is refitted and re-evaluated.
-        CliRunner.Result fourth = run("--set", "gates.steps=31");
+        CliRun fourth = run("--set", "gates.steps=31");
         assertTrue(fourth.out().contains("collect       up to date"), fourth.out());
         assertTrue(fourth.out().contains("train-linear  up to date"), fourth.out());
         assertTrue(fourth.out().contains("| train-sink   | ran "), fourth.out());
