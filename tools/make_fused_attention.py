@@ -31,17 +31,36 @@ decoder_in(x, in_norm, qkv_t, qkv_bias, qk_norm, cos, sin, p0, heads, kv_heads, 
 decoder_out(x, attn, o_t, o_bias, post_norm, gate_up_t, down_t, eps) -> x'
   o_proj over attn [H, T, D] (+ bias), residual, post-attention RMSNorm, SwiGLU MLP, residual.
 
+decode_step(meta, embed, layer_w, ks, vs, owns, diag, cos, sin, final_norm, lm_head_t, heads, kv_heads, eps, scale)
+    -> (logits [1, V] float32, attention inputs [L, 1, hidden])
+  One greedy-decoding step of a whole Qwen2/Qwen3 model in one call. meta: int64 [2 + L] on the device = token id,
+  its position, then for every layer the index its new K/V goes to (shared layout: the column; ragged layout: the
+  first tail row). layer_w: 9 tensors per layer (in_norm, qkv_t, qkv_bias, qk_norm, o_t, o_bias, post_norm,
+  gate_up_t, down_t; empty tensors for absent ones). ks/vs[l]: the layer's whole storage, written in place:
+  shared [Hkv, capacity, D] (owns[l] empty; columns after the index are not attended) or ragged [rows, 1, D] with
+  owns[l] its ownership mask [Hkv, 1, rows] (0 on a head's rows, -inf elsewhere; the new rows get diag
+  [Hkv, 1, Hkv]). Every shape and address is fixed by the storage, never by the step's values, so the step can be
+  captured once as a CUDA graph and replayed with a new meta.
+
+With --graph-ops LIB (kvgate's own native/kvgate_cuda_graph.cpp, built by tools/build_cuda_graph_ops.sh) the
+module also gets
+decode_capture(key, meta, <decode_step's other arguments>) -> [logits, hs, static logits, static hs]
+  runs the step (its results first), then captures it as CUDA graph `key` (the static outputs are the graph's).
+decode_replay(key, static_meta, meta, outs) -> clones of outs after copying meta into static_meta and replaying.
+graph_reset(key) frees graph `key`. has_graphs() tells which kind of file this is. memory_stats(device) ->
+[allocated bytes, peak allocated bytes] and memory_reset_peak(device): torch's caching-allocator counters.
+
 RMSNorm is computed in float32 and cast back before the weight, as transformers' Qwen2RMSNorm. Model's own Java
 path computes the same functions op by op and stays the reference (CPU default, parity tests).
 Save the file with the torch version that runs it (TorchScript files load forward, not back).
 """
-import sys
-from typing import Tuple
+import argparse
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
 
-VERSION = 2  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 3  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -71,7 +90,11 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 2
+        return 3
+
+    @torch.jit.export
+    def has_graphs(self) -> bool:
+        return False
 
     @torch.jit.export
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, scale: float,
@@ -160,6 +183,110 @@ class FusedAttention(torch.nn.Module):
         inter = gate_up.size(1) // 2
         act = F.silu(gate_up[:, :inter]) * gate_up[:, inter:]
         return x + torch.matmul(act, down_t)
+
+    @torch.jit.export
+    def decode_step(self, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
+                    vs: List[torch.Tensor], owns: List[torch.Tensor], diag: torch.Tensor, cos: torch.Tensor,
+                    sin: torch.Tensor, final_norm: torch.Tensor, lm_head_t: torch.Tensor, heads: int, kv_heads: int,
+                    eps: float, scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
+        g = heads // kv_heads
+        d = cos.size(1)
+        half = d // 2
+        x = embed.index_select(0, meta[0:1])                      # [1, hidden]
+        position = meta[1:2]
+        c = cos.index_select(0, position)                         # [1, D], shared by every layer
+        s = sin.index_select(0, position)
+        heads_range = torch.arange(kv_heads, device=meta.device)
+        hs: List[torch.Tensor] = []
+        for layer in range(len(ks)):
+            w = layer_w[9 * layer:9 * layer + 9]
+            h = _rms(x, w[0], eps)
+            hs.append(h)
+            qkv = torch.matmul(h, w[1])
+            if w[2].numel() > 0:
+                qkv = qkv + w[2]
+            qkv = qkv.view(heads + 2 * kv_heads, 1, d)
+            qk = qkv[:heads + kv_heads]
+            v = qkv[heads + kv_heads:]
+            if w[3].numel() > 0:
+                qk = _rms(qk, w[3], eps)
+            qk = qk * c + torch.cat((-qk[:, :, half:], qk[:, :, :half]), -1) * s
+            q = qk[:heads].reshape(kv_heads, g, d)
+            k = qk[heads:]
+            at = meta[2 + layer:3 + layer]
+            kc, vc, own = ks[layer], vs[layer], owns[layer]
+            if own.numel() == 0:
+                # shared layout [Hkv, capacity, D]: write column `at`, attend to columns 0..at
+                kc.index_copy_(1, at, k)
+                vc.index_copy_(1, at, v)
+                scores = torch.matmul(q, kc.transpose(1, 2)).float() * scale         # [Hkv, G, capacity]
+                filled = torch.arange(kc.size(1), device=kc.device) <= at
+                scores = scores.masked_fill(~filled, float("-inf"))
+                p = torch.softmax(scores, -1).to(vc.dtype)
+                o = torch.matmul(p, vc)                                             # [Hkv, G, D]
+            else:
+                # ragged layout [rows, 1, D]: the token's rows at..at+Hkv-1 (one per head), each head kept to its
+                # own rows by the ownership mask
+                rows = heads_range + at
+                kc.index_copy_(0, rows, k)
+                vc.index_copy_(0, rows, v)
+                own.index_copy_(2, rows, diag)
+                scores = torch.matmul(q, kc.view(-1, d).t()).float() * scale + own   # [Hkv, G, rows]
+                p = torch.softmax(scores, -1).to(vc.dtype)
+                o = torch.matmul(p, vc.view(-1, d))
+            attn = torch.matmul(o.reshape(1, heads * d), w[4])
+            if w[5].numel() > 0:
+                attn = attn + w[5]
+            x = x + attn
+            h2 = _rms(x, w[6], eps)
+            gate_up = torch.matmul(h2, w[7])
+            inter = gate_up.size(1) // 2
+            x = x + torch.matmul(F.silu(gate_up[:, :inter]) * gate_up[:, inter:], w[8])
+        logits = torch.matmul(_rms(x, final_norm, eps), lm_head_t).float()
+        return logits, torch.stack(hs)
+
+
+class GraphedFusedAttention(FusedAttention):
+    """FusedAttention plus CUDA-graph capture/replay of decode_step through kvgate's own operators."""
+
+    @torch.jit.export
+    def has_graphs(self) -> bool:
+        return True
+
+    @torch.jit.export
+    def decode_capture(self, key: int, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor],
+                       ks: List[torch.Tensor], vs: List[torch.Tensor], owns: List[torch.Tensor], diag: torch.Tensor,
+                       cos: torch.Tensor, sin: torch.Tensor, final_norm: torch.Tensor, lm_head_t: torch.Tensor,
+                       heads: int, kv_heads: int, eps: float, scale: float) -> List[torch.Tensor]:
+        torch.ops.kvgate.graph_prepare(key)
+        # this step, run on the graph's side stream (also the warm-up capture needs: cuBLAS handles, workspaces)
+        logits, hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, diag, cos, sin, final_norm, lm_head_t,
+                                      heads, kv_heads, eps, scale)
+        torch.ops.kvgate.graph_begin(key)
+        # recorded, not run: replays write the same storage at the indices their meta gives
+        static_logits, static_hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, diag, cos, sin, final_norm,
+                                                    lm_head_t, heads, kv_heads, eps, scale)
+        torch.ops.kvgate.graph_end(key)
+        return [logits, hs, static_logits, static_hs]
+
+    @torch.jit.export
+    def decode_replay(self, key: int, static_meta: torch.Tensor, meta: torch.Tensor,
+                      outs: List[torch.Tensor]) -> List[torch.Tensor]:
+        static_meta.copy_(meta)
+        torch.ops.kvgate.graph_replay(key)
+        return [o.clone() for o in outs]
+
+    @torch.jit.export
+    def graph_reset(self, key: int):
+        torch.ops.kvgate.graph_reset(key)
+
+    @torch.jit.export
+    def memory_stats(self, device: int) -> List[int]:
+        return torch.ops.kvgate.memory_stats(device)
+
+    @torch.jit.export
+    def memory_reset_peak(self, device: int):
+        torch.ops.kvgate.memory_reset_peak(device)
 
 
 def rel(got, ref):
@@ -288,7 +415,145 @@ def check(module):
     print(f"decoder_out: rel err {err:.2e}")
 
 
+def tiny_model(dev, dtype):
+    """A random 2-layer Qwen3-like model and a cache: layer 0 shared [Hkv, 12, D] with 7 entries, layer 1 ragged."""
+    torch.manual_seed(1)
+    hidden, heads, kv_heads, d, inter, vocab = 64, 4, 2, 16, 96, 50
+    cfg = dict(hidden=hidden, heads=heads, kv_heads=kv_heads, d=d, inter=inter, vocab=vocab, eps=1e-6, scale=d ** -0.5)
+    r = lambda *shape, sc=1.0: (torch.randn(*shape, device=dev) * sc).to(dtype)
+    layer_w = []
+    for layer in range(2):
+        layer_w += [1 + r(hidden, sc=0.1), r(hidden, (heads + 2 * kv_heads) * d, sc=0.125),
+                    r((heads + 2 * kv_heads) * d, sc=0.1) if layer == 1 else torch.zeros(0, device=dev, dtype=dtype),
+                    1 + r(heads + kv_heads, 1, d, sc=0.1) if layer == 0 else torch.zeros(0, device=dev, dtype=dtype),
+                    r(heads * d, hidden, sc=0.0625), torch.zeros(0, device=dev, dtype=dtype), 1 + r(hidden, sc=0.1),
+                    r(hidden, 2 * inter, sc=0.125), r(inter, hidden, sc=0.1)]
+    inv = 1.0 / (10000 ** (torch.arange(0, d, 2, device=dev).double() / d))
+    ang = torch.arange(0, 64, device=dev).double()[:, None] * inv[None, :]
+    cos = torch.cat((ang.cos(), ang.cos()), -1).to(dtype)
+    sin = torch.cat((ang.sin(), ang.sin()), -1).to(dtype)
+    embed, final_norm, lm_head_t = r(vocab, hidden), 1 + r(hidden, sc=0.1), r(hidden, vocab, sc=0.125)
+    # layer 0: shared, 7 of 12 columns filled
+    k0, v0 = r(kv_heads, 12, d), r(kv_heads, 12, d)
+    # layer 1: ragged: head 0 keeps 4 rows, head 1 keeps 3, then a tail of one token (rows 7, 8), spare to row 14
+    k1, v1 = r(15, 1, d), r(15, 1, d)
+    own = torch.full((kv_heads, 1, 15), float("-inf"), device=dev)
+    own[0, 0, 0:4] = 0
+    own[1, 0, 4:7] = 0
+    own[0, 0, 7] = 0
+    own[1, 0, 8] = 0
+    diag = torch.full((kv_heads, 1, kv_heads), float("-inf"), device=dev)
+    diag[0, 0, 0] = diag[1, 0, 1] = 0
+    cache = [k0, v0, k1, v1, own.to(dtype)]
+    return cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, diag.to(dtype)
+
+
+def decode_reference(cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, token, position, at):
+    """float64, op by op, attending per head to the keys it holds plus the new one; updates `cache` like the module."""
+    heads, kv_heads, d, eps = cfg["heads"], cfg["kv_heads"], cfg["d"], cfg["eps"]
+    g = heads // kv_heads
+
+    def rms64(a, w):
+        return a / torch.sqrt(a.pow(2).mean(-1, keepdim=True) + eps) * w.double()
+
+    x = embed[token].double()[None, :]
+    c, s = cos[position].double(), sin[position].double()
+    hs = []
+    k0, v0, k1, v1, own = cache
+    for layer in range(2):
+        w = layer_w[9 * layer:9 * layer + 9]
+        h = rms64(x, w[0])
+        hs.append(h)
+        qkv = h @ w[1].double() + (w[2].double() if w[2].numel() else 0)
+        qkv = qkv.view(heads + 2 * kv_heads, d)
+        qk, v = qkv[:heads + kv_heads], qkv[heads + kv_heads:]
+        if w[3].numel():
+            qk = rms64(qk, w[3].view(heads + kv_heads, d))
+        qk = qk * c + torch.cat((-qk[:, d // 2:], qk[:, :d // 2]), -1) * s
+        q, k = qk[:heads], qk[heads:]
+        outs = []
+        for kvh in range(kv_heads):
+            if layer == 0:
+                k0[kvh, at[0]] = k[kvh].to(k0.dtype)
+                v0[kvh, at[0]] = v[kvh].to(v0.dtype)
+                keys, values = k0[kvh, :at[0] + 1].double(), v0[kvh, :at[0] + 1].double()
+            else:
+                row = at[1] + kvh
+                k1[row, 0] = k[kvh].to(k1.dtype)
+                v1[row, 0] = v[kvh].to(v1.dtype)
+                own[:, 0, row] = float("-inf")
+                own[kvh, 0, row] = 0
+                mine = own[kvh, 0] == 0
+                keys, values = k1[mine, 0].double(), v1[mine, 0].double()
+            for qh in range(g):
+                p = torch.softmax((q[kvh * g + qh] @ keys.T) * cfg["scale"], -1)
+                outs.append(p @ values)
+        x = x + torch.cat(outs)[None, :] @ w[4].double()
+        gu = rms64(x, w[6]) @ w[7].double()
+        inter = gu.size(1) // 2
+        x = x + (F.silu(gu[:, :inter]) * gu[:, inter:]) @ w[8].double()
+    return (rms64(x, final_norm) @ lm_head_t.double()), torch.stack(hs)
+
+
+def check_decode(module, graphs):
+    """decode_step (both cache layouts) against the float64 reference, then CUDA-graph replays against eager steps."""
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    for dtype in ([torch.float32, torch.float16] if dev == "cuda" else [torch.float32]):
+        tol = 1e-4 if dtype == torch.float32 else 1e-2
+        cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, diag = tiny_model(dev, dtype)
+        ref_cache = [a.clone() for a in cache]
+        args = lambda c: (embed, layer_w, [c[0], c[2]], [c[1], c[3]], [torch.zeros(0, device=dev, dtype=dtype), c[4]],
+                          diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
+        steps = [(3, 20, (7, 9)), (41, 21, (8, 11)), (5, 22, (9, 13))]
+        for i, (token, position, at) in enumerate(steps):
+            meta = torch.tensor([token, position, at[0], at[1]], device=dev)
+            logits, hs = module.decode_step(meta, *args(cache))
+            ref_logits, ref_hs = decode_reference(cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, ref_cache,
+                                                  token, position, at)
+            errs = [rel(logits, ref_logits), rel(hs.reshape(2, -1), ref_hs.reshape(2, -1)),
+                    max(rel(a, b.double()) for a, b in zip(cache, ref_cache) if a.numel())]
+            assert max(errs) < tol, (dtype, i, errs)
+            print(f"decode_step {str(dtype)[6:]} step {i}: logits {errs[0]:.2e}, attention inputs {errs[1]:.2e}, cache {errs[2]:.2e}")
+        if not graphs or dev != "cuda":
+            continue
+        # the same three steps captured once and replayed, against eager steps on a copy of the cache
+        cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, diag = tiny_model(dev, dtype)
+        eager_cache = [a.clone() for a in cache]
+        key = 7
+        static_meta = None
+        for i, (token, position, at) in enumerate(steps):
+            meta = torch.tensor([token, position, at[0], at[1]], device=dev)
+            want, want_hs = module.decode_step(meta, *args(eager_cache))
+            if static_meta is None:
+                static_meta = meta.clone()  # the graph reads this tensor: replays copy each step's meta into it
+                got, got_hs, static_logits, static_hs = module.decode_capture(key, static_meta, *args(cache))
+            else:
+                got, got_hs = module.decode_replay(key, static_meta, meta, [static_logits, static_hs])
+            errs = [rel(got, want.double()), rel(got_hs, want_hs.double()),
+                    max(rel(x, y.double()) for x, y in zip(cache, eager_cache) if x.numel())]
+            assert max(errs) < 1e-6, (dtype, i, errs)
+            print(f"decode graph {str(dtype)[6:]} step {i} ({'captured' if i == 0 else 'replayed'}): "
+                  f"logits {errs[0]:.1e}, attention inputs {errs[1]:.1e}, cache {errs[2]:.1e} against eager steps")
+        module.graph_reset(key)
+        module.memory_reset_peak(0)
+        before = module.memory_stats(0)
+        big = torch.empty(64 << 20, dtype=torch.uint8, device=dev)
+        after = module.memory_stats(0)
+        del big
+        assert after[1] >= before[0] + (64 << 20), (before, after)
+        print(f"memory_stats: peak {after[1] / 2**20:.0f} MiB after a 64 MiB allocation on top of {before[0] / 2**20:.0f} MiB")
+
+
 if __name__ == "__main__":
-    scripted = torch.jit.script(FusedAttention())
+    parser = argparse.ArgumentParser(description="Writes kvgate's fused TorchScript module (docs/GPU.md).")
+    parser.add_argument("out", nargs="?", default="fused-attention.pt")
+    parser.add_argument("--graph-ops", metavar="LIB", help="kvgate's CUDA-graph operators (tools/build_cuda_graph_ops.sh): "
+                        "adds decode_capture/decode_replay; kvgate must then load the same library (KVGATE_CUDA_GRAPH_OPS)")
+    opts = parser.parse_args()
+    if opts.graph_ops:
+        torch.ops.load_library(opts.graph_ops)
+    scripted = torch.jit.script(GraphedFusedAttention() if opts.graph_ops else FusedAttention())
     check(scripted)
-    scripted.save(sys.argv[1] if len(sys.argv) > 1 else "fused-attention.pt")
+    check_decode(scripted, bool(opts.graph_ops))
+    scripted.save(opts.out)
+    print(f"wrote {opts.out} (version {VERSION}, CUDA graphs: {'yes' if opts.graph_ops else 'no'})")

@@ -70,9 +70,10 @@ public final class BenchProfileCommand implements Runnable {
         ComputeTarget target = new ComputeTarget(modelOptions.device(), modelOptions.dataType());
         if (steps <= 0 || prefillReps <= 0) throw new KvgateException("--steps and --prefill-reps must be positive");
         TextTable timing = new TextTable("context", "prefill s", "prefill tok/s", "decode ms/step", "decode tok/s",
-                "KV MB", "device MB in use");
+                "KV MB", "device MB in use", "peak allocated MB");
         TextTable keptTable = new TextTable("context", "KV kept", "full ms/step", "kept ms/step", "kept/full", "KV MB kept", "vs full");
         StringBuilder profiles = new StringBuilder();
+        String decodePath;
         try (Checkpoint ck = modelOptions.openCheckpoint(); Model model = Model.load(ck, target.device(), target.dtype())) {
             if (chunk > 0) model.setPrefillChunk(chunk);
             System.out.printf("prefill chunk %d; ", model.prefillChunk());
@@ -81,6 +82,7 @@ public final class BenchProfileCommand implements Runnable {
             Random random = new Random(seed);
             for (int t : contexts) {
                 int[] ids = random.ints(t, 0, ck.config().vocabSize()).toArray();
+                model.resetPeakDeviceMemory();
                 greedyAfterPrefill(model, ids); // warm-up: kernel selection, allocator growth
                 double[] prefill = new double[prefillReps];
                 for (int r = 0; r < prefillReps; r++) {
@@ -101,7 +103,9 @@ public final class BenchProfileCommand implements Runnable {
                     double ms = median(dec) * 1e3;
                     String inUse = target.device().isGpu()
                             ? String.format("%.0f", CudaUtils.getGpuMemory(target.device()).getCommitted() / 1e6) : "-";
-                    timing.row(t, fmt(pf), fmt(t / pf), fmt(ms), fmt(1e3 / ms), fmt(cache.bytes() / 1e6), inUse);
+                    long[] mem = model.deviceMemory();
+                    timing.row(t, fmt(pf), fmt(t / pf), fmt(ms), fmt(1e3 / ms), fmt(cache.bytes() / 1e6), inUse,
+                            mem == null ? "-" : String.format("%.0f", mem[1] / 1e6));
                     if (profileSteps > 0) profiles.append(profile(model, cache, next, t, ms, "full cache"));
                     if (keep > 0 && keep < 1) {
                         // a kept copy, then steps alternating between the two caches, so that both see the same JIT
@@ -129,8 +133,10 @@ public final class BenchProfileCommand implements Runnable {
                     }
                 }
             }
+            decodePath = model.decodePath();
         }
         System.out.print(timing);
+        System.out.println("decode steps: " + decodePath + (target.device().isGpu() ? "" : "; peak allocated: GPU only (kvgate's CUDA-graph operators)"));
         if (keep > 0 && keep < 1) System.out.print(keptTable);
         System.out.print(profiles);
     }

@@ -1,6 +1,8 @@
 package io.kvgate.evaluator;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -10,11 +12,16 @@ import io.kvgate.evaluator.policy.LayerGates;
 import io.kvgate.evaluator.policy.Policies;
 import io.kvgate.evaluator.policy.Policy;
 import io.kvgate.evaluator.policy.Protection;
+import io.kvgate.evaluator.policy.ScoreSession;
+import io.kvgate.evaluator.policy.SequenceInfo;
+import io.kvgate.evaluator.policy.Stage;
 import io.kvgate.evaluator.runtime.CompressedContext;
 import io.kvgate.evaluator.runtime.EvictionSettings;
 import io.kvgate.evaluator.runtime.Generation;
 import io.kvgate.evaluator.tasks.Task;
 import io.kvgate.evaluator.tasks.TaskGenerator;
+import io.kvgate.models.ForwardObserver;
+import io.kvgate.models.ForwardOptions;
 import io.kvgate.models.KvCache;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
@@ -134,6 +141,48 @@ class GatedRuntimeTest {
             assertTrue(g.peakEntriesPerHead() <= g.budgetPerHead() + 128, "peak " + g.peakEntriesPerHead() + " vs budget " + g.budgetPerHead());
             assertTrue(g.peakEntriesPerHead() > g.budgetPerHead() + 100, "the run did go past the budget");
             assertTrue(cc.entriesPerHead() <= g.budgetPerHead() + 1, "the shared context cache is untouched");
+        }
+    }
+
+    /**
+     * A decode step run as one CUDA graph (GPU, DecodeGraph) hands the gate scorer every layer's attention input at
+     * once; the scores must be those of the layer-by-layer path. Checked here on the CPU by handing over the same
+     * inputs, stacked, as DecodeGraph does.
+     */
+    @Test
+    void decodeStepsHandedOverAllLayersAtOnceScoreAsLayerByLayer() {
+        GateScorer scorer = new GateScorer(gates);
+        SequenceInfo seq = new SequenceInfo(model, context, 0);
+        ForwardOptions plainStep = ForwardOptions.defaults();
+        try (NDManager scope = model.manager().newSubManager(); KvCache a = model.newCache(); KvCache b = model.newCache();
+             ScoreSession layerByLayer = scorer.start(seq); ScoreSession allAtOnce = scorer.start(seq)) {
+            model.forward(scope, a, context, plainStep.withObserver(layerByLayer.observer(a)));
+            model.forward(scope, b, context, plainStep.withObserver(allAtOnce.observer(b)));
+            layerByLayer.contextDone(a);
+            allAtOnce.contextDone(b);
+            for (int id : new int[] {65, 66, 10, 67}) {
+                model.forward(scope, a, new int[] {id}, plainStep.withObserver(layerByLayer.observer(a)));
+                List<NDArray> inputs = new ArrayList<>();
+                ForwardObserver recorder = new ForwardObserver() {
+                    @Override
+                    public void attentionInput(int layer, NDArray x, int[] positions) {
+                        NDArray copy = x.duplicate();
+                        copy.attach(scope);
+                        inputs.add(copy);
+                    }
+                };
+                int position = b.nextPosition();
+                model.forward(scope, b, new int[] {id}, plainStep.withObserver(recorder));
+                ForwardObserver observer = allAtOnce.observer(b);
+                assertTrue(observer.attentionInputsOnly(), "the gate scorer lets decode steps run as one graph");
+                observer.attentionInputs(NDArrays.stack(new NDList(inputs)), new int[] {position}); // [L, 1, hidden]
+            }
+            float[][][] want = layerByLayer.scores(a, Stage.DECODE), got = allAtOnce.scores(b, Stage.DECODE);
+            for (int l = 0; l < want.length; l++)
+                for (int h = 0; h < want[l].length; h++) {
+                    assertEquals(context.length + 4, want[l][h].length);
+                    assertArrayEquals(want[l][h], got[l][h], 1e-6f, "layer " + l + " head " + h);
+                }
         }
     }
 

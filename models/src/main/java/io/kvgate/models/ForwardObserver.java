@@ -16,6 +16,23 @@ public interface ForwardObserver {
      */
     default void attentionInput(int layer, NDArray x, int[] positions) {}
 
+    /**
+     * Whether attention inputs are all this observer needs. Then a decode step may run as one captured CUDA graph
+     * (docs/GPU.md), which hands them over through {@link #attentionInputs} and calls no other method.
+     */
+    default boolean attentionInputsOnly() {
+        return false;
+    }
+
+    /**
+     * The attention inputs of every layer at once, [numLayers, T, hidden] (a decode step run as one graph); the same
+     * rules as {@link #attentionInput}, which this hands each layer's slice to unless overridden.
+     */
+    default void attentionInputs(NDArray all, int[] positions) {
+        // each slice belongs to all's scope (freed with it) unless the observer takes it over
+        for (int l = 0; l < all.getShape().get(0); l++) attentionInput(l, all.get(l), positions);
+    }
+
     /** Whether {@link #attentionProbs} should be called for this layer (probabilities are only materialised then). */
     default boolean wantsAttentionProbs(int layer) {
         return false;

@@ -57,7 +57,7 @@ final class FusedAttention implements AutoCloseable {
         this.version = moduleVersion();
     }
 
-    /** 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out. */
+    /** 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out; 3: decode_step. */
     private int moduleVersion() {
         try (IValue v = IValueUtils.runMethod((PtSymbolBlock) block, "version")) { // a module without it throws
             return (int) v.toLong();
@@ -71,6 +71,24 @@ final class FusedAttention implements AutoCloseable {
         return version >= 2;
     }
 
+    /** Whether the module has the whole-model decode step ({@link DecodeGraph}). */
+    boolean hasDecodeStep() {
+        return version >= 3;
+    }
+
+    /** Whether the module was written with kvgate's CUDA-graph operators (decode_capture / decode_replay). */
+    boolean hasGraphs() {
+        if (graphs == null) {
+            if (!hasDecodeStep()) graphs = false;
+            else try (IValue v = call("has_graphs")) {
+                graphs = v.toBoolean();
+            }
+        }
+        return graphs;
+    }
+
+    private Boolean graphs;
+
     /** The function named by the environment, loaded for {@code device}, or null when none is configured. */
     static FusedAttention fromEnvironment(NDManager manager, Device device) {
         String file = System.getProperty("kvgate.fusedAttention", System.getenv(ENV));
@@ -80,6 +98,7 @@ final class FusedAttention implements AutoCloseable {
         // the profiling graph executor would re-specialise on every new key length (each decode step)
         System.setProperty("ai.djl.pytorch.graph_optimizer", "false");
         ai.djl.Model module = ai.djl.Model.newInstance("fused-attention", device, "PyTorch");
+        loadGraphOperators(); // after the engine loaded libtorch, before a module that calls the operators is read
         try {
             module.load(path.getParent(), path.getFileName().toString(), Map.of("mapLocation", "true"));
         } catch (IOException | MalformedModelException | RuntimeException e) {
@@ -87,6 +106,39 @@ final class FusedAttention implements AutoCloseable {
             throw new KvgateException(ENV + "=" + file + ": not a loadable TorchScript module (" + e.getMessage() + ")", e);
         }
         return new FusedAttention(module, manager);
+    }
+
+    /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
+    long[] memoryStats(int device) {
+        if (!hasGraphs()) return null;
+        try (IValue d = IValue.from((long) device); IValue r = call("memory_stats", d)) {
+            return r.toLongArray();
+        }
+    }
+
+    void resetPeakMemory(int device) {
+        if (!hasGraphs()) return;
+        try (IValue d = IValue.from((long) device); IValue r = call("memory_reset_peak", d)) {
+            // returns None
+        }
+    }
+
+    /** {@code KVGATE_CUDA_GRAPH_OPS}: kvgate's CUDA-graph operators (tools/build_cuda_graph_ops.sh), if named. */
+    static final String GRAPH_OPS_ENV = "KVGATE_CUDA_GRAPH_OPS";
+    private static boolean graphOperatorsLoaded;
+
+    private static synchronized void loadGraphOperators() {
+        String lib = System.getProperty("kvgate.cudaGraphOps", System.getenv(GRAPH_OPS_ENV));
+        if (lib == null || lib.isBlank() || graphOperatorsLoaded) return;
+        Path path = Path.of(lib).toAbsolutePath();
+        if (!Files.isRegularFile(path)) throw new KvgateException(GRAPH_OPS_ENV + "=" + lib + ": no such file (build it with tools/build_cuda_graph_ops.sh)");
+        try {
+            System.load(path.toString());
+        } catch (UnsatisfiedLinkError e) {
+            throw new KvgateException(GRAPH_OPS_ENV + "=" + lib + ": cannot load it (" + e.getMessage()
+                    + "); build it against the torch that kvgate loads (KVGATE_TORCH_LIB)", e);
+        }
+        graphOperatorsLoaded = true;
     }
 
     /**
@@ -130,16 +182,21 @@ final class FusedAttention implements AutoCloseable {
 
     /** Runs one of the module's methods; every argument IValue is closed afterwards. Outputs go to {@code manager}. */
     NDList run(String method, PtNDManager manager, IValue... args) {
+        try (IValue out = call(method, args)) {
+            return out.toNDList(manager);
+        } finally {
+            for (IValue a : args) a.close();
+        }
+    }
+
+    /** Runs one of the module's methods and returns its raw result (to close); the arguments are left open. */
+    IValue call(String method, IValue... args) {
         if (!PLAIN_EXECUTOR.get()) {
             // as for forward (fromEnvironment): the profiling executor would re-specialise on every new key length
             JniUtils.setGraphExecutorOptimize(false);
             PLAIN_EXECUTOR.set(true);
         }
-        try (IValue out = IValueUtils.runMethod((PtSymbolBlock) block, method, args)) {
-            return out.toNDList(manager);
-        } finally {
-            for (IValue a : args) a.close();
-        }
+        return IValueUtils.runMethod((PtSymbolBlock) block, method, args);
     }
 
     static IValue tensor(NDArray a) {

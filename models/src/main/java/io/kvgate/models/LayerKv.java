@@ -371,6 +371,40 @@ final class LayerKv {
         tailPos = Arrays.copyOf(tailPos, (newRows - tail0) / numKvHeads);
     }
 
+    /**
+     * Where a decode step that writes in place (one captured CUDA graph, {@link DecodeGraph}) puts its token: the whole
+     * storage, with room for one more token made first, and the index the token goes to (shared layout: the column;
+     * ragged layout: the first of its numKvHeads tail rows, whose ownership-mask columns it also sets). The arrays stay
+     * the same objects until the layer re-allocates (growth, eviction), which is how a captured step knows it is stale.
+     * Follow the step with {@link #appendedInPlace}.
+     */
+    DecodeSlot decodeSlot() {
+        flush();
+        staleViews();
+        if (k == null) throw new IllegalStateException("a decode step needs a prefilled layer");
+        if (!ragged) {
+            ensureSharedCapacity(len + 1);
+            return new DecodeSlot(k, v, null, len);
+        }
+        ensureTailCapacity(tailLen + 1);
+        return new DecodeSlot(k, v, ownership, filledRows());
+    }
+
+    /** @param ownership ragged layout's mask [H, 1, rows], null for the shared layout */
+    record DecodeSlot(NDArray keys, NDArray values, NDArray ownership, int writeIndex) {}
+
+    /** Host-side bookkeeping for the token a decode step wrote at {@link #decodeSlot}'s index (position {@code p}). */
+    void appendedInPlace(int p) {
+        if (!ragged) {
+            pos[len++] = p;
+            return;
+        }
+        int r0 = filledRows();
+        tailPos[tailLen++] = p;
+        Arrays.fill(rowPos, r0, r0 + numKvHeads, p);
+        if (minPos == Integer.MAX_VALUE) minPos = p;
+    }
+
     /** Shared layout: keys/values [H, len, D] (views attached to {@code scope}) and their positions. */
     Shared shared(NDManager scope) {
         NDIndex filled = new NDIndex(":, 0:{}", len);

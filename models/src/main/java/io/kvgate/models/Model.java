@@ -46,6 +46,8 @@ public final class Model implements AutoCloseable {
     private final FusedAttention fused;
     /** Whole Qwen decoder layers in two fused calls when the fused module has them, else null (Model's own ops). */
     private final FusedDecoderLayers fusedLayers;
+    /** Decode steps as one call / one CUDA-graph replay when the fused module has decode_step, else null. */
+    private final DecodeGraph decodeGraph;
     /**
      * Fewest new tokens for which a layer whose heads hold different entries is attended per head (gathered into a
      * padded [Hkv, L, D]) instead of flat over the whole layer: flat costs numKvHeads× the score FLOPs, which only
@@ -69,7 +71,36 @@ public final class Model implements AutoCloseable {
         // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token);
         // with bottom-right causal flash attention a whole context up to LAYER_PREFILL_CHUNK goes in one chunk
         if (fused != null) this.prefillChunk = layerFunctions ? FusedAttention.LAYER_PREFILL_CHUNK : FusedAttention.PREFILL_CHUNK;
+        this.decodeGraph = fusedLayers != null && fused.hasDecodeStep() && DecodeGraph.enabled() && wholeModelStepFits()
+                ? new DecodeGraph(fused, w, config, rope[0], manager) : null;
         constant((float) config.attentionScale()); // made now: the fused path never asks for it, Model's own path does
+    }
+
+    /** decode_step's model: no sliding-window layers, one RoPE table for all layers, no logit soft-capping. */
+    private boolean wholeModelStepFits() {
+        for (int l = 0; l < config.numLayers(); l++)
+            if (config.windowOf(l) > 0 || rope[l] != rope[0]) return false;
+        return config.finalLogitSoftcap() <= 0 && config.attnLogitSoftcap() <= 0;
+    }
+
+    /** Whether decode steps run as one captured CUDA graph (docs/GPU.md); for reports. */
+    public String decodePath() {
+        if (decodeGraph == null) return fusedLayers != null ? "fused layers" : "layer by layer";
+        return decodeGraph.capturesGraphs() ? "CUDA graph (" + decodeGraph.captures() + " captures, " + decodeGraph.replays() + " replays)"
+                : "one decode_step call";
+    }
+
+    /**
+     * {allocated bytes now, peak allocated bytes} of torch's caching allocator on this model's GPU, or null where
+     * unknown (CPU, or no fused module with kvgate's CUDA-graph operators: DJL exposes no allocator counters).
+     */
+    public long[] deviceMemory() {
+        return fused != null && device().isGpu() ? fused.memoryStats(device().getDeviceId()) : null;
+    }
+
+    /** Starts a new peak for {@link #deviceMemory} (no-op where it is unknown). */
+    public void resetPeakDeviceMemory() {
+        if (fused != null && device().isGpu()) fused.resetPeakMemory(device().getDeviceId());
     }
 
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
@@ -168,6 +199,15 @@ public final class Model implements AutoCloseable {
                 || cache.dtype() != dtype)
             throw new IllegalArgumentException("this cache was made for another model (" + cache.numLayers() + " layers, "
                     + cache.numKvHeads() + " KV heads, head_dim " + cache.headDim() + ", " + cache.dtype() + ")");
+        if (ids.length == 1 && options.extendCache() && !options.keepHidden() && decodeGraph != null
+                && decodeGraph.accepts(cache, options.observer())) {
+            NDArray logits = decodeGraph.step(scope, cache, ids[0], options.observer());
+            if (options.logits() == ForwardOptions.Logits.NONE) {
+                logits.close();
+                logits = null;
+            }
+            return new ForwardResult(logits, null);
+        }
         int step = options.extendCache() ? chunkSize : ids.length;
         List<NDArray> logits = new ArrayList<>(), hidden = new ArrayList<>();
         try (NDManager acc = scope.newSubManager()) {
@@ -503,6 +543,7 @@ public final class Model implements AutoCloseable {
 
     @Override
     public void close() {
+        if (decodeGraph != null) decodeGraph.close();
         if (fused != null) fused.close();
         manager.close();
     }

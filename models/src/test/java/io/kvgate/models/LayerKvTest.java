@@ -69,6 +69,69 @@ class LayerKvTest {
         }
     }
 
+    /**
+     * The contract a decode step captured as a CUDA graph relies on (DecodeGraph, tools/make_fused_attention.py
+     * decode_step): writing a token's keys/values at {@link LayerKv#decodeSlot}'s index (shared layout: that column;
+     * ragged: numKvHeads rows from it, with their ownership columns set to the head diagonal) and then calling
+     * {@link LayerKv#appendedInPlace} leaves the cache exactly as {@code append} does, for both layouts.
+     */
+    @Test
+    void aTokenWrittenInPlaceAtTheDecodeSlotEqualsAnAppend() {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck)) {
+            int v = m.config().vocabSize(), hk = m.config().numKvHeads();
+            for (boolean evicted : new boolean[] {false, true}) {
+                try (KvCache appended = m.newCache(); KvCache inPlace = m.newCache();
+                     ai.djl.ndarray.NDManager scope = m.manager().newSubManager()) {
+                    int[] ctx = prompt(40, v);
+                    run(m, appended, ctx, ForwardOptions.defaults());
+                    run(m, inPlace, ctx, ForwardOptions.defaults());
+                    if (evicted) {
+                        evictUnevenly(appended);
+                        evictUnevenly(inPlace);
+                    }
+                    for (int step = 0; step < 20; step++) { // past the first growth of either layout
+                        int p = appended.nextPosition();
+                        run(m, appended, new int[] {(step * 7 + 3) % v}, ForwardOptions.defaults());
+                        for (int l = 0; l < m.config().numLayers(); l++) {
+                            LayerKv layer = inPlace.layer(l);
+                            LayerKv.DecodeSlot slot = layer.decodeSlot();
+                            assertEquals(evicted, slot.ownership() != null, "layout of layer " + l);
+                            for (int h = 0; h < hk; h++) {
+                                int last = appended.length(l, h) - 1;
+                                ai.djl.ndarray.NDArray k = appended.keys(l, h).get(last), val = appended.values(l, h).get(last);
+                                ai.djl.ndarray.index.NDIndex at = evicted
+                                        ? new ai.djl.ndarray.index.NDIndex("{}, 0", slot.writeIndex() + h)
+                                        : new ai.djl.ndarray.index.NDIndex("{}, {}", h, slot.writeIndex());
+                                slot.keys().set(at, k);
+                                slot.values().set(at, val);
+                                if (evicted) {
+                                    for (int owner = 0; owner < hk; owner++)
+                                        slot.ownership().set(new ai.djl.ndarray.index.NDIndex("{}, 0, {}", owner, slot.writeIndex() + h),
+                                                owner == h ? 0f : Float.NEGATIVE_INFINITY);
+                                }
+                                k.close();
+                                val.close();
+                            }
+                            layer.appendedInPlace(p);
+                        }
+                        inPlace.advance(1);
+                    }
+                    for (int l = 0; l < m.config().numLayers(); l++)
+                        for (int h = 0; h < hk; h++) {
+                            assertEquals(java.util.Arrays.toString(appended.positions(l, h)), java.util.Arrays.toString(inPlace.positions(l, h)));
+                            assertTrue(Fixtures.relErr(appended.keys(l, h).toFloatArray(), inPlace.keys(l, h).toFloatArray()) == 0);
+                        }
+                    // attention reads what was written: the next steps agree
+                    for (int i = 0; i < 3; i++) {
+                        float[] a = run(m, appended, new int[] {i + 5}, ForwardOptions.defaults());
+                        float[] b = run(m, inPlace, new int[] {i + 5}, ForwardOptions.defaults());
+                        assertTrue(Fixtures.relErr(a, b) < 1e-6, (evicted ? "ragged" : "shared") + " step " + i + ": " + Fixtures.relErr(a, b));
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void oneAttentionChainPerLayerWhateverWasEvicted() {
         try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache()) {

@@ -40,6 +40,8 @@ public final class GateScorer implements Scorer {
         private final NDManager buffers;
         private final List<List<NDArray>> pendingX = new ArrayList<>();       // decode: hidden states to score
         private final List<List<int[]>> pendingPositions = new ArrayList<>();
+        private final List<NDArray> pendingStacks = new ArrayList<>();        // decode steps run as one graph: [L, T, hidden]
+        private final List<int[]> pendingStackPositions = new ArrayList<>();
         private final List<List<NDArray>> pendingScores = new ArrayList<>();  // device scores [H, T] not read yet
         private final List<List<int[]>> scoredPositions = new ArrayList<>();
         private boolean decoding;
@@ -70,6 +72,22 @@ public final class GateScorer implements Scorer {
                         keepScores(layer, gates.score(layer, x), positions.clone());
                     }
                 }
+
+                @Override
+                public boolean attentionInputsOnly() {
+                    return true;
+                }
+
+                @Override
+                public void attentionInputs(NDArray all, int[] positions) {
+                    if (!decoding) {
+                        ForwardObserver.super.attentionInputs(all, positions);
+                        return;
+                    }
+                    all.attach(buffers); // taken over whole: no device op per layer and step
+                    pendingStacks.add(all);
+                    pendingStackPositions.add(positions.clone());
+                }
             };
         }
 
@@ -98,14 +116,7 @@ public final class GateScorer implements Scorer {
             for (int l = 0; l < pendingX.size(); l++) {
                 List<NDArray> xs = pendingX.get(l);
                 if (xs.isEmpty()) continue;
-                int total = 0;
-                for (int[] p : pendingPositions.get(l)) total += p.length;
-                int[] positions = new int[total];
-                int o = 0;
-                for (int[] p : pendingPositions.get(l)) {
-                    System.arraycopy(p, 0, positions, o, p.length);
-                    o += p.length;
-                }
+                int[] positions = concat(pendingPositions.get(l));
                 if (xs.size() == 1) {
                     keepScores(l, gates.score(l, xs.get(0)), positions);
                 } else {
@@ -114,8 +125,39 @@ public final class GateScorer implements Scorer {
                     }
                 }
             }
+            flushStacks();
             dropPending();
             readScores();
+        }
+
+        /** Scores the buffered all-layer attention inputs: one concat, then one slice and one gate call per layer. */
+        private void flushStacks() {
+            if (pendingStacks.isEmpty()) return;
+            int[] positions = concat(pendingStackPositions);
+            boolean joined = pendingStacks.size() > 1;
+            NDArray stacked = joined ? NDArrays.concat(new NDList(pendingStacks), 1) : pendingStacks.get(0); // [L, N, hidden]
+            try {
+                for (int l = 0; l < pendingX.size(); l++) {
+                    if (!book.scored(l)) continue;
+                    try (NDArray x = stacked.get(l)) {
+                        keepScores(l, gates.score(l, x), positions);
+                    }
+                }
+            } finally {
+                if (joined) stacked.close();
+            }
+        }
+
+        private static int[] concat(List<int[]> parts) {
+            int total = 0;
+            for (int[] p : parts) total += p.length;
+            int[] out = new int[total];
+            int o = 0;
+            for (int[] p : parts) {
+                System.arraycopy(p, 0, out, o, p.length);
+                o += p.length;
+            }
+            return out;
         }
 
         private void keepScores(int layer, NDArray scores, int[] positions) {
@@ -158,6 +200,9 @@ public final class GateScorer implements Scorer {
                 xs.clear();
             }
             pendingPositions.forEach(List::clear);
+            pendingStacks.forEach(NDArray::close);
+            pendingStacks.clear();
+            pendingStackPositions.clear();
         }
 
         private void dropScores() {

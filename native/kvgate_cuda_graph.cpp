@@ -1,0 +1,138 @@
+// kvgate's CUDA-graph operators for TorchScript (our own code; built on the GPU machine by
+// tools/build_cuda_graph_ops.sh against that machine's torch, loaded by kvgate before the fused module).
+//
+// Why: a decode step of a 28-layer model is ~1000 small kernels. Launched one by one from TorchScript (or from DJL,
+// one JNI call per op) the host needs ~10 us per kernel, so a step is host-bound at 10-25 ms while the GPU needs
+// ~1 ms. Captured once into a CUDA graph, a step is one replay. DJL's JNI has no CUDA-graph API, but TorchScript
+// can call registered operators, so the fused module (tools/make_fused_attention.py) brackets its decode step
+// with these:
+//
+//   kvgate::graph_prepare(key)  synchronise, switch the thread to the graph's own side stream (capture needs a
+//                               non-default stream; warm-up work runs there first so cuBLAS sets up outside capture)
+//   kvgate::graph_begin(key)    start capturing on that stream (allocations go to the graph's private pool)
+//   kvgate::graph_end(key)      end capture, instantiate, switch back to the previous stream, synchronise
+//   kvgate::graph_replay(key)   launch the captured graph on the current stream
+//   kvgate::graph_reset(key)    forget the graph (frees its memory pool); also undoes a failed capture
+//
+// and, because torch.cuda.max_memory_allocated is Python-only (not reachable from TorchScript or DJL):
+//   kvgate::memory_stats(device) -> [allocated bytes now, peak allocated bytes] of torch's caching allocator
+//   kvgate::memory_reset_peak(device)
+//
+// Graphs are kept by an integer key chosen by the caller (one per decoding sequence). All operators are
+// registered with CONSERVATIVE alias analysis: they return nothing, and TorchScript must neither drop nor reorder them.
+
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace {
+
+struct Graph {
+    at::cuda::CUDAGraph graph;
+    std::optional<c10::cuda::CUDAStream> side;
+    std::optional<c10::cuda::CUDAStream> previous;
+    bool capturing = false;
+    bool ready = false;
+};
+
+std::mutex registry_mutex;
+std::map<int64_t, std::unique_ptr<Graph>> registry;
+
+Graph& find(int64_t key) {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto it = registry.find(key);
+    TORCH_CHECK(it != registry.end(), "kvgate: no CUDA graph with key ", key, " (graph_prepare first)");
+    return *it->second;
+}
+
+void restore_stream(Graph& g) {
+    if (g.previous) c10::cuda::setCurrentCUDAStream(*g.previous);
+    g.previous.reset();
+}
+
+void graph_reset(int64_t key) {
+    std::unique_ptr<Graph> old;
+    {
+        std::lock_guard<std::mutex> lock(registry_mutex);
+        auto it = registry.find(key);
+        if (it == registry.end()) return;
+        old = std::move(it->second);
+        registry.erase(it);
+    }
+    if (old->capturing) {
+        try {
+            old->graph.capture_end();  // ends the stream's capture mode even if the capture is invalid
+        } catch (const std::exception&) {
+        }
+        old->capturing = false;
+    }
+    restore_stream(*old);
+    c10::cuda::device_synchronize();
+    // old (graph, private pool) is destroyed here
+}
+
+void graph_prepare(int64_t key) {
+    graph_reset(key);
+    auto g = std::make_unique<Graph>();
+    c10::cuda::device_synchronize();  // the side stream must see everything queued before
+    g->previous = c10::cuda::getCurrentCUDAStream();
+    g->side = c10::cuda::getStreamFromPool();
+    c10::cuda::setCurrentCUDAStream(*g->side);
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    registry[key] = std::move(g);
+}
+
+void graph_begin(int64_t key) {
+    Graph& g = find(key);
+    TORCH_CHECK(g.side && !g.capturing && !g.ready, "kvgate: graph ", key, " is not prepared for capture");
+    c10::cuda::device_synchronize();  // warm-up work on the side stream done before capture starts
+    // thread-local mode: only this thread's unsafe calls (e.g. a synchronising copy) break the capture
+    g.graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+    g.capturing = true;
+}
+
+void graph_end(int64_t key) {
+    Graph& g = find(key);
+    TORCH_CHECK(g.capturing, "kvgate: graph ", key, " is not capturing");
+    g.graph.capture_end();
+    g.capturing = false;
+    g.ready = true;
+    restore_stream(g);
+    c10::cuda::device_synchronize();
+}
+
+void graph_replay(int64_t key) {
+    Graph& g = find(key);
+    TORCH_CHECK(g.ready, "kvgate: graph ", key, " has not been captured");
+    g.graph.replay();
+}
+
+std::vector<int64_t> memory_stats(int64_t device) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+    const auto& all = stats.allocated_bytes[0];  // index 0: the aggregate over pool kinds
+    return {all.current, all.peak};
+}
+
+void memory_reset_peak(int64_t device) {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
+}
+
+}  // namespace
+
+TORCH_LIBRARY(kvgate, m) {
+    m.def(torch::schema("graph_prepare(int key) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), graph_prepare);
+    m.def(torch::schema("graph_begin(int key) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), graph_begin);
+    m.def(torch::schema("graph_end(int key) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), graph_end);
+    m.def(torch::schema("graph_replay(int key) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), graph_replay);
+    m.def(torch::schema("graph_reset(int key) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), graph_reset);
+    m.def(torch::schema("memory_stats(int device) -> int[]", c10::AliasAnalysisKind::CONSERVATIVE), memory_stats);
+    m.def(torch::schema("memory_reset_peak(int device) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), memory_reset_peak);
+}
