@@ -29,9 +29,11 @@ public final class EvictionBenchmark {
      * @param stepEvict     decode step on the compressed cache, with scoring and decode-time eviction
      * @param bytesFull     KV bytes of the full context (measured)
      * @param bytesEvict    KV bytes after compression (measured)
+     * @param peakFull      peak device memory allocated during the ungated prefill + decode (bytes; -1 where unknown)
+     * @param peakEvict     the same with scoring and eviction at the ratio
      */
     public record Row(int context, double prefillFull, double prefillScored, double prefillEvict, double stepFull,
-                      double stepScored, double stepEvict, long bytesFull, long bytesEvict) {}
+                      double stepScored, double stepEvict, long bytesFull, long bytesEvict, long peakFull, long peakEvict) {}
 
     private EvictionBenchmark() {}
 
@@ -45,7 +47,7 @@ public final class EvictionBenchmark {
             for (int i = 0; i < n; i++) ids[i] = random.nextInt(vocab);
             int[] query = {random.nextInt(vocab)};
             double[][] t = new double[6][reps];
-            long[] bytes = new long[2];
+            long[] bytes = new long[2], peak = {-1, -1};
             for (int r = -1; r < reps; r++) { // r = -1 warms up
                 double[] m = new double[6];
                 // Rotate the order of the three runs so none always pays for fresh allocations by going first.
@@ -53,17 +55,20 @@ public final class EvictionBenchmark {
                     int run = Math.floorMod(k + r, 3);
                     Policy p = run == 0 ? Policy.full() : policy;
                     EvictionSettings s = run == 2 ? settings : settings.withRatio(1);
+                    model.resetPeakDeviceMemory();
                     try (CompressedContext cc = CompressedContext.prefill(model, p, s, ids)) {
                         m[run] = cc.prefillMillis();
                         m[3 + run] = stepMillis(cc.generate(query, decodeSteps));
                         if (run == 0) bytes[0] = cc.bytes();
                         if (run == 2) bytes[1] = cc.bytes();
                     }
+                    long[] mem = model.deviceMemory();
+                    if (mem != null && run != 1) peak[run / 2] = Math.max(peak[run / 2], mem[1]);
                 }
                 if (r >= 0) for (int k = 0; k < 6; k++) t[k][r] = m[k];
             }
             long bytesFull = bytes[0], bytesEvict = bytes[1];
-            rows.add(new Row(n, best(t[0]), best(t[1]), best(t[2]), best(t[3]), best(t[4]), best(t[5]), bytesFull, bytesEvict));
+            rows.add(new Row(n, best(t[0]), best(t[1]), best(t[2]), best(t[3]), best(t[4]), best(t[5]), bytesFull, bytesEvict, peak[0], peak[1]));
         }
         return rows;
     }
