@@ -531,7 +531,8 @@ def check_decode(module, graphs):
                 got, got_hs = module.decode_replay(key, static_meta, meta, [static_logits, static_hs])
             errs = [rel(got, want.double()), rel(got_hs, want_hs.double()),
                     max(rel(x, y.double()) for x, y in zip(cache, eager_cache) if x.numel())]
-            assert max(errs) < 1e-6, (dtype, i, errs)
+            # not bit-identical: cuBLAS may pick other kernels on the capture stream (float16: ~1e-3)
+            assert max(errs) < (1e-5 if dtype == torch.float32 else 5e-3), (dtype, i, errs)
             print(f"decode graph {str(dtype)[6:]} step {i} ({'captured' if i == 0 else 'replayed'}): "
                   f"logits {errs[0]:.1e}, attention inputs {errs[1]:.1e}, cache {errs[2]:.1e} against eager steps")
         module.graph_reset(key)
