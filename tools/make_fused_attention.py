@@ -31,15 +31,16 @@ decoder_in(x, in_norm, qkv_t, qkv_bias, qk_norm, cos, sin, p0, heads, kv_heads, 
 decoder_out(x, attn, o_t, o_bias, post_norm, gate_up_t, down_t, eps) -> x'
   o_proj over attn [H, T, D] (+ bias), residual, post-attention RMSNorm, SwiGLU MLP, residual.
 
-decode_step(meta, embed, layer_w, ks, vs, owns, diag, cos, sin, final_norm, lm_head_t, heads, kv_heads, eps, scale)
-    -> (logits [1, V] float32, attention inputs [L, 1, hidden])
+decode_step(meta, embed, layer_w, ks, vs, owns, limits, diag, cos, sin, final_norm, lm_head_t, heads, kv_heads, eps,
+            scale) -> (logits [1, V] float32, attention inputs [L, 1, hidden])
   One greedy-decoding step of a whole Qwen2/Qwen3 model in one call. meta: int64 [2 + L] on the device = token id,
   its position, then for every layer the index its new K/V goes to (shared layout: the column; ragged layout: the
   first tail row). layer_w: 9 tensors per layer (in_norm, qkv_t, qkv_bias, qk_norm, o_t, o_bias, post_norm,
   gate_up_t, down_t; empty tensors for absent ones). ks/vs[l]: the layer's whole storage, written in place:
   shared [Hkv, capacity, D] (owns[l] empty; columns after the index are not attended) or ragged [rows, 1, D] with
   owns[l] its ownership mask [Hkv, 1, rows] (0 on a head's rows, -inf elsewhere; the new rows get diag
-  [Hkv, 1, Hkv]). Every shape and address is fixed by the storage, never by the step's values, so the step can be
+  [Hkv, 1, Hkv]). limits[l]: shared layout: the columns attended (more than the index; a graph stays valid while the
+  index is below it), ragged: the rows. Every shape and address is fixed by the storage, never by the step's values, so the step can be
   captured once as a CUDA graph and replayed with a new meta.
 
 With --graph-ops LIB (kvgate's own native/kvgate_cuda_graph.cpp, built by tools/build_cuda_graph_ops.sh) the
@@ -186,7 +187,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def decode_step(self, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
-                    vs: List[torch.Tensor], owns: List[torch.Tensor], diag: torch.Tensor, cos: torch.Tensor,
+                    vs: List[torch.Tensor], owns: List[torch.Tensor], limits: List[int], diag: torch.Tensor, cos: torch.Tensor,
                     sin: torch.Tensor, final_norm: torch.Tensor, lm_head_t: torch.Tensor, heads: int, kv_heads: int,
                     eps: float, scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
         g = heads // kv_heads
@@ -216,14 +217,16 @@ class FusedAttention(torch.nn.Module):
             at = meta[2 + layer:3 + layer]
             kc, vc, own = ks[layer], vs[layer], owns[layer]
             if own.numel() == 0:
-                # shared layout [Hkv, capacity, D]: write column `at`, attend to columns 0..at
+                # shared layout [Hkv, capacity, D]: write column `at`, attend to columns 0..at of the first
+                # limits[layer] (fixed for a captured graph: it bounds the columns read, not the capacity)
                 kc.index_copy_(1, at, k)
                 vc.index_copy_(1, at, v)
-                scores = torch.matmul(q, kc.transpose(1, 2)).float() * scale         # [Hkv, G, capacity]
-                filled = torch.arange(kc.size(1), device=kc.device) <= at
+                kl, vl = kc[:, :limits[layer]], vc[:, :limits[layer]]
+                scores = torch.matmul(q, kl.transpose(1, 2)).float() * scale         # [Hkv, G, limit]
+                filled = torch.arange(kl.size(1), device=kc.device) <= at
                 scores = scores.masked_fill(~filled, float("-inf"))
                 p = torch.softmax(scores, -1).to(vc.dtype)
-                o = torch.matmul(p, vc)                                             # [Hkv, G, D]
+                o = torch.matmul(p, vl)                                             # [Hkv, G, D]
             else:
                 # ragged layout [rows, 1, D]: the token's rows at..at+Hkv-1 (one per head), each head kept to its
                 # own rows by the ownership mask
@@ -255,17 +258,18 @@ class GraphedFusedAttention(FusedAttention):
 
     @torch.jit.export
     def decode_capture(self, key: int, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor],
-                       ks: List[torch.Tensor], vs: List[torch.Tensor], owns: List[torch.Tensor], diag: torch.Tensor,
+                       ks: List[torch.Tensor], vs: List[torch.Tensor], owns: List[torch.Tensor], limits: List[int],
+                       diag: torch.Tensor,
                        cos: torch.Tensor, sin: torch.Tensor, final_norm: torch.Tensor, lm_head_t: torch.Tensor,
                        heads: int, kv_heads: int, eps: float, scale: float) -> List[torch.Tensor]:
         torch.ops.kvgate.graph_prepare(key)
         # this step, run on the graph's side stream (also the warm-up capture needs: cuBLAS handles, workspaces)
-        logits, hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, diag, cos, sin, final_norm, lm_head_t,
-                                      heads, kv_heads, eps, scale)
+        logits, hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, limits, diag, cos, sin, final_norm,
+                                      lm_head_t, heads, kv_heads, eps, scale)
         torch.ops.kvgate.graph_begin(key)
         # recorded, not run: replays write the same storage at the indices their meta gives
-        static_logits, static_hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, diag, cos, sin, final_norm,
-                                                    lm_head_t, heads, kv_heads, eps, scale)
+        static_logits, static_hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, limits, diag, cos, sin,
+                                                    final_norm, lm_head_t, heads, kv_heads, eps, scale)
         torch.ops.kvgate.graph_end(key)
         return [logits, hs, static_logits, static_hs]
 
@@ -502,8 +506,9 @@ def check_decode(module, graphs):
         tol = 1e-4 if dtype == torch.float32 else 1e-2
         cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, diag = tiny_model(dev, dtype)
         ref_cache = [a.clone() for a in cache]
+        # layer 0 attends only its first 10 of 12 columns (the steps write columns 7-9), as a captured graph does
         args = lambda c: (embed, layer_w, [c[0], c[2]], [c[1], c[3]], [torch.zeros(0, device=dev, dtype=dtype), c[4]],
-                          diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
+                          [10, 15], diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
         steps = [(3, 20, (7, 9)), (41, 21, (8, 11)), (5, 22, (9, 13))]
         for i, (token, position, at) in enumerate(steps):
             meta = torch.tensor([token, position, at[0], at[1]], device=dev)

@@ -53,8 +53,17 @@ final class DecodeGraph {
     private long nextKey = 1;
     private long captures, replays;
 
-    /** One sequence's captured step: the arrays it was recorded against, its input and its outputs. */
-    private record Captured(long key, NDArray[] bound, NDArray meta, NDArray logits, NDArray hidden) {
+    /**
+     * One sequence's captured step: the arrays it was recorded against, the columns/rows each layer attends (valid
+     * while every write index stays below its limit), its input and its outputs.
+     */
+    private record Captured(long key, NDArray[] bound, long[] limits, NDArray meta, NDArray logits, NDArray hidden) {
+        boolean fits(NDArray[] arrays, LayerKv.DecodeSlot[] slots) {
+            if (!sameArrays(bound, arrays)) return false;
+            for (int l = 0; l < slots.length; l++) if (slots[l].ownership() == null && slots[l].writeIndex() >= limits[l]) return false;
+            return true;
+        }
+
         void free() {
             meta.close();
             logits.close();
@@ -121,14 +130,14 @@ final class DecodeGraph {
         NDList result;
         try (NDArray metaNow = scope.create(meta)) {
             Captured c = graphs ? captured.get(cache) : null;
-            if (c != null && sameArrays(c.bound, bound)) {
+            if (c != null && c.fits(bound, slots)) {
                 replays++;
                 result = invoke("decode_replay", out, IValue.from(c.key), tensor(c.meta), tensor(metaNow),
                         IValue.listFrom((PtNDArray) c.logits, (PtNDArray) c.hidden));
             } else if (graphs) {
                 result = capture(out, cache, c, metaNow, slots, tables, bound);
             } else {
-                result = invoke("decode_step", out, arguments(tensor(metaNow), slots, tables));
+                result = invoke("decode_step", out, arguments(tensor(metaNow), slots, exactLimits(slots), tables));
             }
         }
         for (int l = 0; l < layers; l++) cache.layer(l).appendedInPlace(p);
@@ -158,7 +167,8 @@ final class DecodeGraph {
         }
         NDArray staticMeta = metaNow.duplicate(); // the graph reads this tensor: replays copy each step's meta into it
         staticMeta.attach(manager);
-        IValue[] rest = arguments(tensor(staticMeta), slots, tables);
+        long[] limits = graphLimits(slots);
+        IValue[] rest = arguments(tensor(staticMeta), slots, limits, tables);
         IValue[] args = new IValue[rest.length + 1];
         args[0] = IValue.from(key);
         System.arraycopy(rest, 0, args, 1, rest.length);
@@ -175,12 +185,35 @@ final class DecodeGraph {
         NDArray staticLogits = r.get(2), staticHidden = r.get(3);
         staticLogits.attach(manager);
         staticHidden.attach(manager);
-        captured.put(cache, new Captured(key, bound, staticMeta, staticLogits, staticHidden));
+        captured.put(cache, new Captured(key, bound, limits, staticMeta, staticLogits, staticHidden));
         return new NDList(r.get(0), r.get(1));
     }
 
+    /**
+     * Columns a captured step attends per shared layer: past the write index by an eighth of it (at least 256), so
+     * one capture serves that many steps while reading at most ~1/8 more than the entries (the storage's doubling
+     * capacity would make it read up to 2×); ragged layers attend all their rows.
+     */
+    private static long[] graphLimits(LayerKv.DecodeSlot[] slots) {
+        long[] limits = new long[slots.length];
+        for (int l = 0; l < slots.length; l++) {
+            LayerKv.DecodeSlot s = slots[l];
+            int filled = s.writeIndex() + 1;
+            limits[l] = s.ownership() != null ? s.capacity() : Math.min(s.capacity(), filled + Math.max(256, filled / 8));
+        }
+        return limits;
+    }
+
+    /** One uncaptured step attends exactly the filled columns. */
+    private static long[] exactLimits(LayerKv.DecodeSlot[] slots) {
+        long[] limits = new long[slots.length];
+        for (int l = 0; l < slots.length; l++)
+            limits[l] = slots[l].ownership() != null ? slots[l].capacity() : slots[l].writeIndex() + 1;
+        return limits;
+    }
+
     /** decode_step's arguments after {@code meta}; the shared weight list is kept, the rest are closed by the call. */
-    private IValue[] arguments(IValue meta, LayerKv.DecodeSlot[] slots, NDArray[] tables) {
+    private IValue[] arguments(IValue meta, LayerKv.DecodeSlot[] slots, long[] limits, NDArray[] tables) {
         int layers = slots.length;
         PtNDArray[] ks = new PtNDArray[layers], vs = new PtNDArray[layers], owns = new PtNDArray[layers];
         for (int l = 0; l < layers; l++) {
@@ -189,7 +222,7 @@ final class DecodeGraph {
             owns[l] = (PtNDArray) (slots[l].ownership() == null ? none : slots[l].ownership());
         }
         return new IValue[] {meta, tensor(w.embedTokens), layerWeights, IValue.listFrom(ks), IValue.listFrom(vs),
-                IValue.listFrom(owns), tensor(diagonal), tensor(tables[0]), tensor(tables[1]), tensor(w.finalNorm),
+                IValue.listFrom(owns), IValue.listFrom(limits), tensor(diagonal), tensor(tables[0]), tensor(tables[1]), tensor(w.finalNorm),
                 tensor(w.lmHeadT), IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
                 IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale())};
     }

@@ -384,14 +384,18 @@ final class LayerKv {
         if (k == null) throw new IllegalStateException("a decode step needs a prefilled layer");
         if (!ragged) {
             ensureSharedCapacity(len + 1);
-            return new DecodeSlot(k, v, null, len);
+            return new DecodeSlot(k, v, null, len, capacity());
         }
         ensureTailCapacity(tailLen + 1);
-        return new DecodeSlot(k, v, ownership, filledRows());
+        return new DecodeSlot(k, v, ownership, filledRows(), capacity());
     }
 
-    /** @param ownership ragged layout's mask [H, 1, rows], null for the shared layout */
-    record DecodeSlot(NDArray keys, NDArray values, NDArray ownership, int writeIndex) {}
+    /**
+     * @param ownership  ragged layout's mask [H, 1, rows], null for the shared layout
+     * @param writeIndex shared: the column the token goes to; ragged: its first row
+     * @param capacity   shared: columns; ragged: rows (the token's numKvHeads rows fit below it)
+     */
+    record DecodeSlot(NDArray keys, NDArray values, NDArray ownership, int writeIndex, int capacity) {}
 
     /** Host-side bookkeeping for the token a decode step wrote at {@link #decodeSlot}'s index (position {@code p}). */
     void appendedInPlace(int p) {
