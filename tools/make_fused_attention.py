@@ -69,6 +69,14 @@ def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return torch.rms_norm(x.float(), [x.size(-1)], None, eps).to(x.dtype) * weight
 
 
+def _splits(n: int) -> int:
+    """Pieces a decode step's n keys are split into: a power of two up to 64 dividing n, pieces of >= 256 keys."""
+    s = 1
+    while s < 64 and n % (2 * s) == 0 and n // (2 * s) >= 256:
+        s *= 2
+    return s
+
+
 class FusedAttention(torch.nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
                 scale: torch.Tensor) -> torch.Tensor:
@@ -226,7 +234,17 @@ class FusedAttention(torch.nn.Module):
                 filled = torch.arange(kl.size(1), device=kc.device) <= at
                 scores = scores.masked_fill(~filled, float("-inf"))
                 p = torch.softmax(scores, -1).to(vc.dtype)
-                o = torch.matmul(p, vl)                                             # [Hkv, G, D]
+                # p @ v has a long inner dimension and only G output rows per head: as one batched product it ran on
+                # a handful of thread blocks (17 ms per step at 32K, 28 layers). Split the keys into S pieces, one
+                # product per (head, piece), and add the pieces (flash-decoding's split, in plain ops).
+                splits = _splits(kl.size(1))
+                if splits > 1:
+                    part = kl.size(1) // splits
+                    pieces = torch.matmul(p.view(kv_heads, g, splits, part).transpose(1, 2),
+                                          vl.reshape(kv_heads, splits, part, d))    # [Hkv, S, G, D]
+                    o = pieces.float().sum(1).to(vc.dtype)
+                else:
+                    o = torch.matmul(p, vl)                                         # [Hkv, G, D]
             else:
                 # ragged layout [rows, 1, D]: the token's rows at..at+Hkv-1 (one per head), each head kept to its
                 # own rows by the ownership mask
@@ -420,7 +438,7 @@ def check(module):
 
 
 def tiny_model(dev, dtype):
-    """A random 2-layer Qwen3-like model and a cache: layer 0 shared [Hkv, 12, D] with 7 entries, layer 1 ragged."""
+    """A random 2-layer Qwen3-like model and a cache: layer 0 shared [Hkv, 2100, D] with 1030 entries, layer 1 ragged."""
     torch.manual_seed(1)
     hidden, heads, kv_heads, d, inter, vocab = 64, 4, 2, 16, 96, 50
     cfg = dict(hidden=hidden, heads=heads, kv_heads=kv_heads, d=d, inter=inter, vocab=vocab, eps=1e-6, scale=d ** -0.5)
@@ -437,8 +455,8 @@ def tiny_model(dev, dtype):
     cos = torch.cat((ang.cos(), ang.cos()), -1).to(dtype)
     sin = torch.cat((ang.sin(), ang.sin()), -1).to(dtype)
     embed, final_norm, lm_head_t = r(vocab, hidden), 1 + r(hidden, sc=0.1), r(hidden, vocab, sc=0.125)
-    # layer 0: shared, 7 of 12 columns filled
-    k0, v0 = r(kv_heads, 12, d), r(kv_heads, 12, d)
+    # layer 0: shared, 1030 of 2100 columns filled (long enough for the split p @ v)
+    k0, v0 = r(kv_heads, 2100, d), r(kv_heads, 2100, d)
     # layer 1: ragged: head 0 keeps 4 rows, head 1 keeps 3, then a tail of one token (rows 7, 8), spare to row 14
     k1, v1 = r(15, 1, d), r(15, 1, d)
     own = torch.full((kv_heads, 1, 15), float("-inf"), device=dev)
@@ -506,10 +524,12 @@ def check_decode(module, graphs):
         tol = 1e-4 if dtype == torch.float32 else 1e-2
         cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, diag = tiny_model(dev, dtype)
         ref_cache = [a.clone() for a in cache]
-        # layer 0 attends only its first 10 of 12 columns (the steps write columns 7-9), as a captured graph does
+        # layer 0 attends only its first 1536 of 2100 columns (the steps write columns 1030-1032), as a captured
+        # graph does: 4 pieces of 384 keys (_splits)
         args = lambda c: (embed, layer_w, [c[0], c[2]], [c[1], c[3]], [torch.zeros(0, device=dev, dtype=dtype), c[4]],
-                          [10, 15], diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
-        steps = [(3, 20, (7, 9)), (41, 21, (8, 11)), (5, 22, (9, 13))]
+                          [1536, 15], diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
+        steps = [(3, 20, (1030, 9)), (41, 21, (1031, 11)), (5, 22, (1032, 13))]
+        assert _splits(1536) == 4 and _splits(1281) == 1
         for i, (token, position, at) in enumerate(steps):
             meta = torch.tensor([token, position, at[0], at[1]], device=dev)
             logits, hs = module.decode_step(meta, *args(cache))

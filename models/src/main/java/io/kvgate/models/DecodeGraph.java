@@ -190,18 +190,24 @@ final class DecodeGraph {
     }
 
     /**
-     * Columns a captured step attends per shared layer: past the write index by an eighth of it (at least 256), so
-     * one capture serves that many steps while reading at most ~1/8 more than the entries (the storage's doubling
-     * capacity would make it read up to 2×); ragged layers attend all their rows.
+     * Columns a captured step attends per shared layer: past the write index by an eighth of it (at least 256), in
+     * multiples of 256, so one capture serves that many steps while reading at most ~1/8 more than the entries (the
+     * storage's doubling capacity would make it read up to 2×); ragged layers attend all their rows.
      */
     private static long[] graphLimits(LayerKv.DecodeSlot[] slots) {
         long[] limits = new long[slots.length];
         for (int l = 0; l < slots.length; l++) {
             LayerKv.DecodeSlot s = slots[l];
             int filled = s.writeIndex() + 1;
-            limits[l] = s.ownership() != null ? s.capacity() : Math.min(s.capacity(), filled + Math.max(256, filled / 8));
+            // multiples of 256 let decode_step split p @ v into pieces (make_fused_attention.py, _splits)
+            long want = roundUp(filled + Math.max(256, filled / 8), 256), fitting = s.capacity() / 256 * 256L;
+            limits[l] = s.ownership() != null ? s.capacity() : want <= s.capacity() ? want : fitting >= filled ? fitting : s.capacity();
         }
         return limits;
+    }
+
+    private static long roundUp(long n, long multiple) {
+        return (n + multiple - 1) / multiple * multiple;
     }
 
     /** One uncaptured step attends exactly the filled columns. */
