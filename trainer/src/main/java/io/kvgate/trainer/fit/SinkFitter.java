@@ -87,7 +87,7 @@ public final class SinkFitter {
         long t0 = System.nanoTime();
         try (SinkOptimiser opt = device == null ? new JavaAdam(d, x, t, o) : new DeviceSinkObjective(device, d, x, t, n, o.objective().space(), o.epsilon())) {
             Params p = SinkInit.initialise(d, train, linearCoef, x, t, n, o.epsilon(), o.seed() * 7919 + layer,
-                    o.objective() == Objective.PROBABILITY, opt instanceof DeviceSinkObjective dev ? dev::keyFeatures : null);
+                    o.objective() == Objective.PROBABILITY, opt instanceof DeviceSinkObjective dev ? dev::keyFeatures : null, device);
             opt.start(p);
             long t1 = System.nanoTime();
             timings.add(FitTimings.Stage.SINK_INIT, t1 - t0);

@@ -1,5 +1,6 @@
 package io.kvgate.trainer.fit;
 
+import ai.djl.Device;
 import io.kvgate.gates.SinkGate;
 import io.kvgate.gates.SinkGate.Dims;
 import io.kvgate.gates.SinkGate.Params;
@@ -30,15 +31,17 @@ final class SinkInit {
     /**
      * @param keyFeatures computes the key features [H][row·d′ + i] of every row for the given (partial) parameters on a
      *                    device; null: plain Java, row by row
+     * @param device      where the subspace iteration's products run (null: plain Java)
      */
     static Params initialise(Dims d, NormalEquations train, double[] linearCoef, float[] x, float[] target, int rows,
-                             double epsilon, long seed, boolean calibrateInProbabilitySpace, Function<Params, float[][]> keyFeatures) {
+                             double epsilon, long seed, boolean calibrateInProbabilitySpace, Function<Params, float[][]> keyFeatures,
+                             Device device) {
         int hidden = d.hidden(), heads = d.kvHeads(), dim = d.dim();
         if (dim < 3) throw new IllegalArgumentException("sink gate projection size must be at least 3, got " + dim);
         double[] cov = train.covariance();
         double[] mu = train.mean();
         int pcs = Math.min(hidden, dim - 1);
-        Subspace.Eigen eig = Subspace.top(cov, hidden, pcs, 30, seed);
+        Subspace.Eigen eig = Subspace.top(cov, hidden, pcs, 30, seed, device);
 
         // offset row: usable when the mean direction's projection is large compared with its spread
         double muNorm = Math.sqrt(dot(mu, mu));

@@ -128,6 +128,23 @@ class DeviceFitTest {
     }
 
     @Test
+    void heldOutScoresOnTheDeviceEqualTheJavaScorerAcrossChunks() {
+        int rows = 20_000; // more than one 16384-row scoring chunk
+        Random r = new Random(9);
+        RowBuffer buf = new RowBuffer(DIMS.hidden(), DIMS.kvHeads(), 16);
+        float[] x = Synthetic.hiddenStates(r, rows, DIMS.hidden()), t = new float[rows * DIMS.kvHeads()];
+        for (int i = 0; i < t.length; i++) t[i] = r.nextFloat() * 0.2f;
+        for (int i = 0; i < rows; i++) buf.append(x, t, i);
+        try (SinkGate gate = new SinkGate(0, problem(3).p)) {
+            GateMetrics ref = GateTrainer.measure(gate, buf, null).result(), dev = GateTrainer.measure(gate, buf, Device.cpu()).result();
+            assertEquals(ref.pairs(), dev.pairs());
+            assertEquals(ref.mse(), dev.mse(), 1e-6 * ref.mse());
+            assertEquals(ref.agreement(), dev.agreement(), 1e-4);
+            assertEquals(ref.spearman(), dev.spearman(), 1e-4);
+        }
+    }
+
+    @Test
     void wholeFitOnTheDeviceMatchesTheReferencePath() {
         SinkGate.Dims dims = SinkGate.Dims.standard(32, 2, 2);
         InMemoryTrainingRows src = Synthetic.source(Synthetic.sinkTeacher(dims, 5), new int[] {0, 1}, 6000, dims.group(), 1);
