@@ -5,9 +5,11 @@ import io.kvgate.export.GateArtifact;
 import io.kvgate.gates.GateMetrics;
 import io.kvgate.gates.GateType;
 import io.kvgate.models.Checkpoint;
+import io.kvgate.models.ComputeTarget;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.util.TextTable;
 import io.kvgate.trainer.fit.TrainingRows;
+import io.kvgate.trainer.fit.FitTimings;
 import io.kvgate.trainer.fit.GateTrainer;
 import io.kvgate.trainer.fit.LinearFitter;
 import io.kvgate.trainer.fit.SinkFitter;
@@ -66,6 +68,10 @@ public final class TrainCommand implements Runnable {
     @Option(names = "--model", paramLabel = "DIR", description = "Optional: refuse features that were not collected from this checkpoint.")
     Path model;
 
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|gpu[:N]|auto",
+            description = "Where the fit's linear algebra runs (libtorch, float64): " + ComputeTarget.DEVICE_HELP + " (default: ${DEFAULT-VALUE}).")
+    String device;
+
     @Override
     public void run() {
         EnumSet<GateType> types = switch (gate) {
@@ -88,11 +94,14 @@ public final class TrainCommand implements Runnable {
         }
         GateTrainer.Options defaults = GateTrainer.Options.defaults(types);
         GateTrainer.Options options = new GateTrainer.Options(types, grid, epsilon, new SinkFitter.Options(steps, batch, lr, seed, epsilon, objective()),
-                maxRows, threads == null ? defaults.threads() : Math.max(1, threads));
+                maxRows, threads == null ? defaults.threads() : Math.max(1, threads), ComputeTarget.parseDevice(device));
+        FitTimings timings = new FitTimings();
         long t0 = System.nanoTime();
-        Map<GateType, GateTrainer.Fitted> fitted = GateTrainer.train(src, options);
+        Map<GateType, GateTrainer.Fitted> fitted = GateTrainer.train(src, options, timings);
+        timings.time(FitTimings.Stage.WRITE, () -> {
+            for (GateTrainer.Fitted f : fitted.values()) GateTrainer.artifact(src, f).write(out.resolve(f.type().id()));
+        });
         double seconds = (System.nanoTime() - t0) / 1e9;
-        for (GateTrainer.Fitted f : fitted.values()) GateTrainer.artifact(src, f).write(out.resolve(f.type().id()));
 
         System.out.println(metricsTable(fitted));
         System.out.printf("fitted %s for %d layers from %d tokens (%d held out) in %.1f s; artifacts in %s%n",
@@ -104,6 +113,8 @@ public final class TrainCommand implements Runnable {
                     s.mse(), l.mse(), better(l.mse(), s.mse()), s.agreement(), l.agreement(), better(s.agreement(), l.agreement()),
                     s.spearman(), l.spearman(), better(s.spearman(), l.spearman()));
         }
+        System.out.printf("%nwall time per stage (device %s, %d layers, %d threads):%n%s", options.device(), src.gatedLayers().length,
+                options.threads(), timings.table(seconds, options.threads()));
     }
 
     /** Which side a "higher is better" comparison favours, sink first. */

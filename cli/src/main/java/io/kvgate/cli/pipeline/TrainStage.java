@@ -75,7 +75,7 @@ final class TrainStage implements Stage {
         GateTrainer.Options options = new GateTrainer.Options(EnumSet.of(gateType),
                 g.lambdas().stream().mapToDouble(Double::doubleValue).toArray(), defaults.epsilon(),
                 new SinkFitter.Options(g.steps(), g.batch(), g.lr(), cfg.fitting().seed(), defaults.epsilon(), g.sinkObjective()),
-                defaults.maxSinkRows(), defaults.threads());
+                defaults.maxSinkRows(), defaults.threads(), cfg.model().target().device()); // fit where the model runs
         GateTrainer.Fitted fitted = GateTrainer.train(rows, options).get(gateType);
         GateTrainer.artifact(rows, fitted).write(ctx.output());
         if (cfg.export().path() != null) exportCopy(ctx.output(), cfg.export().path().resolve(type));

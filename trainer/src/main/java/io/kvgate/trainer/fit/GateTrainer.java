@@ -1,5 +1,9 @@
 package io.kvgate.trainer.fit;
 
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import io.kvgate.export.ArtifactManifest;
 import io.kvgate.export.CorpusSummary;
 import io.kvgate.export.GateArtifact;
@@ -11,6 +15,7 @@ import io.kvgate.gates.SinkGate;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.util.Progress;
 
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -23,7 +28,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.Semaphore;
 
 /**
  * Fits gates for every gated layer of a {@link TrainingRows}: one streaming pass per layer (normal equations,
@@ -38,12 +42,20 @@ public final class GateTrainer {
      * @param epsilon      clipping ε of logit(clip(S, ε, 1−ε))
      * @param sink         the sink fitter's settings
      * @param maxSinkRows  at most this many training rows per layer are kept for the sink fit (uniform sample)
-     * @param threads      layers fitted at once
+     * @param threads      layers read and fitted at once
+     * @param device       where the linear algebra runs through libtorch (normal equations, λ solves, the sink gate's
+     *                     key features and Adam steps, held-out scores); null: the plain-Java reference path (the
+     *                     normal equations still go through libtorch on the CPU)
      */
-    public record Options(EnumSet<GateType> types, double[] lambdas, double epsilon, SinkFitter.Options sink, int maxSinkRows, int threads) {
+    public record Options(EnumSet<GateType> types, double[] lambdas, double epsilon, SinkFitter.Options sink, int maxSinkRows, int threads,
+                          Device device) {
         public static Options defaults(EnumSet<GateType> types) {
             return new Options(types, LinearFitter.DEFAULT_LAMBDAS, LinearFitter.DEFAULT_EPSILON, SinkFitter.Options.defaults(), 100_000,
-                    Math.max(1, Math.min(2, Runtime.getRuntime().availableProcessors())));
+                    Math.max(1, Math.min(2, Runtime.getRuntime().availableProcessors())), Device.cpu());
+        }
+
+        public Options withDevice(Device d) {
+            return new Options(types, lambdas, epsilon, sink, maxSinkRows, threads, d);
         }
     }
 
@@ -60,37 +72,32 @@ public final class GateTrainer {
     private GateTrainer() {}
 
     public static Map<GateType, Fitted> train(TrainingRows src, Options o) {
+        return train(src, o, new FitTimings());
+    }
+
+    /** As {@link #train(TrainingRows, Options)}, adding each stage's time to {@code timings}. */
+    public static Map<GateType, Fitted> train(TrainingRows src, Options o, FitTimings timings) {
         int[] layers = src.gatedLayers();
         if (layers.length == 0) throw new KvgateException("features of " + src.description() + ": no gated layers");
         if (o.types().isEmpty()) throw new IllegalArgumentException("no gate type to fit");
         boolean sink = o.types().contains(GateType.SINK);
         SinkGate.Dims dims = SinkGate.Dims.standard(src.hiddenSize(), src.kvHeads(), src.groupSize());
         Map<Integer, Map<GateType, LayerResult>> results = new TreeMap<>();
+        Device sums = o.device() == null ? Device.cpu() : o.device();
+        // each task reads its own layer, so reading (Parquet decoding) runs in parallel too; the pool's size bounds
+        // the layers whose rows are held in memory at once
         ExecutorService pool = Executors.newFixedThreadPool(o.threads());
-        Semaphore inFlight = new Semaphore(o.threads()); // bounds the layers whose rows are held in memory at once
         List<Future<?>> futures = new ArrayList<>();
         try (Progress bar = Progress.start("fit gates", layers.length, "layers")) {
             for (int layer : layers) {
-                inFlight.acquireUninterruptibly();
-                LayerData data;
-                try {
-                    data = LayerData.read(src, layer, o.epsilon(), sink, o.maxSinkRows(), o.sink().seed());
-                } catch (RuntimeException e) {
-                    inFlight.release();
-                    throw e;
-                }
                 futures.add(pool.submit(() -> {
-                    try {
-                        Map<GateType, LayerResult> r = fitLayer(data, dims, o);
-                        synchronized (results) {
-                            results.put(data.layer, r);
-                        }
-                        bar.step(1);
-                    } finally {
-                        inFlight.release();
+                    LayerData data = LayerData.read(src, layer, o.epsilon(), sink, o.maxSinkRows(), o.sink().seed(), sums, timings);
+                    Map<GateType, LayerResult> r = fitLayer(data, dims, o, timings);
+                    synchronized (results) {
+                        results.put(data.layer, r);
                     }
+                    bar.step(1);
                 }));
-                for (Future<?> f : futures) if (f.isDone()) join(f); // fail fast
             }
             for (Future<?> f : futures) join(f);
         } finally {
@@ -116,27 +123,45 @@ public final class GateTrainer {
 
     private record LayerResult(Gate gate, GateMetrics.Accumulator metrics, String detail) {}
 
-    private static Map<GateType, LayerResult> fitLayer(LayerData data, SinkGate.Dims dims, Options o) {
+    private static Map<GateType, LayerResult> fitLayer(LayerData data, SinkGate.Dims dims, Options o, FitTimings timings) {
         Map<GateType, LayerResult> r = new EnumMap<>(GateType.class);
-        LinearFitter.Fit lin = LinearFitter.fit(data.layer, data.train, data.heldOut, o.lambdas());
+        LinearFitter.Fit lin = timings.time(FitTimings.Stage.SOLVES, () -> LinearFitter.fit(data.layer, data.train, data.heldOut, o.lambdas(), o.device()));
         if (o.types().contains(GateType.LINEAR))
-            r.put(GateType.LINEAR, new LayerResult(lin.gate(), measure(lin.gate(), data.heldRows), String.format("λ=%.0e", lin.lambda())));
+            r.put(GateType.LINEAR, new LayerResult(lin.gate(), timings.time(FitTimings.Stage.METRICS, () -> measure(lin.gate(), data.heldRows, o.device())),
+                    String.format("λ=%.0e", lin.lambda())));
         if (o.types().contains(GateType.SINK)) {
             long t0 = System.nanoTime();
-            SinkFitter.Fit s = SinkFitter.fit(data.layer, dims, data.train, lin.coefficients(), data.trainRows, o.sink());
-            r.put(GateType.SINK, new LayerResult(s.gate(), measure(s.gate(), data.heldRows),
+            SinkFitter.Fit s = SinkFitter.fit(data.layer, dims, data.train, lin.coefficients(), data.trainRows, o.sink(), o.device(), timings);
+            r.put(GateType.SINK, new LayerResult(s.gate(), timings.time(FitTimings.Stage.METRICS, () -> measure(s.gate(), data.heldRows, o.device())),
                     String.format("val loss %.4g→%.4g (step %d), %d rows, %.1fs", s.initialValidationLoss(), s.validationLoss(), s.keptStep(),
                             data.trainRows.rows, (System.nanoTime() - t0) / 1e9)));
         }
         return r;
     }
 
-    /** Held-out metrics of a gate on rows in memory. */
-    static GateMetrics.Accumulator measure(Gate gate, RowBuffer rows) {
+    /** Held-out metrics of a gate on rows in memory, scored on {@code device} (null: the gate's plain-Java scorer). */
+    static GateMetrics.Accumulator measure(Gate gate, RowBuffer rows, Device device) {
         GateMetrics.Accumulator a = new GateMetrics.Accumulator();
-        float[] s = gate.scoreRows(rows.xRows(), rows.rows);
+        float[] s = device == null ? gate.scoreRows(rows.xRows(), rows.rows) : scoreOn(device, gate, rows);
         a.addAll(s, rows.target, rows.rows, rows.heads);
         return a;
+    }
+
+    /** Scores [rows × H] through {@link Gate#score} on a device, in chunks that bound the device memory. */
+    private static float[] scoreOn(Device device, Gate gate, RowBuffer rows) {
+        float[] out = new float[rows.rows * rows.heads];
+        int chunk = 16384;
+        try (NDManager m = NDManager.newBaseManager(device)) {
+            for (int start = 0; start < rows.rows; start += chunk) {
+                int n = Math.min(chunk, rows.rows - start);
+                try (NDManager scope = m.newSubManager()) {
+                    NDArray x = scope.create(FloatBuffer.wrap(rows.x, start * rows.hidden, n * rows.hidden).slice(), new Shape(n, rows.hidden));
+                    float[] s = gate.score(x).transpose().toFloatArray(); // [n, H]
+                    System.arraycopy(s, 0, out, start * rows.heads, n * rows.heads);
+                }
+            }
+        }
+        return out;
     }
 
     private static Map<String, Object> hyperParameters(GateType type, Options o, SinkGate.Dims dims) {

@@ -1,5 +1,6 @@
 package io.kvgate.trainer.fit;
 
+import ai.djl.Device;
 import io.kvgate.datasets.FeatureBatch;
 import io.kvgate.models.KvgateException;
 
@@ -25,14 +26,32 @@ final class LayerData {
         this.trainRows = keepTrain ? new RowBuffer(src.hiddenSize(), src.kvHeads(), Math.min(maxTrainRows, 65536)) : null;
     }
 
-    static LayerData read(TrainingRows src, int layer, double epsilon, boolean keepTrain, int maxTrainRows, long seed) {
+    /**
+     * One pass over the layer's rows; the normal equations are summed on {@code device}. Time spent outside this
+     * class's own work (decoding shards) and checking rows counts as {@link FitTimings.Stage#READ}.
+     */
+    static LayerData read(TrainingRows src, int layer, double epsilon, boolean keepTrain, int maxTrainRows, long seed,
+                          Device device, FitTimings timings) {
         LayerData d = new LayerData(src, layer, keepTrain, maxTrainRows);
         BatchCheck check = new BatchCheck(src, layer);
         SplittableRandom rng = new SplittableRandom(seed * 1_000_003L + layer);
-        src.forEachBatch(layer, b -> {
-            check.check(b);
-            d.add(b, epsilon, maxTrainRows, rng);
-        });
+        long t0 = System.nanoTime();
+        long[] own = new long[1];
+        try (NormalEquations.Accumulator train = d.train.accumulator(device); NormalEquations.Accumulator held = d.heldOut.accumulator(device)) {
+            src.forEachBatch(layer, b -> {
+                check.check(b);
+                long t1 = System.nanoTime();
+                d.add(b, epsilon, maxTrainRows, rng, train, held, timings);
+                own[0] += System.nanoTime() - t1;
+            });
+            long t2 = System.nanoTime();
+            train.close();
+            held.close();
+            long closed = System.nanoTime() - t2;
+            timings.add(FitTimings.Stage.NORMAL_EQUATIONS, closed);
+            own[0] += closed;
+        }
+        timings.add(FitTimings.Stage.READ, System.nanoTime() - t0 - own[0]);
         int need = src.hiddenSize() + 1;
         if (d.train.rows() < need)
             throw new KvgateException("features of " + src.description() + ", layer " + layer + ": " + d.train.rows() + " training rows for hidden size "
@@ -42,7 +61,9 @@ final class LayerData {
         return d;
     }
 
-    private void add(FeatureBatch b, double eps, int maxTrainRows, SplittableRandom rng) {
+    private void add(FeatureBatch b, double eps, int maxTrainRows, SplittableRandom rng, NormalEquations.Accumulator trainSums,
+                     NormalEquations.Accumulator heldSums, FitTimings timings) {
+        long t0 = System.nanoTime();
         int n = b.rows();
         int[] tr = new int[n], ho = new int[n];
         int nt = 0, nh = 0;
@@ -51,8 +72,11 @@ final class LayerData {
             else tr[nt++] = r;
         }
         float[] z = Logit.of(b.target(), b.target().length, eps);
-        train.accumulate(b.x(), z, tr, nt);
-        heldOut.accumulate(b.x(), z, ho, nh);
+        long t1 = System.nanoTime();
+        trainSums.add(b.x(), z, tr, nt);
+        heldSums.add(b.x(), z, ho, nh);
+        long t2 = System.nanoTime();
+        timings.add(FitTimings.Stage.NORMAL_EQUATIONS, t2 - t1);
         for (int k = 0; k < nh; k++) heldRows.append(b.x(), b.target(), ho[k]);
         if (trainRows != null) {
             for (int k = 0; k < nt; k++) {
@@ -64,5 +88,6 @@ final class LayerData {
                 }
             }
         }
+        timings.add(FitTimings.Stage.ROWS, (t1 - t0) + (System.nanoTime() - t2));
     }
 }

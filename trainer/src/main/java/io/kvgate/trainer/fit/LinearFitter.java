@@ -1,8 +1,11 @@
 package io.kvgate.trainer.fit;
 
+import ai.djl.Device;
 import io.kvgate.gates.LinearGate;
 import io.kvgate.models.KvgateException;
 
+import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -26,12 +29,21 @@ public final class LinearFitter {
 
     private LinearFitter() {}
 
-    /** Solves for every λ of the grid and keeps the one with the lowest held-out logit MSE. */
+    /** Solves for every λ of the grid (plain Java, the reference) and keeps the one with the lowest held-out logit MSE. */
     public static Fit fit(int layer, NormalEquations train, NormalEquations heldOut, double[] lambdas) {
+        return fit(layer, train, heldOut, lambdas, null);
+    }
+
+    /** As {@link #fit(int, NormalEquations, NormalEquations, double[])}, the solves on {@code device} (null: plain Java). */
+    public static Fit fit(int layer, NormalEquations train, NormalEquations heldOut, double[] lambdas, Device device) {
+        List<Optional<double[]>> solutions = device == null
+                ? Arrays.stream(lambdas).mapToObj(train::solve).toList()
+                : train.solve(lambdas, device);
         double bestMse = Double.POSITIVE_INFINITY, bestLambda = Double.NaN;
         double[] best = null;
-        for (double lambda : lambdas) {
-            Optional<double[]> c = train.solve(lambda);
+        for (int k = 0; k < lambdas.length; k++) {
+            double lambda = lambdas[k];
+            Optional<double[]> c = solutions.get(k);
             if (c.isEmpty()) continue;
             double mse = heldOut.meanSquaredError(c.get());
             if (mse < bestMse) {

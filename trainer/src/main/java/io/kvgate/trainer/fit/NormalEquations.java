@@ -3,7 +3,9 @@ package io.kvgate.trainer.fit;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.engine.EngineException;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.util.AtomicFiles;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
@@ -17,8 +19,10 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.FloatBuffer;
 import java.nio.file.Path;
-import java.util.Arrays;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -56,41 +60,86 @@ public final class NormalEquations {
     public String modelFingerprint() { return modelFingerprint; }
 
     /**
-     * Rows per rank update. The update AᵀA += BᵀB is one float64 matmul in libtorch (multi-threaded BLAS): for a
-     * 1024-wide model that is ~100x faster than the plain Java loop, which made fitting 28 layers from 200K tokens
-     * take most of an hour (BENCHMARKS.md, gate fitting on the GPU machine).
+     * Rows per rank update. The update AᵀA += BᵀB is one float64 matmul in libtorch (multi-threaded BLAS, or the GPU):
+     * for a 1024-wide model that is ~100x faster than the plain Java loop, which made fitting 28 layers from 200K
+     * tokens take most of an hour (BENCHMARKS.md, gate fitting on the GPU machine).
      */
-    private static final int BLOCK_ROWS = 2048;
+    private static final int BLOCK_ROWS = 4096;
 
     /** Adds the rows {@code rows[k]} (indices into row-major x [*, features] and z [*, heads]); null = all {@code count} rows. */
     public void accumulate(float[] x, float[] z, int[] rowsIdx, int count) {
-        int block = Math.min(BLOCK_ROWS, Math.max(1, count));
-        double[] a = new double[block * n1];
-        double[] zb = new double[block * heads];
-        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+        try (Accumulator a = accumulator(Device.cpu())) {
+            a.add(x, z, rowsIdx, count);
+        }
+    }
+
+    /** Sums on {@code device}, added into these statistics when the accumulator is closed. */
+    public Accumulator accumulator(Device device) {
+        return new Accumulator(device);
+    }
+
+    /**
+     * Keeps the running AᵀA and Aᵀz on a device (float64) and reads them back once, on {@link #close}: per-block reads
+     * of an [n1 × n1] matrix would cost more than the rank updates themselves on a GPU. Rows travel as float32 (exact:
+     * x and z are float32) and are widened on the device. Not thread-safe; one per thread.
+     */
+    public final class Accumulator implements AutoCloseable {
+        private final NDManager manager;
+        private final NDArray ataSum, atzSum;
+        private float[] a = new float[0], zb = new float[0];
+        private long added;
+        private boolean closed;
+
+        private Accumulator(Device device) {
+            manager = NDManager.newBaseManager(device);
+            ataSum = manager.zeros(new Shape(n1, n1), DataType.FLOAT64);
+            atzSum = manager.zeros(new Shape(n1, heads), DataType.FLOAT64);
+        }
+
+        public void add(float[] x, float[] z, int[] rowsIdx, int count) {
+            int block = Math.min(BLOCK_ROWS, Math.max(1, count));
+            if (a.length < block * n1) {
+                a = new float[block * n1];
+                zb = new float[block * heads];
+            }
             for (int start = 0; start < count; start += block) {
                 int len = Math.min(block, count - start);
                 for (int k = 0; k < len; k++) {
                     int r = rowsIdx == null ? start + k : rowsIdx[start + k];
-                    int o = k * n1;
-                    for (int i = 0; i < features; i++) a[o + i] = x[r * features + i];
-                    a[o + features] = 1.0;
+                    System.arraycopy(x, r * features, a, k * n1, features);
+                    a[k * n1 + features] = 1f;
                     for (int h = 0; h < heads; h++) {
-                        double zv = z[r * heads + h];
+                        float zv = z[r * heads + h];
                         zb[k * heads + h] = zv;
-                        ztz[h] += zv * zv;
+                        ztz[h] += (double) zv * zv;
                     }
                 }
                 try (NDManager scope = manager.newSubManager()) {
-                    NDArray b = scope.create(len == block ? a : Arrays.copyOf(a, len * n1), new Shape(len, n1));
-                    NDArray zs = scope.create(len == block ? zb : Arrays.copyOf(zb, len * heads), new Shape(len, heads));
+                    NDArray b = scope.create(FloatBuffer.wrap(a, 0, len * n1).slice(), new Shape(len, n1)).toType(DataType.FLOAT64, false);
+                    NDArray zs = scope.create(FloatBuffer.wrap(zb, 0, len * heads).slice(), new Shape(len, heads)).toType(DataType.FLOAT64, false);
                     NDArray bt = b.transpose();
-                    addInto(ata, bt.matMul(b).toDoubleArray());
-                    addInto(atz, bt.matMul(zs).toDoubleArray());
+                    ataSum.addi(bt.matMul(b));
+                    atzSum.addi(bt.matMul(zs));
                 }
             }
+            added += count;
         }
-        rows += count;
+
+        /** Reads the device sums back into the statistics (once; later calls do nothing). */
+        @Override
+        public void close() {
+            if (closed) return;
+            closed = true;
+            try {
+                if (added > 0) {
+                    addInto(ata, ataSum.toDoubleArray());
+                    addInto(atz, atzSum.toDoubleArray());
+                    rows += added;
+                }
+            } finally {
+                manager.close();
+            }
+        }
     }
 
     private static void addInto(double[] sum, double[] part) {
@@ -164,6 +213,44 @@ public final class NormalEquations {
         } catch (NonPositiveDefiniteMatrixException | org.apache.commons.math3.linear.NonSymmetricMatrixException e) {
             return Optional.empty();
         }
+    }
+
+    /**
+     * {@link #solve} for every λ of {@code lambdas}, on a device through libtorch (float64): the system matrix goes up
+     * once per λ and is inverted there (LU; DJL exposes no Cholesky), ~100x faster than the Java Cholesky for 1024
+     * features. A λ whose system is singular, or whose solution is not finite, gets an empty result, as in
+     * {@link #solve}; a merely ill-conditioned one is left to the held-out MSE to reject.
+     */
+    public List<Optional<double[]>> solve(double[] lambdas, Device device) {
+        List<Optional<double[]>> out = new ArrayList<>();
+        double[] m = new double[n1 * n1];
+        try (NDManager manager = NDManager.newBaseManager(device)) {
+            NDArray rhs = manager.create(atz, new Shape(n1, heads));
+            for (double lambda : lambdas) {
+                double penalty = lambda * featureTrace() / features;
+                for (int i = 0; i < n1; i++)
+                    for (int j = i; j < n1; j++) {
+                        m[i * n1 + j] = ata[i * n1 + j];
+                        m[j * n1 + i] = ata[i * n1 + j];
+                    }
+                for (int i = 0; i < features; i++) m[i * n1 + i] += penalty;
+                try (NDManager scope = manager.newSubManager()) {
+                    double[] sol = scope.create(m, new Shape(n1, n1)).inverse().matMul(rhs).toDoubleArray(); // [n1 × heads]
+                    double[] coef = new double[heads * n1];
+                    boolean finite = true;
+                    for (int h = 0; h < heads; h++)
+                        for (int i = 0; i < n1; i++) {
+                            double v = sol[i * heads + h];
+                            coef[h * n1 + i] = v;
+                            finite &= Double.isFinite(v);
+                        }
+                    out.add(finite ? Optional.of(coef) : Optional.empty());
+                } catch (EngineException e) {
+                    out.add(Optional.empty()); // singular: libtorch refuses to invert
+                }
+            }
+        }
+        return out;
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.kvgate.trainer.fit;
 
+import ai.djl.Device;
 import io.kvgate.gates.SinkGate;
 import io.kvgate.gates.SinkGate.Dims;
 import io.kvgate.gates.SinkGate.Params;
@@ -60,6 +61,14 @@ public final class SinkFitter {
     private SinkFitter() {}
 
     static Fit fit(int layer, Dims d, NormalEquations train, double[] linearCoef, RowBuffer rows, Options o) {
+        return fit(layer, d, train, linearCoef, rows, o, null, new FitTimings());
+    }
+
+    /**
+     * Fits on {@code device} through libtorch ({@link DeviceSinkObjective}), or in plain Java when it is null (the
+     * reference). The schedule — minibatches, learning rates, evaluations, early stop — is the same either way.
+     */
+    static Fit fit(int layer, Dims d, NormalEquations train, double[] linearCoef, RowBuffer rows, Options o, Device device, FitTimings timings) {
         int n = rows.rows;
         float[] x = rows.x, t = rows.target;
         // validation slice for choosing the iterate
@@ -75,65 +84,114 @@ public final class SinkFitter {
         } else {
             fitIdx = valIdx = range(n);
         }
-        Params p = SinkInit.initialise(d, train, linearCoef, x, t, n, o.epsilon(), o.seed() * 7919 + layer,
-                o.objective() == Objective.PROBABILITY);
-        SinkObjective.Scratch sc = new SinkObjective.Scratch(d);
-        double initLoss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc, o.objective().space(), o.epsilon());
-        Params best = p.copy();
-        double bestLoss = initLoss;
-        int bestStep = 0;
+        long t0 = System.nanoTime();
+        try (SinkOptimiser opt = device == null ? new JavaAdam(d, x, t, o) : new DeviceSinkObjective(device, d, x, t, n, o.objective().space(), o.epsilon())) {
+            Params p = SinkInit.initialise(d, train, linearCoef, x, t, n, o.epsilon(), o.seed() * 7919 + layer,
+                    o.objective() == Objective.PROBABILITY, opt instanceof DeviceSinkObjective dev ? dev::keyFeatures : null, device);
+            opt.start(p);
+            long t1 = System.nanoTime();
+            timings.add(FitTimings.Stage.SINK_INIT, t1 - t0);
+            double initLoss = opt.loss(valIdx);
+            Params best = p.copy();
+            double bestLoss = initLoss;
+            int bestStep = 0;
 
-        double qScale = p.qNorm[0];
-        double xNorm = Math.sqrt(Math.max(1e-12, trace(train.covariance(), d.hidden()) + sq(train.mean())));
-        double[] scales = {
-                // Adam moves every coordinate of a row at once, so a projection row·x moves by ~step·|x|₁ ≈ step·√D·|x|
-                qScale / (xNorm * Math.sqrt(d.hidden())),        // q_proj.weight: query pre-activation moves ~lr·|q|/√d′
-                qScale,                                          // q_proj.bias
-                rms(p.kWeight) / Math.sqrt(d.hidden()),          // k_proj.weight
-                qScale,                                          // q_norm
-                1,                                               // k_norm
-                1 / Math.max(qScale * Math.sqrt(d.dim()), 1e-3), // k_base: sink logits move by ~lr
-                1};                                              // b
-        List<float[]> params = p.arrays();
-        SinkObjective.Grad g = new SinkObjective.Grad(d);
-        List<double[]> grads = g.arrays();
-        double[][] m = new double[params.size()][], v = new double[params.size()][];
-        for (int k = 0; k < params.size(); k++) {
-            m[k] = new double[params.get(k).length];
-            v[k] = new double[params.get(k).length];
+            double qScale = p.qNorm[0];
+            double xNorm = Math.sqrt(Math.max(1e-12, trace(train.covariance(), d.hidden()) + sq(train.mean())));
+            double[] scales = {
+                    // Adam moves every coordinate of a row at once, so a projection row·x moves by ~step·|x|₁ ≈ step·√D·|x|
+                    qScale / (xNorm * Math.sqrt(d.hidden())),        // q_proj.weight: query pre-activation moves ~lr·|q|/√d′
+                    qScale,                                          // q_proj.bias
+                    rms(p.kWeight) / Math.sqrt(d.hidden()),          // k_proj.weight
+                    qScale,                                          // q_norm
+                    1,                                               // k_norm
+                    1 / Math.max(qScale * Math.sqrt(d.dim()), 1e-3), // k_base: sink logits move by ~lr
+                    1};                                              // b
+            SplittableRandom rng = new SplittableRandom(o.seed() * 1_000_003L + 17 * layer + 1);
+            int[] batch = new int[o.batch()];
+            int evalEvery = Math.max(25, o.steps() / 10);
+            final double b1 = 0.9, b2 = 0.999;
+            double[] stepSizes = new double[scales.length];
+            for (int step = 1; step <= o.steps(); step++) {
+                for (int i = 0; i < batch.length; i++) batch[i] = fitIdx[rng.nextInt(fitIdx.length)];
+                double lr = o.learningRate() * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * (step - 1) / o.steps())));
+                for (int k = 0; k < scales.length; k++) stepSizes[k] = lr * scales[k];
+                opt.step(batch, stepSizes, b1, b2, 1 - Math.pow(b1, step), 1 - Math.pow(b2, step));
+                if (step % evalEvery == 0 || step == o.steps()) {
+                    double loss = opt.loss(valIdx);
+                    if (loss < bestLoss) {
+                        bestLoss = loss;
+                        best = opt.snapshot();
+                        bestStep = step;
+                    } else if (step - bestStep >= PATIENCE_EVALS * evalEvery) {
+                        break; // validation loss stopped improving: more steps would only fit noise
+                    }
+                }
+            }
+            timings.add(FitTimings.Stage.SINK_STEPS, System.nanoTime() - t1);
+            return new Fit(new SinkGate(layer, best), initLoss, bestLoss, bestStep);
         }
-        SplittableRandom rng = new SplittableRandom(o.seed() * 1_000_003L + 17 * layer + 1);
-        int[] batch = new int[o.batch()];
-        int evalEvery = Math.max(25, o.steps() / 10);
-        final double b1 = 0.9, b2 = 0.999;
-        for (int step = 1; step <= o.steps(); step++) {
-            for (int i = 0; i < batch.length; i++) batch[i] = fitIdx[rng.nextInt(fitIdx.length)];
+    }
+
+    /** The reference optimiser: {@link SinkObjective} and the Adam update in plain Java (parameters float32, moments float64). */
+    private static final class JavaAdam implements SinkOptimiser {
+        private final float[] x, t;
+        private final Options o;
+        private final SinkObjective.Scratch sc;
+        private final SinkObjective.Grad g;
+        private Params p;
+        private double[][] m, v;
+
+        JavaAdam(Dims d, float[] x, float[] t, Options o) {
+            this.x = x;
+            this.t = t;
+            this.o = o;
+            sc = new SinkObjective.Scratch(d);
+            g = new SinkObjective.Grad(d);
+        }
+
+        @Override
+        public void start(Params start) {
+            p = start.copy();
+            List<float[]> params = p.arrays();
+            m = new double[params.size()][];
+            v = new double[params.size()][];
+            for (int k = 0; k < params.size(); k++) {
+                m[k] = new double[params.get(k).length];
+                v[k] = new double[params.get(k).length];
+            }
+        }
+
+        @Override
+        public double loss(int[] idx) {
+            return SinkObjective.lossAndGradient(p, x, t, idx, idx.length, null, sc, o.objective().space(), o.epsilon());
+        }
+
+        @Override
+        public void step(int[] batch, double[] stepSizes, double b1, double b2, double c1, double c2) {
             g.zero();
             SinkObjective.lossAndGradient(p, x, t, batch, batch.length, g, sc, o.objective().space(), o.epsilon());
-            double lr = o.learningRate() * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * (step - 1) / o.steps())));
-            double c1 = 1 - Math.pow(b1, step), c2 = 1 - Math.pow(b2, step);
+            List<float[]> params = p.arrays();
+            List<double[]> grads = g.arrays();
             for (int k = 0; k < params.size(); k++) {
                 float[] w = params.get(k);
                 double[] gr = grads.get(k), mk = m[k], vk = v[k];
-                double stepSize = lr * scales[k];
+                double stepSize = stepSizes[k];
                 for (int i = 0; i < w.length; i++) {
                     mk[i] = b1 * mk[i] + (1 - b1) * gr[i];
                     vk[i] = b2 * vk[i] + (1 - b2) * gr[i] * gr[i];
                     w[i] -= (float) (stepSize * (mk[i] / c1) / (Math.sqrt(vk[i] / c2) + 1e-12));
                 }
             }
-            if (step % evalEvery == 0 || step == o.steps()) {
-                double loss = SinkObjective.lossAndGradient(p, x, t, valIdx, valIdx.length, null, sc, o.objective().space(), o.epsilon());
-                if (loss < bestLoss) {
-                    bestLoss = loss;
-                    best = p.copy();
-                    bestStep = step;
-                } else if (step - bestStep >= PATIENCE_EVALS * evalEvery) {
-                    break; // validation loss stopped improving: more steps would only fit noise
-                }
-            }
         }
-        return new Fit(new SinkGate(layer, best), initLoss, bestLoss, bestStep);
+
+        @Override
+        public Params snapshot() {
+            return p.copy();
+        }
+
+        @Override
+        public void close() {}
     }
 
     private static int[] range(int n) {

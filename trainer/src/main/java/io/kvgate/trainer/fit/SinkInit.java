@@ -1,10 +1,12 @@
 package io.kvgate.trainer.fit;
 
+import ai.djl.Device;
 import io.kvgate.gates.SinkGate;
 import io.kvgate.gates.SinkGate.Dims;
 import io.kvgate.gates.SinkGate.Params;
 
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 /**
  * Closed-form starting point of the sink gate, built so that at initialisation the gate is a calibrated
@@ -26,14 +28,20 @@ import java.util.SplittableRandom;
 final class SinkInit {
     private SinkInit() {}
 
+    /**
+     * @param keyFeatures computes the key features [H][row·d′ + i] of every row for the given (partial) parameters on a
+     *                    device; null: plain Java, row by row
+     * @param device      where the subspace iteration's products run (null: plain Java)
+     */
     static Params initialise(Dims d, NormalEquations train, double[] linearCoef, float[] x, float[] target, int rows,
-                             double epsilon, long seed, boolean calibrateInProbabilitySpace) {
+                             double epsilon, long seed, boolean calibrateInProbabilitySpace, Function<Params, float[][]> keyFeatures,
+                             Device device) {
         int hidden = d.hidden(), heads = d.kvHeads(), dim = d.dim();
         if (dim < 3) throw new IllegalArgumentException("sink gate projection size must be at least 3, got " + dim);
         double[] cov = train.covariance();
         double[] mu = train.mean();
         int pcs = Math.min(hidden, dim - 1);
-        Subspace.Eigen eig = Subspace.top(cov, hidden, pcs, 30, seed);
+        Subspace.Eigen eig = Subspace.top(cov, hidden, pcs, 30, seed, device);
 
         // offset row: usable when the mean direction's projection is large compared with its spread
         double muNorm = Math.sqrt(dot(mu, mu));
@@ -68,17 +76,11 @@ final class SinkInit {
         }
 
         // features φ_h(x) = rmsnorm(W_k[h] x)/√d′ and their ridge regression on the logit target, per head
-        SinkGate.RowState st = new SinkGate.RowState(d);
         float[] zh = new float[rows];
         double[][] a = new double[heads][];
         double[] c0 = new double[heads];
         double[][] u = new double[heads][rows];
-        float[][] phiAll = new float[heads][rows * dim];
-        for (int r = 0; r < rows; r++) {
-            SinkGate.forwardRow(p, x, r * hidden, st);
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < dim; i++) phiAll[h][r * dim + i] = (float) (st.kHat[h * dim + i] / Math.sqrt(dim));
-        }
+        float[][] phiAll = keyFeatures != null ? keyFeatures.apply(p) : keyFeatures(p, x, rows);
         for (int h = 0; h < heads; h++) {
             float[] phi = phiAll[h];
             for (int r = 0; r < rows; r++) zh[r] = Logit.of(target[r * heads + h], epsilon);
@@ -163,6 +165,20 @@ final class SinkInit {
             }
         }
         return new double[] {alpha, beta};
+    }
+
+    /** Key features in plain Java: the normalised key projection of every row, / √d′. */
+    private static float[][] keyFeatures(Params p, float[] x, int rows) {
+        Dims d = p.dims;
+        int dim = d.dim();
+        SinkGate.RowState st = new SinkGate.RowState(d);
+        float[][] phiAll = new float[d.kvHeads()][rows * dim];
+        for (int r = 0; r < rows; r++) {
+            SinkGate.forwardRow(p, x, r * d.hidden(), st);
+            for (int h = 0; h < d.kvHeads(); h++)
+                for (int i = 0; i < dim; i++) phiAll[h][r * dim + i] = (float) (st.kHat[h * dim + i] / Math.sqrt(dim));
+        }
+        return phiAll;
     }
 
     private static double calLoss(double[] u, float[] target, int h, int heads, int rows, double alpha, double beta) {

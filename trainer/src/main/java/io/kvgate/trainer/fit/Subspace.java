@@ -1,5 +1,10 @@
 package io.kvgate.trainer.fit;
 
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
 import java.util.SplittableRandom;
 
 /** Top eigenvectors of a symmetric positive semi-definite matrix by seeded subspace iteration (deterministic). */
@@ -10,6 +15,23 @@ final class Subspace {
     private Subspace() {}
 
     static Eigen top(double[] c, int n, int k, int iterations, long seed) {
+        return top(c, n, k, iterations, seed, null);
+    }
+
+    /** As {@link #top(double[], int, int, int, long)}, the products with {@code c} as libtorch matmuls on {@code device} (null: Java). */
+    static Eigen top(double[] c, int n, int k, int iterations, long seed, Device device) {
+        try (NDManager m = device == null ? null : NDManager.newBaseManager(device)) {
+            NDArray cd = m == null ? null : m.create(c, new Shape(n, n));
+            return top(m == null ? (q, kk, out) -> multiply(c, n, q, kk, out) : (q, kk, out) -> multiply(m, cd, n, q, kk, out), n, k, iterations, seed);
+        }
+    }
+
+    private interface Product {
+        /** out[j·n + r] = Σ_i c[r, i]·q[j·n + i] for the k rows of q. */
+        void apply(double[] q, int k, double[] out);
+    }
+
+    private static Eigen top(Product product, int n, int k, int iterations, long seed) {
         k = Math.min(k, n);
         SplittableRandom rng = new SplittableRandom(seed);
         double[] q = new double[k * n];
@@ -17,12 +39,12 @@ final class Subspace {
         orthonormalise(q, k, n);
         double[] z = new double[k * n];
         for (int it = 0; it < iterations; it++) {
-            multiply(c, n, q, k, z);
+            product.apply(q, k, z);
             System.arraycopy(z, 0, q, 0, z.length);
             orthonormalise(q, k, n);
         }
         // Rayleigh quotients, then sort descending (subspace iteration converges to the top-k span)
-        multiply(c, n, q, k, z);
+        product.apply(q, k, z);
         double[] vals = new double[k];
         for (int j = 0; j < k; j++) {
             double s = 0;
@@ -38,6 +60,14 @@ final class Subspace {
             sl[j] = vals[order[j]];
         }
         return new Eigen(sv, sl, k);
+    }
+
+    /** Q·C on the device holding {@code c}: the same as the Java product, as C is symmetric. */
+    private static void multiply(NDManager m, NDArray c, int n, double[] q, int k, double[] out) {
+        try (NDManager scope = m.newSubManager()) {
+            double[] r = scope.create(q, new Shape(k, n)).matMul(c).toDoubleArray();
+            System.arraycopy(r, 0, out, 0, k * n);
+        }
     }
 
     private static void multiply(double[] c, int n, double[] q, int k, double[] out) {

@@ -28,7 +28,7 @@ class GateTrainerInputTest {
 
     static GateTrainer.Options quick(int threads) {
         GateTrainer.Options d = GateTrainer.Options.defaults(EnumSet.allOf(GateType.class));
-        return new GateTrainer.Options(d.types(), d.lambdas(), d.epsilon(), new SinkFitter.Options(60, 64, 0.02, 7, d.epsilon(), SinkFitter.Objective.PROBABILITY), 2000, threads);
+        return new GateTrainer.Options(d.types(), d.lambdas(), d.epsilon(), new SinkFitter.Options(60, 64, 0.02, 7, d.epsilon(), SinkFitter.Objective.PROBABILITY), 2000, threads, d.device());
     }
 
     @Test
