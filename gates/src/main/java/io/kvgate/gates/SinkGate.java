@@ -239,6 +239,11 @@ public final class SinkGate implements Gate {
         }
     }
 
+    @Override
+    public io.kvgate.models.FusedGate fused(ai.djl.Device on) {
+        return new io.kvgate.models.FusedGate(io.kvgate.models.FusedGate.Kind.SINK, device.on(on));
+    }
+
     private static NDArray rmsNorm(NDArray v, NDArray weight, NDArray eps) {
         NDArray rms = v.square().mean(new int[] {-1}, true).add(eps).sqrt();
         return v.div(rms).mul(weight);

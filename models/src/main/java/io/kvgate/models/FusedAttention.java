@@ -71,6 +71,11 @@ final class FusedAttention implements AutoCloseable {
         return version >= 2;
     }
 
+    /** Whether the module can compute a KV gate inside the fused layer ({@code decoder_in_gated}, {@link FusedGate}). */
+    boolean hasGatedLayers() {
+        return version >= 4;
+    }
+
     /** Whether the module has the whole-model decode step ({@link DecodeGraph}). */
     boolean hasDecodeStep() {
         return version >= 3;

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.IValue;
 
@@ -19,6 +20,14 @@ import static io.kvgate.models.FusedAttention.tensor;
 final class FusedDecoderLayers {
     /** {@code KVGATE_FUSED_LAYERS=0} (or {@code -Dkvgate.fusedLayers=false}) keeps Model's own layer ops (A/B timing). */
     static final String ENV = "KVGATE_FUSED_LAYERS";
+
+    /** {@code KVGATE_FUSED_GATES=0} (or {@code -Dkvgate.fusedGates=false}) keeps gates out of the fused layer (A/B timing). */
+    static final String GATES_ENV = "KVGATE_FUSED_GATES";
+
+    static boolean gatesEnabled() {
+        String v = System.getProperty("kvgate.fusedGates", System.getenv(GATES_ENV));
+        return v == null || !(v.equals("0") || v.equalsIgnoreCase("false"));
+    }
 
     static boolean enabled() {
         String v = System.getProperty("kvgate.fusedLayers", System.getenv(ENV));
@@ -49,6 +58,20 @@ final class FusedDecoderLayers {
         return module.run("decoder_in", (PtNDManager) x.getManager(), tensor(x), tensor(lw.inputNorm()), tensor(lw.qkvT()),
                 tensor(orNone(lw.qkvBias())), tensor(orNone(lw.qkNorm())), tensor(cs[0]), tensor(cs[1]), IValue.from((long) p0),
                 IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()), IValue.from(config.rmsNormEps()));
+    }
+
+    /**
+     * {@link #in} with the layer's KV gate computed in the same call: returns scores [Hkv, T] (float32) in place of h,
+     * then q, k, v. Needs a module of version 4 ({@link FusedAttention#hasGatedLayers}).
+     */
+    NDList inGated(int layer, NDArray x, int p0, FusedGate gate) {
+        Weights.Layer lw = w.layers[layer];
+        NDArray[] cs = rope[layer].tables(p0 + (int) x.getShape().get(0));
+        PtNDArray[] params = gate.params().stream().map(a -> (PtNDArray) a).toArray(PtNDArray[]::new);
+        return module.run("decoder_in_gated", (PtNDManager) x.getManager(), tensor(x), tensor(lw.inputNorm()), tensor(lw.qkvT()),
+                tensor(orNone(lw.qkvBias())), tensor(orNone(lw.qkNorm())), tensor(cs[0]), tensor(cs[1]), IValue.from((long) p0),
+                IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()), IValue.from(config.rmsNormEps()),
+                IValue.from((long) gate.kind().id), IValue.listFrom(params));
     }
 
     /** o_proj over attn [H, T, D], residual, post-attention norm, MLP, residual: the layer's output [T, hidden]. */

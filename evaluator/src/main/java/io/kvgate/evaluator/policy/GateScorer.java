@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.kvgate.models.ForwardObserver;
+import io.kvgate.models.FusedGate;
 import io.kvgate.models.KvCache;
 
 import java.util.ArrayList;
@@ -45,8 +46,10 @@ public final class GateScorer implements Scorer {
         private final List<List<NDArray>> pendingScores = new ArrayList<>();  // device scores [H, T] not read yet
         private final List<List<int[]>> scoredPositions = new ArrayList<>();
         private boolean decoding;
+        private final ai.djl.Device device;
 
         Session(SequenceInfo seq) {
+            device = seq.model().device();
             int layers = seq.model().config().numLayers();
             book = new PositionBook(layers, seq.model().config().numKvHeads(), gates.layers());
             buffers = seq.model().manager().newSubManager();
@@ -71,6 +74,17 @@ public final class GateScorer implements Scorer {
                     } else {
                         keepScores(layer, gates.score(layer, x), positions.clone());
                     }
+                }
+
+                @Override
+                public FusedGate fusedGate(int layer) {
+                    // prefill chunks: scored inside the layer's fused call (no gate ops of their own on a GPU)
+                    return decoding || !book.scored(layer) ? null : gates.fused(layer, device);
+                }
+
+                @Override
+                public void gateScores(int layer, NDArray scores, int[] positions) {
+                    keepScores(layer, scores, positions.clone());
                 }
 
                 @Override
