@@ -111,21 +111,22 @@ public final class BenchFitCommand implements Runnable {
         System.out.printf("bench fit: %d layers x %d rows (%d held out) of hidden %d, %d KV heads, group %d; %s; %d threads; rows from %s%n",
                 layers, rows, src.heldOutTokens(), hidden, kvHeads, group, String.join(" + ", types.stream().map(GateType::id).toList()), o.threads(),
                 featuresDir == null ? "memory" : featuresDir);
-        Run dev = fit(src, o);
+        Run onDevice = fit(src, o);
         Run ref = java ? fit(src, o.withDevice(null)) : null;
-        TextTable t = ref == null ? new TextTable("stage", "seconds (" + o.device() + ")")
-                : new TextTable("stage", "seconds (" + o.device() + ")", "seconds (plain Java)", "Java / device");
+        String dev = o.device().getDeviceType() + (o.device().isGpu() ? ":" + o.device().getDeviceId() : "");
+        TextTable t = ref == null ? new TextTable("stage", "seconds (" + dev + ")")
+                : new TextTable("stage", "seconds (" + dev + ")", "seconds (plain Java)", "Java / " + dev);
         for (FitTimings.Stage s : FitTimings.Stage.values()) {
             if (s == FitTimings.Stage.WRITE) continue;
-            row(t, s.label + (s == FitTimings.Stage.READ && featuresDir == null ? " (synthesis here)" : ""), dev.timings.seconds(s), ref == null ? null : ref.timings.seconds(s));
+            row(t, s.label + (s == FitTimings.Stage.READ && featuresDir == null ? " (synthesis here)" : ""), onDevice.timings.seconds(s), ref == null ? null : ref.timings.seconds(s));
         }
-        row(t, "wall", dev.wall, ref == null ? null : ref.wall);
+        row(t, "wall", onDevice.wall, ref == null ? null : ref.wall);
         System.out.println("stage seconds are summed over layers (" + o.threads() + " at once)");
         System.out.print(t);
-        for (Run r : ref == null ? new Run[] {dev} : new Run[] {dev, ref})
+        for (Run r : ref == null ? new Run[] {onDevice} : new Run[] {onDevice, ref})
             for (Map.Entry<GateType, GateTrainer.Fitted> e : r.fitted.entrySet()) {
                 GateMetrics m = e.getValue().overall();
-                System.out.printf("%s %-6s held-out agreement %.4f, MSE %.5f, Spearman %.4f%n", r == dev ? o.device() : "java", e.getKey().id(),
+                System.out.printf("%s %-6s held-out agreement %.4f, MSE %.5f, Spearman %.4f%n", r == onDevice ? dev : "java", e.getKey().id(),
                         m.agreement(), m.mse(), m.spearman());
             }
     }

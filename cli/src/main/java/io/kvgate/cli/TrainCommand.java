@@ -113,7 +113,7 @@ public final class TrainCommand implements Runnable {
                     s.mse(), l.mse(), better(l.mse(), s.mse()), s.agreement(), l.agreement(), better(s.agreement(), l.agreement()),
                     s.spearman(), l.spearman(), better(s.spearman(), l.spearman()));
         }
-        System.out.printf("%nwall time per stage (device %s, %d layers, %d threads):%n%s", options.device(), src.gatedLayers().length,
+        System.out.printf("%nwall time per stage (device %s, %d layers, %d threads):%n%s", options.device().getDeviceType() + (options.device().isGpu() ? ":" + options.device().getDeviceId() : ""), src.gatedLayers().length,
                 options.threads(), timings.table(seconds, options.threads()));
     }
 
