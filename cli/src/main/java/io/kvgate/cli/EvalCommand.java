@@ -134,10 +134,11 @@ public final class EvalCommand implements Runnable {
             results = new EvalResults(results.rows(), results.items(), allProblems,
                     new EvalResults.Setup(modelOptions.model.toString(), s.fingerprint(), gates == null ? null : gates.toString(),
                             s.policies(), s.ratios(), s.budget(), s.window(), s.prefillChunk(), s.seconds()));
-            ReportWriter.write(out, results);
+            String noPlot = ReportWriter.write(out, results);
             evaluation.finish();
             System.out.print(summary(results));
-            System.out.println("wrote " + out.resolve("results.csv") + ", results.json, report.md, accuracy.png");
+            if (noPlot != null) System.err.println("kvgate: warning: " + noPlot);
+            System.out.println("wrote " + out.resolve("results.csv") + ", results.json, report.md" + (noPlot == null ? ", accuracy.png" : ""));
         }
     }
 

@@ -33,7 +33,11 @@ public final class ReportWriter {
 
     private ReportWriter() {}
 
-    public static void write(Path dir, EvalResults results) {
+    /**
+     * Writes the four files. Returns null, or why accuracy.png could not be drawn (a Java runtime without AWT's native
+     * libraries, e.g. a stripped jlink image): the tables are written regardless.
+     */
+    public static String write(Path dir, EvalResults results) {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
@@ -42,8 +46,14 @@ public final class ReportWriter {
         AtomicFiles.writeString(dir.resolve("results.csv"), csv(results));
         AtomicFiles.writeString(dir.resolve("results.json"), json(results));
         AtomicFiles.writeString(dir.resolve("report.md"), markdown(results));
-        BufferedImage png = plot(results);
+        BufferedImage png;
+        try {
+            png = plot(results);
+        } catch (LinkageError e) { // UnsatisfiedLinkError / NoClassDefFoundError from AWT: no plot, everything else stands
+            return "accuracy.png not written: this Java runtime cannot draw (" + e.getMessage() + ")";
+        }
         AtomicFiles.write(dir.resolve("accuracy.png"), out -> ImageIO.write(png, "png", out));
+        return null;
     }
 
     static String csv(EvalResults results) {

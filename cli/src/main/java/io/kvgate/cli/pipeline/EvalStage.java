@@ -119,7 +119,8 @@ final class EvalStage implements Stage {
                 if (evaluation.resumedUnits() > 0) ctx.out().printf("      resuming: %d finished units kept%n", evaluation.resumedUnits());
                 EvalResults results = evaluation.run(tasks);
                 for (String p : results.problems()) System.err.println("kvgate: warning: " + p);
-                ReportWriter.write(ctx.output(), results);
+                String noPlot = ReportWriter.write(ctx.output(), results);
+                if (noPlot != null) System.err.println("kvgate: warning: " + noPlot);
                 evaluation.finish();
             } finally {
                 loaded.forEach(GateSet::close);
