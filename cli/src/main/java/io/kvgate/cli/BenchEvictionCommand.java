@@ -6,6 +6,7 @@ import io.kvgate.evaluator.policy.LayerGates;
 import io.kvgate.evaluator.policy.Policies;
 import io.kvgate.evaluator.policy.Policy;
 import io.kvgate.evaluator.policy.Protection;
+import io.kvgate.evaluator.runtime.CompressedContext;
 import io.kvgate.evaluator.runtime.EvictionSettings;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
@@ -42,6 +43,10 @@ public final class BenchEvictionCommand implements Runnable {
 
     @Option(names = "--prefill-chunk", defaultValue = "512", description = "Prefill chunk in tokens (default: ${DEFAULT-VALUE}).")
     int prefillChunk;
+
+    @Option(names = "--profile-prefill", description = "Also run one ungated and one scored prefill (ratio 1) of the first context "
+            + "under libtorch's profiler and print where their host time goes (JNI calls, time inside/outside libtorch, top ops).")
+    boolean profilePrefill;
 
     @Option(names = "--reps", defaultValue = "5", description = "Timed repetitions; the best of them is reported (default: ${DEFAULT-VALUE}).")
     int reps;
@@ -82,6 +87,42 @@ public final class BenchEvictionCommand implements Runnable {
                 + " decode steps, best of " + reps + " interleaved repetitions");
         System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction");
         System.out.print(t);
+        if (profilePrefill) profilePrefills(model, p, settings.withRatio(1));
+    }
+
+    /** One ungated and one scored prefill of the first context under the profiler (warm: after the timed runs). */
+    private void profilePrefills(Model model, Policy p, EvictionSettings settings) {
+        java.util.Random random = new java.util.Random(1);
+        int n = contexts.get(0), vocab = Math.min(256, model.config().vocabSize());
+        int[] ids = random.ints(n, 0, vocab).toArray();
+        TextTable t = new TextTable("prefill of " + n, "wall ms", "JNI calls", "host ms in libtorch", "host ms outside", "syncs");
+        List<String> tops = new java.util.ArrayList<>();
+        for (Policy run : List.of(Policy.full(), p)) {
+            java.nio.file.Path trace;
+            try {
+                trace = java.nio.file.Files.createTempFile("kvgate-prefill", ".json");
+                trace.toFile().deleteOnExit();
+            } catch (java.io.IOException e) {
+                throw new KvgateException("cannot create a trace file: " + e.getMessage());
+            }
+            ai.djl.pytorch.jni.JniUtils.startProfile(false, false, false);
+            long t0 = System.nanoTime();
+            try (CompressedContext cc = CompressedContext.prefill(model, run, settings, ids)) {
+                cc.prefillMillis();
+            }
+            double wallMs = (System.nanoTime() - t0) / 1e6;
+            ai.djl.pytorch.jni.JniUtils.stopProfile(trace.toString());
+            ProfilerTrace tr = ProfilerTrace.read(trace);
+            t.row(run.name(), ms(wallMs), tr.topLevel().size(), ms(tr.hostMicros() / 1e3), ms(wallMs - tr.hostMicros() / 1e3), tr.syncCount());
+            StringBuilder top = new StringBuilder(run.name() + ": ");
+            List<java.util.Map.Entry<String, double[]>> byName = tr.byName();
+            for (java.util.Map.Entry<String, double[]> e : byName.subList(0, Math.min(8, byName.size())))
+                top.append(String.format(Locale.ROOT, "%s %.0f× %.2f ms; ", e.getKey(), e.getValue()[0], e.getValue()[1] / 1e3));
+            tops.add(top.toString());
+        }
+        System.out.println("Prefill profile (libtorch profiler on; wall includes closing the context):");
+        System.out.print(t);
+        tops.forEach(System.out::println);
     }
 
     /** Peak allocated device memory (kvgate's CUDA-graph operators on a GPU; "-" elsewhere). */
