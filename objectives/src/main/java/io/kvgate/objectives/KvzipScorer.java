@@ -102,9 +102,9 @@ public final class KvzipScorer {
             int[] target = Arrays.copyOfRange(contextIds, s, e);
             int[] quoted = c == 0 ? null : Arrays.copyOfRange(contextIds, Math.max(from, s - RepeatPrompt.QUOTED_TOKENS), s);
             int[] input = prompt.passInput(quoted, target);
-            // The pass attends to the whole cache, as a prefix of it would (official code and kvpress: the
-            // forward is ordinary attention over every cached entry, its tokens at positions after the cache);
-            // only the scores' softmax is restricted to the key set: the whole context for a single chunk,
+            // The pass attends to the whole cache (official code and kvpress: the forward is ordinary attention
+            // over every cached entry, its tokens at the positions after the cache, for every chunk); only the
+            // scores' softmax is restricted to the key set: the whole context for a single chunk,
             // otherwise sinks + this chunk's keys (the first chunk also takes the leading wrappers, the last one
             // the trailing wrappers) + the pass's own keys. The pass extends a throw-away copy of the cache: the
             // caller's cache is never touched.
