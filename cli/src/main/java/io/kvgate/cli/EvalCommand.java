@@ -30,6 +30,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 
 /** Evaluate eviction policies on JSONL tasks or generated suites. */
 @Command(name = "eval", mixinStandardHelpOptions = true,
@@ -87,8 +88,9 @@ public final class EvalCommand implements Runnable {
     @Option(names = "--prefill-chunk", defaultValue = "2048", description = "Prefill chunk in tokens; eviction runs after each (default: ${DEFAULT-VALUE}).")
     int prefillChunk;
 
-    @Option(names = "--kvzip-chunk", defaultValue = "2000", description = "KVzip oracle's reconstruction chunk in tokens (default: ${DEFAULT-VALUE}).")
-    int kvzipChunk;
+    @Option(names = "--kvzip-chunk", description = "KVzip oracle's reconstruction chunk in tokens (default: the model's: "
+            + RepeatPrompts.TINY_MODEL_CHUNK + " for the tiny retrieval model, " + RepeatPrompts.OFFICIAL_CHUNK + " otherwise).")
+    Integer kvzipChunk;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
@@ -113,8 +115,10 @@ public final class EvalCommand implements Runnable {
              GateArtifact artifact = gates == null ? null : LayerGates.load(gates, model)) {
             TextCodec codec = TextCodec.of(tokenizer);
             LayerGates layerGates = artifact == null ? null : LayerGates.of(artifact.gates());
-            KvzipScorer kvzip = new KvzipScorer(RepeatPrompts.forModel(tokenizer, ChatTemplate.load(model.checkpoint().dir()),
-                    RepeatPrompts.Style.AUTO, null), kvzipChunk);
+            Optional<ChatTemplate> chat = ChatTemplate.load(model.checkpoint().dir());
+            RepeatPrompts.Style style = RepeatPrompts.resolveStyle(tokenizer, chat, RepeatPrompts.Style.AUTO);
+            KvzipScorer kvzip = new KvzipScorer(RepeatPrompts.forModel(tokenizer, chat, style, null),
+                    kvzipChunk != null ? kvzipChunk : RepeatPrompts.defaultChunk(style));
             String names = policies;
             if (layerGates != null && !(("," + names + ",").contains(",gate,") || names.contains("gate/"))) names = names + ",gate";
             List<Policy> list = new ArrayList<>();

@@ -11,6 +11,7 @@ import io.kvgate.models.Model;
 import io.kvgate.models.util.Progress;
 import io.kvgate.objectives.KvzipScorer;
 import io.kvgate.objectives.RepeatPrompt;
+import io.kvgate.objectives.RepeatPrompts;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -53,7 +54,8 @@ public final class Evaluation {
 
     /**
      * The KVzip oracle for contexts in the tiny model's format: the trained request
-     * "\nRepeat the previous context:\n" after {@code <|im_end|>}, the wrapper tokens not repeated.
+     * "\nRepeat the previous context:\n" after {@code <|im_end|>}, the wrapper tokens not repeated, in chunks of
+     * {@link RepeatPrompts#TINY_MODEL_CHUNK}.
      */
     public static KvzipScorer tinyKvzip(TextCodec codec) {
         List<Integer> wrappers = new ArrayList<>();
@@ -63,7 +65,7 @@ public final class Evaluation {
         }
         RepeatPrompt prompt = RepeatPrompt.plain(codec::encode, RepeatPrompt.TINY_MODEL_REQUEST,
                 wrappers.stream().mapToInt(Integer::intValue).toArray());
-        return new KvzipScorer(prompt, 2000);
+        return new KvzipScorer(prompt, RepeatPrompts.TINY_MODEL_CHUNK);
     }
 
     public Evaluation policies(List<Policy> p) {

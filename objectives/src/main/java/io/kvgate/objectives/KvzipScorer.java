@@ -21,8 +21,9 @@ import java.util.function.IntPredicate;
  * attention probability on cached entry i.
  *
  * <p>Long contexts go in chunks: chunk t is repeated after a request quoting the last 8 tokens of chunk
- * t−1, and its softmax runs over a restricted key set — the sink tokens, chunk t's own cached keys and
- * the pass's own keys — so the cost stays ≈ 2× prefill and memory stays flat (ALGORITHM.md §1).
+ * t−1. Its pass attends to the whole cache (its tokens at the positions after the cache, as in the official
+ * code), but its scores' softmax runs over a restricted key set — the sink tokens, chunk t's own cached keys
+ * and the pass's own keys ({@link KeySetColumns}, ALGORITHM.md §1).
  *
  * <p>By default the scores are the official code's raw scores. {@code successorPooling = true} (kvgate's
  * {@code kvzip-pooled} variant, {@link SuccessorPooling}) also gives each entry its successor's score: the
@@ -101,16 +102,18 @@ public final class KvzipScorer {
             int[] target = Arrays.copyOfRange(contextIds, s, e);
             int[] quoted = c == 0 ? null : Arrays.copyOfRange(contextIds, Math.max(from, s - RepeatPrompt.QUOTED_TOKENS), s);
             int[] input = prompt.passInput(quoted, target);
-            // Key set: the whole context for a single chunk; otherwise sinks + this chunk's keys (the first
-            // chunk also takes the leading wrappers, the last one the trailing wrappers). The pass runs on a
-            // copy of that key set, which it extends chunk by chunk and then drops: the caller's cache is
-            // never touched, and the pass's attention matrices stay small (passChunk).
+            // The pass attends to the whole cache (official code and kvpress: the forward is ordinary attention
+            // over every cached entry, its tokens at the positions after the cache, for every chunk); only the
+            // scores' softmax is restricted to the key set: the whole context for a single chunk,
+            // otherwise sinks + this chunk's keys (the first chunk also takes the leading wrappers, the last one
+            // the trailing wrappers) + the pass's own keys. The pass extends a throw-away copy of the cache: the
+            // caller's cache is never touched.
             int keyFrom = start + (c == 0 ? 0 : s);
             int keyTo = start + (c == chunks - 1 ? n : e);
             int sinkEnd = start + sinkTokens;
             IntPredicate keySet = chunks == 1 ? p -> true : p -> p < sinkEnd || (p >= keyFrom && p < keyTo);
-            try (KvCache pass = cache.subset(keySet)) {
-                runPass(model, pass, input, layers, scores, positions);
+            try (KvCache pass = cache.subset(p -> true)) {
+                runPass(model, pass, input, layers, keySet, scores, positions);
             }
         }
         if (successorPooling) SuccessorPooling.apply(scores, positions);
@@ -118,22 +121,26 @@ public final class KvzipScorer {
     }
 
     /**
-     * One reconstruction pass appended to {@code keys} (a throw-away copy of the key set); folds the max
-     * probabilities on the key set's entries into {@code scores} (the pass's own entries are not scored).
+     * One reconstruction pass appended to {@code keys} (a throw-away copy of the cache); folds the scores of the
+     * key set's entries ({@code keySet}, by position) into {@code scores}: their attention probabilities
+     * renormalised over the key set and the pass's own entries. The pass's own entries are not scored.
      */
-    private static void runPass(Model model, KvCache keys, int[] input, int[] layers,
+    private static void runPass(Model model, KvCache keys, int[] input, int[] layers, IntPredicate keySet,
                                 float[][][] scores, int[][][] positions) {
-        // score slot of each key-set entry, per (layer, head); the pass appends its own entries after them
+        // per (layer, head): the key set's column ranges among the cached entries, and each column's score slot
         int[][][] slots = new int[scores.length][][];
-        int keySet = 0;
+        int[][][] ranges = new int[scores.length][][];
+        int cached = 0;
         for (int l : layers) {
             slots[l] = new int[keys.numKvHeads()][];
+            ranges[l] = new int[keys.numKvHeads()][];
             for (int h = 0; h < slots[l].length; h++) {
                 int[] keyPositions = keys.positions(l, h);
                 slots[l][h] = new int[keyPositions.length];
                 for (int j = 0; j < keyPositions.length; j++)
                     slots[l][h][j] = Arrays.binarySearch(positions[l][h], keyPositions[j]);
-                keySet = Math.max(keySet, keyPositions.length);
+                ranges[l][h] = KeySetColumns.ranges(keyPositions, keySet);
+                cached = Math.max(cached, keyPositions.length);
             }
         }
         ForwardObserver maxProbs = new ForwardObserver() {
@@ -144,26 +151,29 @@ public final class KvzipScorer {
 
             @Override
             public void attentionProbs(int layer, int kvHead, NDArray probs) {
-                // columns: the key set's entries, the pass's entries before this forward chunk, the chunk's own keys
+                // columns: the cached entries, the pass's entries before this forward chunk, the chunk's own keys
                 int[] slot = slots[layer][kvHead];
-                if (slot.length == 0) return;
+                int[] range = ranges[layer][kvHead];
+                if (range.length == 0) return;
                 long passRow0 = probs.getShape().get(2) - probs.getShape().get(1) - slot.length;
                 float[] m;
-                try (NDArray keyColumns = probs.get(new NDIndex(":, :, 0:{}", slot.length));
+                try (NDArray keyColumns = KeySetColumns.restrictedProbs(probs, range, slot.length);
                      NDArray best = maxOverScoringRows(keyColumns, passRow0);
                      NDArray f32 = best.toType(DataType.FLOAT32, false)) {
                     m = f32.toFloatArray();
                 }
                 float[] out = scores[layer][kvHead];
-                for (int j = 0; j < slot.length; j++)
-                    if (slot[j] >= 0 && m[j] > out[slot[j]]) out[slot[j]] = m[j];
+                int k = 0;
+                for (int r = 0; r < range.length; r += 2)
+                    for (int j = range[r]; j < range[r + 1]; j++, k++)
+                        if (slot[j] >= 0 && m[k] > out[slot[j]]) out[slot[j]] = m[k];
             }
         };
         ForwardOptions options = ForwardOptions.defaults()
                 .withObserver(maxProbs)
                 .withLogits(ForwardOptions.Logits.NONE);
         try (NDManager scope = model.manager().newSubManager()) {
-            model.forward(scope, keys, input, options, passChunk(model, input.length, keySet + input.length));
+            model.forward(scope, keys, input, options, passChunk(model, input.length, cached + input.length));
         }
     }
 

@@ -20,6 +20,16 @@ public final class RepeatPrompts {
 
     private static final String MARK = "KVGATE_REPEAT_MARK";
 
+    /** The official code's reconstruction chunk (tokens), for models that repeat thousands of tokens. */
+    public static final int OFFICIAL_CHUNK = 2000;
+    /**
+     * The tiny retrieval model's reconstruction chunk (tokens). A chunk is a length the model must repeat in one go,
+     * at the positions after the context: this model learned repeats of 50–340 tokens in 769-token sequences
+     * (docs/TASKS.md), and its repeat of a whole 500–700-token context degrades in the second half. 128 sits
+     * inside what it learned (docs/EVALUATION.md: 64–256 all beat 2000 on key-value; 128 best over seeds 1–3).
+     */
+    public static final int TINY_MODEL_CHUNK = 128;
+
     private RepeatPrompts() {}
 
     public static Style parseStyle(String s) {
@@ -58,6 +68,15 @@ public final class RepeatPrompts {
             default:
                 throw new IllegalStateException(resolved.toString());
         }
+    }
+
+    /**
+     * The reconstruction chunk for a resolved style: chunks no longer than the repeats the model can do. The tiny
+     * model's style gets {@link #TINY_MODEL_CHUNK}, every other (real LLMs) the official {@link #OFFICIAL_CHUNK}.
+     */
+    public static int defaultChunk(Style resolved) {
+        if (resolved == Style.AUTO) throw new IllegalArgumentException("resolve the style first");
+        return resolved == Style.TINY ? TINY_MODEL_CHUNK : OFFICIAL_CHUNK;
     }
 
     /**

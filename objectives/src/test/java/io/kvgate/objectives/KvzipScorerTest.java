@@ -112,6 +112,98 @@ class KvzipScorerTest {
         return s;
     }
 
+    /**
+     * Chunked scoring, as the official code does it: chunk t's pass (request quoting chunk t−1's last 8 tokens, then
+     * chunk t) runs over the whole cache at the positions after it, and a score is the softmax over the sinks, chunk
+     * t's cached keys and the pass's own keys only. The reference computes that softmax in double from the pass's
+     * queries and keys; a pass over the chunk's keys alone (the hidden states then differ) fails it.
+     */
+    @Test
+    void chunkedScoresAreTheRestrictedSoftmaxOfPassesOverTheWholeCache() {
+        Random r = new Random(6);
+        int n = 300, chunk = 128, sinks = KvzipScorer.DEFAULT_SINK_TOKENS;
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = r.nextInt(256);
+        ids[0] = KvzipNeedleTest.IM_START;
+        ids[n - 1] = KvzipNeedleTest.IM_END;
+        RepeatPrompt prompt = KvzipNeedleTest.tinyPrompt();
+        try (NDManager scope = model.manager().newSubManager(); KvCache cache = model.newCache()) {
+            model.forward(scope, cache, ids, ForwardOptions.defaults().withLogits(ForwardOptions.Logits.NONE));
+            float[][][] expected = new float[cache.numLayers()][cache.numKvHeads()][n];
+            int from = 1, to = n - 1, chunks = (to - from + chunk - 1) / chunk;
+            assertEquals(3, chunks);
+            for (int c = 0; c < chunks; c++) {
+                int s = from + c * chunk, e = Math.min(to, s + chunk);
+                int[] quoted = c == 0 ? null : java.util.Arrays.copyOfRange(ids, s - RepeatPrompt.QUOTED_TOKENS, s);
+                int[] input = prompt.passInput(quoted, java.util.Arrays.copyOfRange(ids, s, e));
+                int keyFrom = c == 0 ? 0 : s, keyTo = c == chunks - 1 ? n : e;
+                restrictedSoftmaxMax(scope, cache, input, p -> p < sinks || (p >= keyFrom && p < keyTo), expected);
+            }
+            KvzipScores actual = new KvzipScorer(prompt, chunk).score(model, cache, ids);
+            assertEquals(n, cache.nextPosition());
+            for (int l : actual.scoredLayers())
+                for (int h = 0; h < cache.numKvHeads(); h++)
+                    for (int i = 0; i < n; i++) {
+                        float want = expected[l][h][i], got = actual.scores()[l][h][i];
+                        assertEquals(want, got, 1e-4f * Math.max(want, got) + 1e-7f, "layer " + l + " head " + h + " entry " + i);
+                    }
+        }
+    }
+
+    /**
+     * Runs {@code input} over the whole {@code cache} (not extending it) and folds into {@code s[l][h][j]} the max over
+     * the group's query heads and all rows of softmax(q·k·scale) over the cached entries in {@code keySet} and the
+     * pass's own keys (causal).
+     */
+    private static void restrictedSoftmaxMax(NDManager scope, KvCache cache, int[] input,
+                                             java.util.function.IntPredicate keySet, float[][][] s) {
+        int heads = model.config().numHeads(), g = model.config().groupSize(), d = model.config().headDim();
+        int t = input.length;
+        float[][] q = new float[cache.numLayers()][], k = new float[cache.numLayers()][];
+        ForwardObserver capture = new ForwardObserver() {
+            @Override
+            public void queriesKeys(int layer, NDArray queries, NDArray keys) {
+                assertEquals(t, queries.getShape().get(1), "one forward call");
+                q[layer] = queries.toType(DataType.FLOAT32, false).toFloatArray(); // [heads, t, d]
+                k[layer] = keys.toType(DataType.FLOAT32, false).toFloatArray();    // [kvHeads, t, d]
+            }
+        };
+        int defaultChunk = model.prefillChunk();
+        model.setPrefillChunk(4096);
+        try {
+            model.forward(scope, cache, input, ForwardOptions.defaults().withExtendCache(false)
+                    .withObserver(capture).withLogits(ForwardOptions.Logits.NONE));
+        } finally {
+            model.setPrefillChunk(defaultChunk);
+        }
+        double scale = model.config().attentionScale();
+        for (int l : model.config().gatedLayers()) {
+            for (int h = 0; h < cache.numKvHeads(); h++) {
+                int[] pos = cache.positions(l, h);
+                float[] cached = cache.keys(l, h).toType(DataType.FLOAT32, false).toFloatArray(); // [pos.length, d]
+                int[] cols = IntStream.range(0, pos.length).filter(j -> keySet.test(pos[j])).toArray();
+                for (int qh = h * g; qh < (h + 1) * g; qh++) {
+                    for (int row = 0; row < t; row++) {
+                        double[] logit = new double[cols.length + row + 1];
+                        for (int c = 0; c < cols.length; c++) logit[c] = scale * dot(q[l], (qh * t + row) * d, cached, cols[c] * d, d);
+                        for (int u = 0; u <= row; u++) logit[cols.length + u] = scale * dot(q[l], (qh * t + row) * d, k[l], (h * t + u) * d, d);
+                        double max = java.util.Arrays.stream(logit).max().orElseThrow(), sum = 0;
+                        for (double x : logit) sum += Math.exp(x - max);
+                        for (int c = 0; c < cols.length; c++)
+                            s[l][h][cols[c]] = (float) Math.max(s[l][h][cols[c]], Math.exp(logit[c] - max) / sum);
+                    }
+                }
+            }
+        }
+        assertTrue(heads == cache.numKvHeads() * g);
+    }
+
+    private static double dot(float[] a, int ao, float[] b, int bo, int d) {
+        double x = 0;
+        for (int i = 0; i < d; i++) x += (double) a[ao + i] * b[bo + i];
+        return x;
+    }
+
     @Test
     void maxOverRowsIsTheColumnMaxForEveryRowCount() {
         Random r = new Random(2);

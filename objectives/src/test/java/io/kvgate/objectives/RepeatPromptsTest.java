@@ -10,6 +10,7 @@ import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 class RepeatPromptsTest {
     @Test
@@ -35,5 +36,18 @@ class RepeatPromptsTest {
                     + "<|im_start|>assistant\n<think>\n\n</think>\n\n", later);
             assertEquals(0, p.wrapperIds().length, Arrays.toString(p.wrapperIds()));
         }
+    }
+
+    @Test
+    void theTinyModelIsScoredInChunksWithinItsTrainedRepeatsOthersInTheOfficialChunks() {
+        Path tiny = Path.of("../checkpoints/tiny-retrieval-qwen3"), chat = Path.of("../models/src/test/resources/tokenizers/qwen3");
+        try (TextTokenizer t = TextTokenizer.load(tiny); TextTokenizer c = TextTokenizer.load(chat)) {
+            RepeatPrompts.Style tinyStyle = RepeatPrompts.resolveStyle(t, ChatTemplate.load(tiny), RepeatPrompts.Style.AUTO);
+            RepeatPrompts.Style chatStyle = RepeatPrompts.resolveStyle(c, ChatTemplate.load(chat), RepeatPrompts.Style.AUTO);
+            assertEquals(128, RepeatPrompts.defaultChunk(tinyStyle));
+            assertEquals(2000, RepeatPrompts.defaultChunk(chatStyle));
+            assertEquals(2000, RepeatPrompts.defaultChunk(RepeatPrompts.Style.PLAIN));
+        }
+        assertThrows(IllegalArgumentException.class, () -> RepeatPrompts.defaultChunk(RepeatPrompts.Style.AUTO));
     }
 }

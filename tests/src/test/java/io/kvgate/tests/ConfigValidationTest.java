@@ -202,8 +202,10 @@ class ConfigValidationTest {
     @Test
     void overridesReplaceListsAndValues() throws IOException {
         ExperimentConfig c = ExperimentConfig.load(write(base()),
-                List.of("gates.types=[linear]", "eval.ratios=0.2,0.3,0.5", "corpus.sample_fraction=0.1", "eval.window=paper"));
+                List.of("gates.types=[linear]", "eval.ratios=0.2,0.3,0.5", "corpus.sample_fraction=0.1", "eval.window=paper",
+                        "eval.kvzip_chunk=256"));
         assertEquals(List.of("linear"), c.gates().types());
+        assertEquals(256, c.eval().kvzipChunk());
         assertEquals(List.of(0.2, 0.3, 0.5), c.eval().ratios());
         assertEquals(0.1, c.corpus().sampleFraction());
         assertEquals(20, c.eval().window().tokensFor(1000), "2% of a short context");
@@ -220,6 +222,7 @@ class ConfigValidationTest {
         assertEquals(List.of("sink", "linear"), q.gates().types());
         assertEquals(List.of(0.1, 0.2, 0.3, 0.5), q.eval().ratios());
         assertTrue(q.eval().policies().containsAll(List.of("full", "gate", "kvzip", "snapkv", "streaming", "random")));
+        assertEquals(null, q.eval().kvzipChunk(), "the oracle's chunk follows the model (RepeatPrompts.defaultChunk)");
         // The round trip: the resolved config is itself a valid config that resolves to the same values.
         assertTrue(q.toYaml().contains("sample_fraction: 0.5"), q.toYaml());
     }

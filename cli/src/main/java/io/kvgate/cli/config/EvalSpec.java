@@ -17,10 +17,11 @@ import java.util.Map;
  * @param budget       how the kept budget is spread: global (one threshold over layers × heads), per-layer, per-head
  * @param window       recent tokens never evicted during prefill
  * @param decodeBudget tokens per KV head kept while decoding (null: the prefill ratio of the context)
+ * @param kvzipChunk   the KVzip oracle's reconstruction chunk (null: the model's, {@code RepeatPrompts.defaultChunk})
  */
 public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> policies, String budget, WindowSpec window,
-                       Integer decodeBudget) {
-    static final List<String> KEYS = List.of("tasks", "ratios", "policies", "budget", "window", "decode_budget");
+                       Integer decodeBudget, Integer kvzipChunk) {
+    static final List<String> KEYS = List.of("tasks", "ratios", "policies", "budget", "window", "decode_budget", "kvzip_chunk");
     public static final List<String> POLICIES = Policies.NAMES;
     public static final List<String> BUDGETS = Arrays.stream(Budget.values()).map(Budget::id).toList();
 
@@ -32,7 +33,8 @@ public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> polici
         String budget = s.choice("budget", "global", BUDGETS);
         WindowSpec window = WindowSpec.read(s, "window", WindowSpec.PAPER_RULE);
         Integer decodeBudget = s.optionalInteger("decode_budget", Range.atLeast(1));
-        return new EvalSpec(tasks, ratios, policies, budget, window, decodeBudget);
+        Integer kvzipChunk = s.optionalInteger("kvzip_chunk", Range.atLeast(16));
+        return new EvalSpec(tasks, ratios, policies, budget, window, decodeBudget, kvzipChunk);
     }
 
     Map<String, Object> toMap() {
@@ -43,6 +45,7 @@ public record EvalSpec(TasksSpec tasks, List<Double> ratios, List<String> polici
         m.put("budget", budget);
         m.put("window", window.toString());
         m.put("decode_budget", decodeBudget);
+        m.put("kvzip_chunk", kvzipChunk);
         return m;
     }
 }
