@@ -4,11 +4,13 @@ import io.kvgate.datasets.FeatureManifest;
 import io.kvgate.datasets.HiddenDtype;
 import io.kvgate.datasets.corpus.CorpusSummary;
 import io.kvgate.models.Checkpoint;
+import io.kvgate.models.KvgateException;
 import io.kvgate.objectives.KvzipScorer;
 import io.kvgate.objectives.RepeatPrompts;
 import io.kvgate.trainer.collect.CollectReport;
 import io.kvgate.trainer.collect.CollectPlan;
 import io.kvgate.trainer.collect.CollectSettings;
+import io.kvgate.trainer.collect.ScoringChunk;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -63,8 +65,10 @@ public final class CollectCommand implements Runnable {
     @Option(names = "--seed", defaultValue = "0", description = "Document order and token sampling seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--chunk", defaultValue = "2000", description = "KVzip scoring chunk size in tokens (default: ${DEFAULT-VALUE}).")
-    int chunk;
+    @Option(names = "--chunk", defaultValue = ScoringChunk.AUTO, paramLabel = "auto|N",
+            description = "KVzip scoring chunk in tokens (default: ${DEFAULT-VALUE}: the model's, as the eval oracle's: "
+                    + RepeatPrompts.TINY_MODEL_CHUNK + " for the tiny retrieval model, " + RepeatPrompts.OFFICIAL_CHUNK + " otherwise).")
+    String chunk;
 
     @Option(names = "--context-template", paramLabel = "TEXT", description = "How a document becomes the context, with a {text} slot "
             + "(default: from the checkpoint; the tiny model uses <|im_start|>{text}<|im_end|>).")
@@ -83,10 +87,16 @@ public final class CollectCommand implements Runnable {
 
     @Override
     public void run() {
+        Integer chunkSize;
+        try {
+            chunkSize = ScoringChunk.parse(chunk);
+        } catch (IllegalArgumentException e) {
+            throw new KvgateException("--chunk: " + e.getMessage());
+        }
         CollectSettings settings = new CollectSettings(sampleFraction, HiddenDtype.parse(hiddenDtype), docsPerShard, heldOutEvery, seed,
                 KvzipScorer.DEFAULT_SINK_TOKENS);
         CollectPlan plan = new CollectPlan(corpus, textField, splitParagraphs, minTokens, maxTokens, concatenateTo, maxDocuments,
-                settings, chunk, RepeatPrompts.parseStyle(repeatStyle), contextTemplate, repeatRequest);
+                settings, chunkSize, RepeatPrompts.parseStyle(repeatStyle), contextTemplate, repeatRequest);
         try (Checkpoint checkpoint = modelOptions.openCheckpoint()) {
             CollectReport report = plan.run(checkpoint, modelOptions.device(), modelOptions.dataType(), out, CollectCommand::printCorpus);
             FeatureManifest m = report.manifest();

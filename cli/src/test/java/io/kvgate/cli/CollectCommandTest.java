@@ -36,6 +36,8 @@ class CollectCommandTest {
         assertEquals("f16", m.hiddenDtype());
         assertEquals("tiny", m.scoring().get("context_style"));
         assertEquals("<|im_start|>{text}<|im_end|>", m.scoring().get("context_template"));
+        assertEquals("128", m.scoring().get("chunk_size"), "--chunk auto: the tiny model's chunk, as the eval oracle's");
+        assertEquals("auto", m.scoring().get("chunk_setting"));
         assertTrue(m.tokens() >= 2 * 25, "tokens " + m.tokens());
 
         CliRun again = run(args);
@@ -60,5 +62,9 @@ class CollectCommandTest {
                 "hidden dtype 'f8': expected f16 or f32");
         assertBadInput(run("collect", "--model", TINY, "--corpus", "embedded", "--sample-fraction", "1.5", "--out", out),
                 "sample fraction must be in (0, 1]");
+        assertBadInput(run("collect", "--model", TINY, "--corpus", "embedded", "--chunk", "5", "--out", out),
+                "--chunk: expected 'auto' (128 for the tiny model, 2000 otherwise) or a number of tokens >= 16, got 5");
+        assertBadInput(run("collect", "--model", TINY, "--corpus", "embedded", "--chunk", "abc", "--out", out),
+                "--chunk: " + io.kvgate.trainer.collect.ScoringChunk.EXPECTED + ", got 'abc'");
     }
 }

@@ -14,6 +14,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -158,6 +159,29 @@ class ConfigValidationTest {
     }
 
     @Test
+    void scoringChunkTooSmall() throws IOException {
+        fails(edit("gates:", "scoring:\n  chunk_size: 5\ngates:"), "exp.yaml:9:", "scoring.chunk_size",
+                "expected 'auto' (128 for the tiny model, 2000 otherwise) or a number of tokens >= 16, got 5");
+    }
+
+    @Test
+    void scoringChunkThatIsNeitherAutoNorANumber() throws IOException {
+        fails(edit("gates:", "scoring:\n  chunk_size: abc\ngates:"), "exp.yaml:9:", "scoring.chunk_size",
+                "expected 'auto'", "got 'abc'");
+    }
+
+    @Test
+    void scoringChunkDefaultsToAutoAndTakesNumbers() throws IOException {
+        assertNull(ExperimentConfig.load(write(base()), List.of()).scoring().chunkSize(), "absent: auto, the model's rule");
+        assertNull(ExperimentConfig.load(write(base()), List.of("scoring.chunk_size=auto")).scoring().chunkSize());
+        ExperimentConfig c = ExperimentConfig.load(write(base()), List.of("scoring.chunk_size=256"));
+        assertEquals(256, c.scoring().chunkSize());
+        assertTrue(c.toYaml().contains("chunk_size: 256"), c.toYaml());
+        // auto survives the round trip through the resolved config
+        assertTrue(ExperimentConfig.load(write(base()), List.of()).toYaml().contains("chunk_size: auto"));
+    }
+
+    @Test
     void float16OnCpu() throws IOException {
         fails(edit("  device:", "  dtype: float16"), "exp.yaml:4:", "model.dtype", "needs device: gpu");
     }
@@ -223,6 +247,7 @@ class ConfigValidationTest {
         assertEquals(List.of(0.1, 0.2, 0.3, 0.5), q.eval().ratios());
         assertTrue(q.eval().policies().containsAll(List.of("full", "gate", "kvzip", "snapkv", "streaming", "random")));
         assertEquals(null, q.eval().kvzipChunk(), "the oracle's chunk follows the model (RepeatPrompts.defaultChunk)");
+        assertEquals(null, q.scoring().chunkSize(), "so does the gates' teacher's: auto, the same rule");
         // The round trip: the resolved config is itself a valid config that resolves to the same values.
         assertTrue(q.toYaml().contains("sample_fraction: 0.5"), q.toYaml());
     }

@@ -1,6 +1,8 @@
 package io.kvgate.cli.config;
 
 import io.kvgate.objectives.RepeatPrompts;
+import io.kvgate.trainer.collect.ScoringChunk;
+import org.yaml.snakeyaml.nodes.ScalarNode;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -15,9 +17,11 @@ import java.util.Map;
  *                    chat (request as a user turn, the repeat as the assistant's answer, via the chat template),
  *                    plain (request text right after the context), tiny (the tiny model's trained request and markers)
  * @param request     the repeat request text, or null for the style's default
- * @param chunkSize   reconstruction chunk in tokens (paper: 2000)
+ * @param chunkSize   reconstruction chunk in tokens of the gates' targets; null = auto, the model's rule
+ *                    ({@code RepeatPrompts.defaultChunk}: 128 for the tiny model, the official 2000 otherwise),
+ *                    the rule the eval oracle follows too
  */
-public record ScoringSpec(String repeatStyle, String request, int chunkSize) {
+public record ScoringSpec(String repeatStyle, String request, Integer chunkSize) {
     static final List<String> KEYS = List.of("repeat_style", "request", "chunk_size");
     public static final List<String> STYLES = Arrays.stream(RepeatPrompts.Style.values())
             .map(s -> s.name().toLowerCase(Locale.ROOT)).toList();
@@ -26,8 +30,18 @@ public record ScoringSpec(String repeatStyle, String request, int chunkSize) {
         String style = s.choice("repeat_style", "auto", STYLES);
         String request = s.has("request") ? s.string("request", null) : null;
         if (request != null && request.isBlank()) throw s.fail("request", "must not be empty (leave it out for the style's default)");
-        int chunk = s.integer("chunk_size", 2000, Range.atLeast(16));
-        return new ScoringSpec(style, request, chunk);
+        return new ScoringSpec(style, request, chunk(s));
+    }
+
+    /** {@code chunk_size}: auto (the default) → null, or a number of tokens. */
+    private static Integer chunk(Section s) {
+        ScalarNode n = s.scalar("chunk_size");
+        if (n == null) return null;
+        try {
+            return ScoringChunk.parse(n.getValue());
+        } catch (IllegalArgumentException e) {
+            throw s.fail("chunk_size", e.getMessage());
+        }
     }
 
     public RepeatPrompts.Style style() {
@@ -38,7 +52,7 @@ public record ScoringSpec(String repeatStyle, String request, int chunkSize) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("repeat_style", repeatStyle);
         m.put("request", request);
-        m.put("chunk_size", chunkSize);
+        m.put("chunk_size", chunkSize == null ? ScoringChunk.AUTO : chunkSize);
         return m;
     }
 }

@@ -19,9 +19,7 @@ import io.kvgate.evaluator.tasks.TaskFile;
 import io.kvgate.evaluator.tasks.TaskGenerator;
 import io.kvgate.gates.GateSet;
 import io.kvgate.models.Model;
-import io.kvgate.models.text.ChatTemplate;
 import io.kvgate.objectives.KvzipScorer;
-import io.kvgate.objectives.RepeatPrompts;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -95,9 +93,9 @@ final class EvalStage implements Stage {
         try (ModelSession session = new ModelSession(cfg)) {
             Model model = session.model();
             TextCodec codec = TextCodec.of(session.tokenizer());
-            // the oracle's chunk is the evaluator's (the model's rule unless eval.kvzip_chunk), not scoring.chunk_size
-            int oracleChunk = e.kvzipChunk() != null ? e.kvzipChunk() : RepeatPrompts.defaultChunk(RepeatPrompts.resolveStyle(
-                    session.tokenizer(), ChatTemplate.load(session.checkpoint().dir()), cfg.scoring().style()));
+            // the oracle's chunk is the evaluator's (the model's rule unless eval.kvzip_chunk), not scoring.chunk_size;
+            // with both on auto it equals the gates' teacher's
+            int oracleChunk = session.scoring().chunk(e.kvzipChunk());
             KvzipScorer kvzip = new KvzipScorer(session.scoring().prompt(), oracleChunk);
             List<GateSet> loaded = new ArrayList<>();
             try {

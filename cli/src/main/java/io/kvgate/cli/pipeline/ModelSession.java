@@ -11,8 +11,9 @@ import io.kvgate.trainer.collect.ScoringSetup;
 /**
  * The checkpoint, its tokenizer and its KVzip scoring setup as a stage needs them; the weights are loaded only
  * when asked ({@link #model()}), so input problems surface first. Collect and eval resolve the scoring setup the
- * same way, so the oracle policy scores with the gates' request and context format (its chunk is the evaluator's,
- * {@code eval.kvzip_chunk}).
+ * same way, so the oracle policy scores with the gates' request and context format; its chunk is
+ * {@code eval.kvzip_chunk}, the gates' is {@code scoring.chunk_size}, and both default to the model's rule
+ * ({@link ScoringSetup#chunk}).
  */
 final class ModelSession implements AutoCloseable {
     private final ExperimentConfig cfg;

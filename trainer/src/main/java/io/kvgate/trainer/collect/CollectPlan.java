@@ -14,7 +14,9 @@ import io.kvgate.models.text.TextTokenizer;
 import io.kvgate.objectives.RepeatPrompts;
 
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -30,13 +32,13 @@ import java.util.function.Consumer;
  * @param concatenateTo   0 = off
  * @param maxDocuments    0 = all
  * @param settings        sampling and storage (its seed also orders the documents)
- * @param chunkSize       KVzip scoring chunk
+ * @param chunkSize       KVzip scoring chunk; null = auto, the resolved style's {@link RepeatPrompts#defaultChunk}
  * @param style           context/request style
  * @param contextTemplate null = per style
  * @param repeatRequest   null = per style
  */
 public record CollectPlan(List<String> corpus, String textField, boolean splitParagraphs, int minTokens, int maxTokens,
-                          int concatenateTo, int maxDocuments, CollectSettings settings, int chunkSize,
+                          int concatenateTo, int maxDocuments, CollectSettings settings, Integer chunkSize,
                           RepeatPrompts.Style style, String contextTemplate, String repeatRequest) {
     /** The paper's longest single documents (longer ones are cut). */
     public static final int DEFAULT_MAX_TOKENS = 30_000;
@@ -45,8 +47,9 @@ public record CollectPlan(List<String> corpus, String textField, boolean splitPa
     public CollectReport run(Checkpoint checkpoint, Device device, DataType dtype, Path out, Consumer<CorpusSummary> onCorpus) {
         try (TextTokenizer tokenizer = TextTokenizer.load(checkpoint)) {
             ScoringSetup setup = ScoringSetup.resolve(tokenizer, ChatTemplate.load(checkpoint.dir()), style, contextTemplate, repeatRequest);
+            int chunk = setup.chunk(chunkSize);
             int maxPositions = checkpoint.config().maxPositions();
-            int room = ModelFeatureSource.maxContext(maxPositions, setup.prompt(), chunkSize) - setup.context().overhead();
+            int room = ModelFeatureSource.maxContext(maxPositions, setup.prompt(), chunk) - setup.context().overhead();
             int max = maxTokens > 0 ? maxTokens : Math.min(DEFAULT_MAX_TOKENS, room);
             if (max > room)
                 throw new KvgateException("max tokens " + max + ": the model scores contexts of at most " + room
@@ -57,7 +60,10 @@ public record CollectPlan(List<String> corpus, String textField, boolean splitPa
             ShapedCorpus shaped = new DocumentShaper(spec, tokenizer::encode).withLongestContext(room).shape(new CorpusReader(spec));
             onCorpus.accept(shaped.summary());
             // weights load only if some shard still needs computing
-            try (ModelFeatureSource source = new ModelFeatureSource(checkpoint, device, dtype, setup.prompt(), chunkSize, setup.notes())) {
+            // the manifest's chunk_size is the resolved chunk; chunk_setting says whether it came from the model's rule
+            Map<String, String> notes = new LinkedHashMap<>(setup.notes());
+            notes.put("chunk_setting", ScoringChunk.format(chunkSize));
+            try (ModelFeatureSource source = new ModelFeatureSource(checkpoint, device, dtype, setup.prompt(), chunk, notes)) {
                 return new FeatureCollector(source, setup.context(), settings).collect(shaped, out);
             }
         }

@@ -24,8 +24,10 @@ import java.util.Set;
  * </ul>
  * A template with a {@code {text}} slot overrides the context. Every token of the context's prefix and suffix
  * is a wrapper: kept as a key, never part of the repeated text.
+ *
+ * @param style the resolved style (never AUTO)
  */
-public record ScoringSetup(ContextFormat context, RepeatPrompt prompt, Map<String, String> notes) {
+public record ScoringSetup(RepeatPrompts.Style style, ContextFormat context, RepeatPrompt prompt, Map<String, String> notes) {
     /** Plain letters: templates may trim or escape anything else. */
     private static final String SLOT = "KVGATESLOTq7z";
 
@@ -55,6 +57,11 @@ public record ScoringSetup(ContextFormat context, RepeatPrompt prompt, Map<Strin
         notes.put("context_style", resolved.name().toLowerCase());
         notes.put("context_template", template);
         notes.put("repeat_request", tokenizer.decode(prompt.request(), false));
-        return new ScoringSetup(context, prompt, notes);
+        return new ScoringSetup(resolved, context, prompt, notes);
+    }
+
+    /** The scoring chunk: {@code requested}, or for auto (null) the rule for this setup's resolved style. */
+    public int chunk(Integer requested) {
+        return ScoringChunk.resolve(requested, style);
     }
 }
