@@ -194,7 +194,7 @@ final class DecodeGraph {
      * multiples of 256, so one capture serves that many steps while reading at most ~1/8 more than the entries (the
      * storage's doubling capacity would make it read up to 2×); ragged layers attend all their rows.
      */
-    private static long[] graphLimits(LayerKv.DecodeSlot[] slots) {
+    static long[] graphLimits(LayerKv.DecodeSlot[] slots) {
         long[] limits = new long[slots.length];
         for (int l = 0; l < slots.length; l++) {
             LayerKv.DecodeSlot s = slots[l];
