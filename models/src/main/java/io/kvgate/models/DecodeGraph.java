@@ -10,7 +10,6 @@ import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.IValue;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -80,13 +79,7 @@ final class DecodeGraph {
         this.graphs = module.hasGraphs() && parent.getDevice().isGpu();
         DataType dtype = w.embedTokens.getDataType();
         this.none = manager.zeros(new Shape(0), dtype);
-        int h = config.numKvHeads();
-        float[] d = new float[h * h];
-        Arrays.fill(d, Float.NEGATIVE_INFINITY);
-        for (int i = 0; i < h; i++) d[i * h + i] = 0;
-        try (NDArray f = manager.create(d, new Shape(h, 1, h))) {
-            this.diagonal = f.toType(dtype, true);
-        }
+        this.diagonal = LayerKv.headDiagonal(manager, config.numKvHeads(), dtype);
         List<PtNDArray> all = new ArrayList<>();
         for (Weights.Layer lw : w.layers)
             for (NDArray a : new NDArray[] {lw.inputNorm(), lw.qkvT(), lw.qkvBias(), lw.qkNorm(), lw.oT(), lw.oBias(),
@@ -244,9 +237,7 @@ final class DecodeGraph {
 
     /** Frees graph {@code key} and its memory pool. */
     private void reset(long key) {
-        try (IValue arg = IValue.from(key); IValue r = module.call("graph_reset", arg)) {
-            // returns None
-        }
+        module.callForEffect("graph_reset", IValue.from(key));
     }
 
     private static boolean sameArrays(NDArray[] a, NDArray[] b) {

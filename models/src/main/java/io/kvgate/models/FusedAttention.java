@@ -122,9 +122,15 @@ final class FusedAttention implements AutoCloseable {
     }
 
     void resetPeakMemory(int device) {
-        if (!hasGraphs()) return;
-        try (IValue d = IValue.from((long) device); IValue r = call("memory_reset_peak", d)) {
-            // returns None
+        if (hasGraphs()) callForEffect("memory_reset_peak", IValue.from((long) device));
+    }
+
+    /** Runs a method that returns None; its arguments are closed. */
+    void callForEffect(String method, IValue... args) {
+        try (IValue r = call(method, args)) {
+            // None
+        } finally {
+            for (IValue a : args) a.close();
         }
     }
 

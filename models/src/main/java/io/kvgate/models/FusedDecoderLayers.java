@@ -53,11 +53,7 @@ final class FusedDecoderLayers {
      * Returns h [T, hidden] (the attention input), q [H, T, D], k [Hkv, T, D], v [Hkv, T, D] in x's manager.
      */
     NDList in(int layer, NDArray x, int p0) {
-        Weights.Layer lw = w.layers[layer];
-        NDArray[] cs = rope[layer].tables(p0 + (int) x.getShape().get(0));
-        return module.run("decoder_in", (PtNDManager) x.getManager(), tensor(x), tensor(lw.inputNorm()), tensor(lw.qkvT()),
-                tensor(orNone(lw.qkvBias())), tensor(orNone(lw.qkNorm())), tensor(cs[0]), tensor(cs[1]), IValue.from((long) p0),
-                IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()), IValue.from(config.rmsNormEps()));
+        return module.run("decoder_in", (PtNDManager) x.getManager(), inArguments(layer, x, p0));
     }
 
     /**
@@ -65,13 +61,20 @@ final class FusedDecoderLayers {
      * then q, k, v. Needs a module of version 4 ({@link FusedAttention#hasGatedLayers}).
      */
     NDList inGated(int layer, NDArray x, int p0, FusedGate gate) {
+        IValue[] in = inArguments(layer, x, p0);
+        IValue[] args = java.util.Arrays.copyOf(in, in.length + 2);
+        args[in.length] = IValue.from((long) gate.kind().id);
+        args[in.length + 1] = IValue.listFrom(gate.params().stream().map(a -> (PtNDArray) a).toArray(PtNDArray[]::new));
+        return module.run("decoder_in_gated", (PtNDManager) x.getManager(), args);
+    }
+
+    /** decoder_in's arguments (decoder_in_gated's first ones). */
+    private IValue[] inArguments(int layer, NDArray x, int p0) {
         Weights.Layer lw = w.layers[layer];
         NDArray[] cs = rope[layer].tables(p0 + (int) x.getShape().get(0));
-        PtNDArray[] params = gate.params().stream().map(a -> (PtNDArray) a).toArray(PtNDArray[]::new);
-        return module.run("decoder_in_gated", (PtNDManager) x.getManager(), tensor(x), tensor(lw.inputNorm()), tensor(lw.qkvT()),
-                tensor(orNone(lw.qkvBias())), tensor(orNone(lw.qkNorm())), tensor(cs[0]), tensor(cs[1]), IValue.from((long) p0),
-                IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()), IValue.from(config.rmsNormEps()),
-                IValue.from((long) gate.kind().id), IValue.listFrom(params));
+        return new IValue[] {tensor(x), tensor(lw.inputNorm()), tensor(lw.qkvT()), tensor(orNone(lw.qkvBias())),
+                tensor(orNone(lw.qkNorm())), tensor(cs[0]), tensor(cs[1]), IValue.from((long) p0),
+                IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()), IValue.from(config.rmsNormEps())};
     }
 
     /** o_proj over attn [H, T, D], residual, post-attention norm, MLP, residual: the layer's output [T, hidden]. */

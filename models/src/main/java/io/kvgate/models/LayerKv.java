@@ -273,13 +273,23 @@ final class LayerKv {
     }
 
     private NDArray diagonal() {
-        if (diagonal == null) {
-            float[] m = new float[numKvHeads * numKvHeads];
-            Arrays.fill(m, Float.NEGATIVE_INFINITY);
-            for (int h = 0; h < numKvHeads; h++) m[h * numKvHeads + h] = 0;
-            diagonal = inComputeDtype(manager.create(m, new Shape(numKvHeads, 1, numKvHeads)));
-        }
+        if (diagonal == null) diagonal = headDiagonal(manager, numKvHeads, dtype);
         return diagonal;
+    }
+
+    /**
+     * [H, 1, H] in {@code dtype}: 0 where the two heads are equal, -inf elsewhere. Written into the ownership mask's
+     * columns of a tail token's H rows (row h belongs to head h); also what a captured decode step writes (DecodeGraph).
+     */
+    static NDArray headDiagonal(NDManager manager, int heads, DataType dtype) {
+        float[] m = new float[heads * heads];
+        Arrays.fill(m, Float.NEGATIVE_INFINITY);
+        for (int h = 0; h < heads; h++) m[h * heads + h] = 0;
+        NDArray f = manager.create(m, new Shape(heads, 1, heads));
+        if (dtype == DataType.FLOAT32) return f;
+        try (f) {
+            return f.toType(dtype, true);
+        }
     }
 
     // ---- forward pass ---------------------------------------------------------------------------------
