@@ -23,6 +23,14 @@ attend(q, k, v, mask, scale: float, t: int, causal: bool, window: int) -> [nh*G,
   plain causal sdpa (cuDNN's attention on Hopper). Few query rows (decode steps): matmul -> float32 softmax
   -> matmul (torch's sdpa picks cuDNN there in float16, measured 3.5-7 ms per call).
 
+attend_packed(q, k_rows, v_rows, index, cu_k, max_k: int, scale: float, t: int) -> [nh*G, T, D]
+  Attention of a chunk over a layer whose KV heads kept different entries (after eviction), with no mask:
+  k_rows/v_rows [rows, D] the layer's storage, index int64 [total] the rows of head 0's entries, then head 1's, ...
+  (each head's in position order, the chunk's T tokens last), cu_k int32 [nh + 1] where each head's run starts.
+  Every head's entries are one sequence of a variable-length attention, bottom-right causal: FlashAttention-2
+  varlen in half precision, the memory-efficient kernel in float32 (GPU), one sdpa per head on a CPU. Replaces
+  per-head padding and [nh, T, L] float masks (memory and time of the evicted prefill).
+
 decoder_in(x, in_norm, qkv_t, qkv_bias, qk_norm, cos, sin, p0, heads, kv_heads, eps) -> (h, q, k, v)
   Qwen2/Qwen3 input RMSNorm, fused q/k/v projection (+ bias), per-head q/k RMSNorm (Qwen3), RoPE at positions
   p0..p0+T-1 from the full cos/sin tables. Empty tensors stand for an absent bias / q-k norm.
@@ -65,7 +73,7 @@ from typing import List, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 4  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 5  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -121,7 +129,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 4
+        return 5
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -151,6 +159,17 @@ class FusedAttention(torch.nn.Module):
                                                               scale=scale, window_size_left=left,
                                                               window_size_right=0)[0]
                 return out[0].transpose(0, 1)                              # [H, T, D], a view
+            if q.is_cuda and q.dtype == torch.float32 and window <= 0:
+                # float32 has no FlashAttention: the memory-efficient kernel, bottom-right causal (custom_mask_type 2)
+                # without a mask; heads as its batch of one sequence each, the group's query heads sharing the key
+                out = torch.ops.aten._efficient_attention_forward(
+                    q.reshape(nh, g, t, d).transpose(1, 2).reshape(1, nh * t, g, d),
+                    k.unsqueeze(2).expand(nh, nk, g, d).reshape(1, nh * nk, g, d),
+                    v.unsqueeze(2).expand(nh, nk, g, d).reshape(1, nh * nk, g, d), None,
+                    torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * t,
+                    torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * nk, t, nk, 0.0, 2, False,
+                    scale=scale)[0]
+                return out[0].view(nh, t, g, d).transpose(1, 2).reshape(nh * g, t, d)
             qpos = torch.arange(nk - t, nk, device=q.device).unsqueeze(1)
             kpos = torch.arange(0, nk, device=q.device).unsqueeze(0)
             allowed = kpos <= qpos
@@ -178,6 +197,38 @@ class FusedAttention(torch.nn.Module):
             out = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), attn_mask=full,
                                                  scale=scale)
         return out[0].reshape(nh * g, t, d)
+
+    @torch.jit.export
+    def attend_packed(self, q: torch.Tensor, k_rows: torch.Tensor, v_rows: torch.Tensor, index: torch.Tensor,
+                      cu_k: torch.Tensor, max_k: int, scale: float, t: int) -> torch.Tensor:
+        nh, rows, d = q.size(0), q.size(1), q.size(2)
+        g = rows // t
+        kp = k_rows.index_select(0, index)                                    # [total, D]: head after head
+        vp = v_rows.index_select(0, index)
+        qp = q.view(nh, g, t, d).transpose(1, 2).reshape(nh * t, g, d)          # [Hkv*T, G, D]: token-major per head
+        cu_q = torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * t
+        if q.is_cuda and (q.dtype == torch.float16 or q.dtype == torch.bfloat16):
+            out = torch.ops.aten._flash_attention_forward(qp, kp.unsqueeze(1), vp.unsqueeze(1), cu_q, cu_k, t, max_k,
+                                                          0.0, True, False, scale=scale)[0]
+        elif q.is_cuda:
+            total = kp.size(0)
+            out = torch.ops.aten._efficient_attention_forward(
+                qp.unsqueeze(0), kp.view(1, total, 1, d).expand(1, total, g, d).contiguous(),
+                vp.view(1, total, 1, d).expand(1, total, g, d).contiguous(), None, cu_q, cu_k, t, max_k, 0.0, 2, False,
+                scale=scale)[0][0]
+        else:
+            # no varlen kernel on a CPU: one causal sdpa per head (bottom-right: the chunk is each head's last T keys)
+            ends: List[int] = cu_k.tolist()
+            parts: List[torch.Tensor] = []
+            for h in range(nh):
+                kh, vh = kp[ends[h]:ends[h + 1]], vp[ends[h]:ends[h + 1]]
+                n = kh.size(0)
+                allowed = torch.arange(n, device=q.device)[None, :] <= torch.arange(n - t, n, device=q.device)[:, None]
+                mask = torch.zeros(t, n, device=q.device, dtype=q.dtype).masked_fill(~allowed, float("-inf"))
+                parts.append(F.scaled_dot_product_attention(qp[h * t:(h + 1) * t].transpose(0, 1), kh.unsqueeze(0),
+                                                            vh.unsqueeze(0), attn_mask=mask, scale=scale).transpose(0, 1))
+            out = torch.cat(parts, 0)
+        return out.view(nh, t, g, d).transpose(1, 2).reshape(nh * g, t, d)
 
     @torch.jit.export
     def decoder_in(self, x: torch.Tensor, in_norm: torch.Tensor, qkv_t: torch.Tensor, qkv_bias: torch.Tensor,
@@ -416,6 +467,33 @@ def check(module):
             assert err3 < tol, (dtype, t, nk, window, err3)
             print(f"attend {str(dtype)[6:]} T={t} nk={nk} window={window}: causal {err:.2e}, mask {err2:.2e}, "
                   f"per-head mask {err3:.2e}")
+        # attend_packed: heads that kept different numbers of entries, stored in a scrambled row order
+        for (nkv, g, t, d) in [(8, 2, 100, 128), (2, 4, 17, 64)]:
+            gen = torch.Generator().manual_seed(nkv * t)
+            kept = [int(x) for x in torch.randint(0, 300, (nkv,), generator=gen)]
+            kept[0] = 0  # a head that kept nothing: only the chunk
+            lengths = [n + t for n in kept]
+            total = sum(lengths)
+            rows = total + 37
+            k_rows = torch.randn(rows, d, device=dev, dtype=dtype)
+            v_rows = torch.randn(rows, d, device=dev, dtype=dtype)
+            perm = torch.randperm(rows, generator=gen)[:total].to(dev)
+            cu = [0]
+            for n in lengths:
+                cu.append(cu[-1] + n)
+            q = torch.randn(nkv * g, t, d, device=dev, dtype=dtype)
+            got = module.attend_packed(q.reshape(nkv, g * t, d), k_rows, v_rows, perm,
+                                       torch.tensor(cu, device=dev, dtype=torch.int32), max(lengths), 0.125, t)
+            worst = 0.0
+            for h in range(nkv):
+                idx = perm[cu[h]:cu[h + 1]]
+                n = lengths[h]
+                allowed = torch.arange(n, device=dev)[None, :] <= torch.arange(n - t, n, device=dev)[:, None]
+                ref = softmax_attention(q[h * g:(h + 1) * g], k_rows[idx].unsqueeze(0), v_rows[idx].unsqueeze(0),
+                                        allowed, 0.125)
+                worst = max(worst, rel(got[h * g:(h + 1) * g], ref))
+            assert worst < tol, (dtype, nkv, t, worst)
+            print(f"attend_packed {str(dtype)[6:]} Hkv={nkv} G={g} T={t} kept={kept}: worst head rel err {worst:.2e}")
         # a decode step that sees every key (no mask)
         q = torch.randn(8 * 2, 1, 64, device=dev, dtype=dtype)
         k = torch.randn(8, 50, 64, device=dev, dtype=dtype)

@@ -57,7 +57,10 @@ final class FusedAttention implements AutoCloseable {
         this.version = moduleVersion();
     }
 
-    /** 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out; 3: decode_step. */
+    /**
+     * 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out; 3: decode_step;
+     * 4: decoder_in_gated; 5: attend_packed.
+     */
     private int moduleVersion() {
         try (IValue v = IValueUtils.runMethod((PtSymbolBlock) block, "version")) { // a module without it throws
             return (int) v.toLong();
@@ -74,6 +77,11 @@ final class FusedAttention implements AutoCloseable {
     /** Whether the module can compute a KV gate inside the fused layer ({@code decoder_in_gated}, {@link FusedGate}). */
     boolean hasGatedLayers() {
         return version >= 4;
+    }
+
+    /** Whether the module has {@link #attendPacked} (version 5): evicted layers attended without masks. */
+    boolean hasPackedAttention() {
+        return version >= 5;
     }
 
     /** Whether the module has the whole-model decode step ({@link DecodeGraph}). */
@@ -186,6 +194,17 @@ final class FusedAttention implements AutoCloseable {
         }
         return run("attend", (PtNDManager) q.getManager(), tensor(q), tensor(k), tensor(v), tensor(mask == null ? noMask : mask),
                 IValue.from(scale), IValue.from((long) t), IValue.from(causal), IValue.from((long) window)).get(0);
+    }
+
+    /**
+     * The module's {@code attend_packed}: a chunk of T = {@code t} queries q [nh, G*T, D] over a layer whose KV heads hold
+     * different entries, each head's entries one sequence of a variable-length attention (bottom-right causal: the
+     * chunk is every head's last T entries), with no mask. Returns [nh*G, T, D] attached to q's manager.
+     */
+    NDArray attendPacked(NDArray q, LayerKv.Packed p, double scale, int t) {
+        return run("attend_packed", (PtNDManager) q.getManager(), tensor(q), tensor(p.keyRows()), tensor(p.valueRows()),
+                tensor(p.index()), tensor(p.starts()), IValue.from((long) p.longest()), IValue.from(scale),
+                IValue.from((long) t)).get(0);
     }
 
     /** Threads that switched libtorch's graph executor to plain interpretation (a thread-local setting). */

@@ -469,6 +469,30 @@ final class LayerKv {
         return new Padded(ks, vs, keyPos, pad, longest);
     }
 
+    /**
+     * Ragged layout as packed per-head sequences for a variable-length attention (no padding, no mask): the rows of
+     * head 0's entries, then head 1's, ... (each in position order, so a chunk just appended is every head's last
+     * entries), where each head's run starts ({@code starts} [H + 1], int32), the longest run, and [rows, D] views of
+     * the storage. Everything is attached to {@code scope}.
+     */
+    Packed packed(NDManager scope) {
+        flush();
+        int[] starts = new int[numKvHeads + 1];
+        int longest = 0;
+        for (int h = 0; h < numKvHeads; h++) {
+            starts[h + 1] = starts[h] + length(h);
+            longest = Math.max(longest, length(h));
+        }
+        long[] idx = new long[starts[numKvHeads]];
+        for (int h = 0; h < numKvHeads; h++) for (int i = starts[h]; i < starts[h + 1]; i++) idx[i] = row(h, i - starts[h]);
+        NDArray keyRows = rowsView(k), valueRows = rowsView(v), index = scope.create(idx), run = scope.create(starts);
+        keyRows.attach(scope);
+        valueRows.attach(scope);
+        return new Packed(keyRows, valueRows, index, run, longest);
+    }
+
+    record Packed(NDArray keyRows, NDArray valueRows, NDArray index, NDArray starts, int longest) {}
+
     /** Position given to padding slots: after every query, so the causal mask hides them. */
     static final int PAD_POSITION = Integer.MAX_VALUE;
 

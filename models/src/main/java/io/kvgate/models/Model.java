@@ -398,6 +398,11 @@ public final class Model implements AutoCloseable {
             LayerKv.Flat f = kv.flat();
             NDArray mask = s.masks.get(f.rowPositions(), f.rows(), f.minPosition(), s.p0 + t - 1, window);
             attn = flatAttention(q, f, mask);
+        } else if (extend && window == 0 && fusedAttends(wantProbs) && fused.hasPackedAttention()) {
+            // long chunks on the fused module: every head's entries one sequence of a variable-length attention
+            // (the chunk is each head's last T entries: bottom-right causal), no padding and no [Hkv, T, L] masks
+            attentionChains++;
+            attn = fused.attendPacked(groups(q, t), kv.packed(s.st), config.attentionScale(), t);
         } else {
             // long chunks (or probabilities wanted): heads gathered into [Hkv, L, D], left-padded to a common length
             LayerKv.Padded p = kv.padded(s.st);

@@ -70,6 +70,41 @@ class LayerKvTest {
     }
 
     /**
+     * What the fused module's varlen attention (attend_packed) reads: the packed index gathers, head after head, exactly
+     * each head's entries in position order (segment, then tail with the latest chunk last), and the run starts count them.
+     */
+    @Test
+    void packedRowsAreEveryHeadsEntriesHeadAfterHead() {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache();
+             ai.djl.ndarray.NDManager scope = m.manager().newSubManager()) {
+            int v = m.config().vocabSize();
+            run(m, c, prompt(40, v), ForwardOptions.defaults());
+            evictUnevenly(c);
+            run(m, c, java.util.Arrays.copyOfRange(prompt(60, v), 40, 60), ForwardOptions.defaults()); // a chunk into the tail
+            for (int l = 0; l < m.config().numLayers(); l++) {
+                LayerKv kv = c.layer(l);
+                assertTrue(kv.isRagged());
+                LayerKv.Packed p = kv.packed(scope);
+                int[] starts = p.starts().toIntArray();
+                long[] index = p.index().toLongArray();
+                int longest = 0;
+                for (int h = 0; h < m.config().numKvHeads(); h++) {
+                    int n = c.length(l, h);
+                    longest = Math.max(longest, n);
+                    assertEquals(n, starts[h + 1] - starts[h], "layer " + l + " head " + h);
+                    float[] want = kv.headEntries(h, true).toFloatArray();
+                    try (ai.djl.ndarray.NDArray idx = scope.create(java.util.Arrays.copyOfRange(index, starts[h], starts[h + 1]));
+                         ai.djl.ndarray.NDArray got = p.keyRows().get(new ai.djl.ndarray.index.NDIndex("{}", idx))) {
+                        org.junit.jupiter.api.Assertions.assertArrayEquals(want, got.toFloatArray(), "layer " + l + " head " + h);
+                    }
+                }
+                assertEquals(index.length, starts[m.config().numKvHeads()]);
+                assertEquals(longest, p.longest());
+            }
+        }
+    }
+
+    /**
      * The contract a decode step captured as a CUDA graph relies on (DecodeGraph, tools/make_fused_attention.py
      * decode_step): writing a token's keys/values at {@link LayerKv#decodeSlot}'s index (shared layout: that column;
      * ragged: numKvHeads rows from it, with their ownership columns set to the head diagonal) and then calling

@@ -2,7 +2,6 @@ package io.kvgate.evaluator.policy;
 
 import io.kvgate.models.KvgateException;
 
-import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -103,8 +102,7 @@ public enum Budget {
                 for (int i = 0; i < scores[l][h].length; i++) if (!protect[l][h][i]) all[k++] = key(scores[l][h][i]);
             }
         }
-        Arrays.sort(all);
-        float threshold = all[(int) (candidates - slots)];
+        float threshold = FloatSelect.kthSmallest(all, (int) (candidates - slots));
         long above = 0;
         for (float s : all) if (s > threshold) above++;
         long tiesLeft = slots - above;
