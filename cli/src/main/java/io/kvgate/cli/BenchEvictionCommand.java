@@ -87,7 +87,27 @@ public final class BenchEvictionCommand implements Runnable {
                 + " decode steps, best of " + reps + " interleaved repetitions");
         System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction");
         System.out.print(t);
-        if (profilePrefill) profilePrefills(model, p, settings.withRatio(1));
+        if (profilePrefill) {
+            profilePrefills(model, p, settings.withRatio(1));
+            prefillPhases(model, p, settings);
+        }
+    }
+
+    /** Where the evicting prefill's time goes, per context (each phase waits for the device: slower than the timed runs). */
+    private void prefillPhases(Model model, Policy p, EvictionSettings settings) {
+        TextTable t = new TextTable("context", "wall ms", "forward ms", "scores ms", "eviction ms", "evictions");
+        for (int n : contexts) {
+            int[] ids = new java.util.Random(1).ints(n, 0, Math.min(256, model.config().vocabSize())).toArray();
+            io.kvgate.evaluator.runtime.PrefillPhases phases = new io.kvgate.evaluator.runtime.PrefillPhases(model);
+            long t0 = System.nanoTime();
+            try (CompressedContext cc = CompressedContext.prefill(model, p, settings, ids, phases)) {
+                cc.prefillMillis();
+            }
+            t.row(n, ms((System.nanoTime() - t0) / 1e6), ms(phases.forwardMillis()), ms(phases.scoresMillis()),
+                    ms(phases.evictMillis()), phases.evictions());
+        }
+        System.out.println("Evicting prefill @" + ratio + " by phase (the device is awaited after each phase):");
+        System.out.print(t);
     }
 
     /** One ungated and one scored prefill of the first context under the profiler (warm: after the timed runs). */

@@ -1,0 +1,57 @@
+package io.kvgate.evaluator.runtime;
+
+import io.kvgate.models.Model;
+
+/**
+ * Where an evicting prefill's time goes, for benchmarks: the forward passes of the chunks, the scorer's answers
+ * (on a GPU: reading scores back), and the eviction (selection on the host, then the re-layout of the storage).
+ * Each phase ends by waiting for the device, so the phases add up to the wall time but the run is slower than an
+ * unprofiled one (no overlap of host work with queued GPU work).
+ */
+public final class PrefillPhases {
+    private final Model model;
+    private long mark = System.nanoTime();
+    private double forwardMs, scoresMs, evictMs;
+    private int evictions;
+
+    public PrefillPhases(Model model) {
+        this.model = model;
+    }
+
+    void forwardDone() {
+        forwardMs += lap();
+    }
+
+    void scoresDone() {
+        scoresMs += lap();
+    }
+
+    void evictionDone() {
+        evictMs += lap();
+        evictions++;
+    }
+
+    private double lap() {
+        model.awaitDevice();
+        long now = System.nanoTime();
+        double ms = (now - mark) / 1e6;
+        mark = now;
+        return ms;
+    }
+
+    public double forwardMillis() {
+        return forwardMs;
+    }
+
+    public double scoresMillis() {
+        return scoresMs;
+    }
+
+    public double evictMillis() {
+        return evictMs;
+    }
+
+    public int evictions() {
+        return evictions;
+    }
+}
