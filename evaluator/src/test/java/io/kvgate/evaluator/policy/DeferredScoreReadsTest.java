@@ -13,6 +13,7 @@ import io.kvgate.evaluator.runtime.Generation;
 import io.kvgate.evaluator.tasks.Filler;
 import io.kvgate.evaluator.tasks.Task;
 import io.kvgate.evaluator.tasks.TaskGenerator;
+import io.kvgate.models.ForwardObserver;
 import io.kvgate.models.KvCache;
 import io.kvgate.models.Model;
 import io.kvgate.models.util.Progress;
@@ -23,9 +24,11 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Scores stay on the device until an eviction needs them. The fingerprints below (kept context positions, then
@@ -118,6 +121,94 @@ class DeferredScoreReadsTest {
             return;
         }
         assertEquals(RECORDED, got);
+    }
+
+    /** The same runs as a scorer made to read every score back at the end of the context and every interval. */
+    @Test
+    void gatesDecodeAsWhenEveryScoreIsReadBack() {
+        Policy deferred = Policy.of(new GateScorer(gates), Budget.GLOBAL);
+        Policy eager = Policy.of(readingEveryTime(new GateScorer(gates)), Budget.GLOBAL);
+        for (double ratio : new double[] {1.0, 0.3})
+            assertEquals(run(eager, ratio, 32), run(deferred, ratio, 32), "ratio " + ratio);
+    }
+
+    @Test
+    void nothingIsReadBackUntilAnEvictionNeedsIt() {
+        AtomicInteger reads = new AtomicInteger();
+        Policy gate = Policy.of(new GateScorer(gates, reads::incrementAndGet), Budget.GLOBAL);
+        EvictionSettings s = EvictionSettings.paper(1).withProtection(Protection.withWindow(8)).withPrefillChunk(64)
+                .withDecodeInterval(32, 32);
+        try (CompressedContext cc = CompressedContext.prefill(model, gate, s, context)) {
+            assertEquals(0, reads.get(), "ratio 1: no score comes back during the prefill");
+            cc.generate(QUERY_B, 8); // within the interval: scored on the device at most
+            assertEquals(0, reads.get(), "no eviction, no read");
+            Generation g = cc.generate(QUERY_A, 100);
+            assertTrue(g.decodeEvictions() > 0);
+            assertEquals(g.decodeEvictions(), reads.get(), "one read per decode eviction");
+        }
+        reads.set(0);
+        try (CompressedContext cc = CompressedContext.prefill(model, gate, s.withRatio(0.5), context)) {
+            int chunks = (context.length + 63) / 64;
+            assertTrue(reads.get() > 0 && reads.get() <= chunks, reads + " reads: one per chunk that evicts");
+        }
+    }
+
+    /**
+     * The committed behaviour before scores were deferred: every score is read back when the context is done and
+     * at every decode interval, evicting or not.
+     */
+    private static Scorer readingEveryTime(Scorer inner) {
+        return new Scorer() {
+            @Override
+            public String name() {
+                return inner.name();
+            }
+
+            @Override
+            public ScoreSession start(SequenceInfo sequence) {
+                ScoreSession s = inner.start(sequence);
+                return new ScoreSession() {
+                    private KvCache decoding; // the cache the current query's tokens are appended to
+
+                    @Override
+                    public ForwardObserver observer(KvCache cache) {
+                        decoding = cache;
+                        return s.observer(cache);
+                    }
+
+                    @Override
+                    public boolean scoresPartialContext() {
+                        return s.scoresPartialContext();
+                    }
+
+                    @Override
+                    public float[][][] scores(KvCache cache, Stage stage) {
+                        return s.scores(cache, stage);
+                    }
+
+                    @Override
+                    public void scoreBuffered() {
+                        s.scores(decoding, Stage.DECODE);
+                    }
+
+                    @Override
+                    public void contextDone(KvCache cache) {
+                        s.scores(cache, Stage.CONTEXT_DONE);
+                        s.contextDone(cache);
+                    }
+
+                    @Override
+                    public void rewindToContext() {
+                        s.rewindToContext();
+                    }
+
+                    @Override
+                    public void close() {
+                        s.close();
+                    }
+                };
+            }
+        };
     }
 
     /**
