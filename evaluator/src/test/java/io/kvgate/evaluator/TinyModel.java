@@ -7,14 +7,14 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
-/** The bundled tiny retrieval model, shared by the tests of one JVM. */
-final class TinyModel {
-    static final Path DIR = Path.of("../checkpoints/tiny-retrieval-qwen3");
+/** The bundled tiny retrieval model, shared by the tests of one JVM (public: the policy package's tests use it too). */
+public final class TinyModel {
+    public static final Path DIR = Path.of("../checkpoints/tiny-retrieval-qwen3");
     private static Model model;
 
     private TinyModel() {}
 
-    static synchronized Model get() {
+    public static synchronized Model get() {
         if (model == null) model = Model.load(Checkpoint.open(DIR));
         return model;
     }
@@ -23,7 +23,7 @@ final class TinyModel {
      * The tiny model's byte-level tokenizer (id = byte; 256..258 = the specials written literally), enough for
      * tests without the tokenizer library.
      */
-    static final TextCodec BYTES = new TextCodec() {
+    public static final TextCodec BYTES = new TextCodec() {
         private final String[] specials = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
 
         @Override

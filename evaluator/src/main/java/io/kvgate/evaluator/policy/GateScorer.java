@@ -15,15 +15,22 @@ import java.util.List;
  * Fast KVzip's gates (ALGORITHM.md §4): a token's score depends only on its own attention-input hidden
  * state, so it is computed once, as the token enters the cache. During prefill each chunk is scored on the
  * device as the layer produces it; during decoding the new tokens' hidden states are buffered and the buffer
- * is scored once per decode interval (the runtime asks every 128 tokens), never re-scored. Scores stay on the
- * device until the runtime asks for them and then come back in one copy: a host read per layer would wait
- * for the GPU once per layer and chunk.
+ * is scored once per decode interval (the runtime has it scored every 128 tokens), never re-scored. Scores
+ * stay on the device ({@link PendingScores}) until an eviction needs them and then come back in one copy: a
+ * host read waits for the GPU, so nothing is read when nothing is evicted (ratio 1, decoding within budget).
  */
 public final class GateScorer implements Scorer {
     private final LayerGates gates;
+    private final Runnable onHostRead;
 
     public GateScorer(LayerGates gates) {
+        this(gates, () -> {});
+    }
+
+    /** Tests count the device-to-host score reads with {@code onHostRead}. */
+    GateScorer(LayerGates gates, Runnable onHostRead) {
         this.gates = gates;
+        this.onHostRead = onHostRead;
     }
 
     @Override
@@ -43,8 +50,7 @@ public final class GateScorer implements Scorer {
         private final List<List<int[]>> pendingPositions = new ArrayList<>();
         private final List<NDArray> pendingStacks = new ArrayList<>();        // decode steps run as one graph: [L, T, hidden]
         private final List<int[]> pendingStackPositions = new ArrayList<>();
-        private final List<List<NDArray>> pendingScores = new ArrayList<>();  // device scores [H, T] not read yet
-        private final List<List<int[]>> scoredPositions = new ArrayList<>();
+        private final PendingScores pendingScores;                            // device scores [H, T] not read yet
         private boolean decoding;
         private final ai.djl.Device device;
 
@@ -53,11 +59,10 @@ public final class GateScorer implements Scorer {
             int layers = seq.model().config().numLayers();
             book = new PositionBook(layers, seq.model().config().numKvHeads(), gates.layers());
             buffers = seq.model().manager().newSubManager();
+            pendingScores = new PendingScores(layers, buffers, onHostRead);
             for (int l = 0; l < layers; l++) {
                 pendingX.add(new ArrayList<>());
                 pendingPositions.add(new ArrayList<>());
-                pendingScores.add(new ArrayList<>());
-                scoredPositions.add(new ArrayList<>());
             }
         }
 
@@ -107,26 +112,33 @@ public final class GateScorer implements Scorer {
 
         @Override
         public float[][][] scores(KvCache cache, Stage stage) {
-            flush();
+            scoreBuffered();
+            pendingScores.readInto(book);
             return book.lookup(cache);
         }
 
+        /**
+         * No read back here: the context's scores that no eviction needed stay on the device, pinned as part of
+         * the state every query starts from, and the book's snapshot shares its rows instead of copying them.
+         */
         @Override
         public void contextDone(KvCache cache) {
-            flush();
+            scoreBuffered();
+            pendingScores.pinContext();
             book.snapshot();
             decoding = true;
         }
 
         @Override
         public void rewindToContext() {
-            dropPending();
-            dropScores();
+            dropBuffered();
+            pendingScores.rewindToContext();
             book.restore();
         }
 
-        /** Scores every buffered hidden state in one batched call per layer, then reads all pending scores at once. */
-        private void flush() {
+        /** Scores every buffered hidden state in one batched call per layer, on the device (nothing is read back). */
+        @Override
+        public void scoreBuffered() {
             for (int l = 0; l < pendingX.size(); l++) {
                 List<NDArray> xs = pendingX.get(l);
                 if (xs.isEmpty()) continue;
@@ -140,8 +152,7 @@ public final class GateScorer implements Scorer {
                 }
             }
             flushStacks();
-            dropPending();
-            readScores();
+            dropBuffered();
         }
 
         /** Scores the buffered all-layer attention inputs: one concat, then one slice and one gate call per layer. */
@@ -175,40 +186,10 @@ public final class GateScorer implements Scorer {
         }
 
         private void keepScores(int layer, NDArray scores, int[] positions) {
-            scores.attach(buffers);
-            pendingScores.get(layer).add(scores);
-            scoredPositions.get(layer).add(positions);
+            pendingScores.add(layer, scores, positions);
         }
 
-        /** One device-to-host copy of every pending score, recorded by (layer, head, position). */
-        private void readScores() {
-            NDList flat = new NDList();
-            for (List<NDArray> layer : pendingScores) for (NDArray s : layer) flat.add(s.reshape(-1));
-            if (flat.isEmpty()) return;
-            float[] all;
-            try (NDArray joined = flat.size() == 1 ? flat.get(0) : NDArrays.concat(flat, 0)) {
-                all = Arrays32.toFloats(joined);
-            } finally {
-                flat.close();
-            }
-            int o = 0;
-            for (int l = 0; l < pendingScores.size(); l++) {
-                List<int[]> positions = scoredPositions.get(l);
-                for (int c = 0; c < positions.size(); c++) {
-                    int[] p = positions.get(c);
-                    int t = p.length, heads = (int) (pendingScores.get(l).get(c).size() / t);
-                    boolean run = t > 0 && p[t - 1] - p[0] == t - 1; // a chunk's positions are consecutive
-                    for (int h = 0; h < heads; h++) {
-                        if (run) book.setRun(l, h, p[0], all, o + h * t, t);
-                        else for (int i = 0; i < t; i++) book.set(l, h, p[i], all[o + h * t + i]);
-                    }
-                    o += heads * t;
-                }
-            }
-            dropScores();
-        }
-
-        private void dropPending() {
+        private void dropBuffered() {
             for (List<NDArray> xs : pendingX) {
                 xs.forEach(NDArray::close);
                 xs.clear();
@@ -219,18 +200,10 @@ public final class GateScorer implements Scorer {
             pendingStackPositions.clear();
         }
 
-        private void dropScores() {
-            for (List<NDArray> ss : pendingScores) {
-                ss.forEach(NDArray::close);
-                ss.clear();
-            }
-            scoredPositions.forEach(List::clear);
-        }
-
         @Override
         public void close() {
-            dropPending();
-            dropScores();
+            dropBuffered();
+            pendingScores.close();
             buffers.close();
         }
     }

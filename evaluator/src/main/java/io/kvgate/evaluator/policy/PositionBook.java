@@ -8,9 +8,12 @@ import java.util.Arrays;
  * Scores kept by token position per (layer, KV head), for scorers whose score is fixed or accumulated per
  * token: looking them up for the cache's current entries survives eviction (positions are preserved).
  * Unknown positions read as NaN. A snapshot taken when the context is done lets every query start from it.
+ * Snapshots are copy-on-write by row: taking or restoring one copies references only (a query usually writes
+ * few rows, or none, and a deep copy of the context's scores would cost O(context) per query).
  */
 final class PositionBook {
     private final float[][][] byPosition; // [layer][head][position], null layer = not scored
+    private final boolean[][] shared;     // [layer][head]: the row also belongs to the snapshot; copied before a write
     private float[][][] snapshot;
 
     /** A book over every gated layer of the model. */
@@ -20,8 +23,10 @@ final class PositionBook {
 
     PositionBook(int layers, int heads, int[] scoredLayers) {
         byPosition = new float[layers][][];
+        shared = new boolean[layers][];
         for (int l : scoredLayers) {
             byPosition[l] = new float[heads][];
+            shared[l] = new boolean[heads];
             for (int h = 0; h < heads; h++) byPosition[l][h] = nanArray(256);
         }
     }
@@ -66,23 +71,37 @@ final class PositionBook {
         return out;
     }
 
+    /** Remembers the current scores as the state {@link #restore} returns to. */
     void snapshot() {
-        snapshot = deepCopy(byPosition);
+        snapshot = new float[byPosition.length][][];
+        for (int l = 0; l < byPosition.length; l++) if (byPosition[l] != null) snapshot[l] = byPosition[l].clone();
+        shareAll();
     }
 
+    /** Back to the last snapshot (no-op without one). */
     void restore() {
         if (snapshot == null) return;
-        float[][][] copy = deepCopy(snapshot);
-        System.arraycopy(copy, 0, byPosition, 0, copy.length);
+        for (int l = 0; l < byPosition.length; l++)
+            if (byPosition[l] != null) System.arraycopy(snapshot[l], 0, byPosition[l], 0, byPosition[l].length);
+        shareAll();
     }
 
+    private void shareAll() {
+        for (boolean[] layer : shared) if (layer != null) Arrays.fill(layer, true);
+    }
+
+    /** The row to write {@code position} into: grown when too short, our own copy when the snapshot shares it. */
     private float[] row(int layer, int head, int position) {
         float[] r = byPosition[layer][head];
-        if (position >= r.length) {
-            int n = Math.max(position + 1, r.length * 2);
-            float[] grown = nanArray(n);
-            System.arraycopy(r, 0, grown, 0, r.length);
-            byPosition[layer][head] = r = grown;
+        if (position >= r.length || shared[layer][head]) {
+            float[] own;
+            if (position < r.length) own = r.clone();
+            else {
+                own = nanArray(Math.max(position + 1, r.length * 2));
+                System.arraycopy(r, 0, own, 0, r.length);
+            }
+            byPosition[layer][head] = r = own;
+            shared[layer][head] = false;
         }
         return r;
     }
@@ -91,15 +110,5 @@ final class PositionBook {
         float[] a = new float[n];
         Arrays.fill(a, Float.NaN);
         return a;
-    }
-
-    private static float[][][] deepCopy(float[][][] a) {
-        float[][][] c = new float[a.length][][];
-        for (int l = 0; l < a.length; l++) {
-            if (a[l] == null) continue;
-            c[l] = new float[a[l].length][];
-            for (int h = 0; h < a[l].length; h++) c[l][h] = a[l][h].clone();
-        }
-        return c;
     }
 }

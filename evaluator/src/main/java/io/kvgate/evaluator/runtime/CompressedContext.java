@@ -171,7 +171,7 @@ public final class CompressedContext implements AutoCloseable {
     /**
      * Decode-time eviction (ALGORITHM.md §4): counts the tokens appended after the context; every
      * {@code decodeInterval} of them it has the new tokens scored once and, when the cache holds more than
-     * B entries per head on average, evicts the lowest scores globally.
+     * B entries per head on average, reads the scores and evicts the lowest globally.
      */
     private final class DecodeEviction implements DecodeHook {
         private final KvCache work;
@@ -203,11 +203,14 @@ public final class CompressedContext implements AutoCloseable {
             peak = Math.max(peak, perHead); // before any eviction
             if (session == null || sinceCheck < settings.decodeInterval()) return;
             sinceCheck = 0;
-            float[][][] scores = session.scores(cache, Stage.DECODE); // scores the buffered tokens once
-            if (perHead > budget) {
-                evictor.evict(cache, scores, budget, settings.decodeRecent(), queryFrom, queryTo);
-                evictions++;
+            // the buffered tokens are scored once either way; scores come back to the host only for an eviction
+            if (perHead <= budget) {
+                session.scoreBuffered();
+                return;
             }
+            float[][][] scores = session.scores(cache, Stage.DECODE);
+            evictor.evict(cache, scores, budget, settings.decodeRecent(), queryFrom, queryTo);
+            evictions++;
         }
     }
 

@@ -5,7 +5,7 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The position book's bulk write (one copy per chunk) against element writes, across the book's growth. */
+/** The position book's bulk write (one copy per chunk) against element writes, across the book's growth; its snapshots. */
 class PositionBookTest {
     @Test
     void runWritesEqualElementWritesAndGrowTheBook() {
@@ -25,5 +25,24 @@ class PositionBookTest {
         assertTrue(Float.isNaN(bulk.get(1, 2, 900)), "past the written run: unknown");
         assertTrue(Float.isNaN(bulk.get(1, 0, 5)), "other heads untouched");
         assertEquals(values[300], bulk.get(1, 2, 200));
+    }
+
+    @Test
+    void restoreReturnsToTheSnapshotWhateverWasWrittenSince() {
+        PositionBook book = new PositionBook(1, 2, new int[] {0});
+        book.set(0, 0, 3, 1f);
+        book.snapshot();
+        for (int query = 0; query < 3; query++) {
+            book.restore();
+            assertEquals(1f, book.get(0, 0, 3));
+            assertTrue(Float.isNaN(book.get(0, 0, 4)) && Float.isNaN(book.get(0, 1, 3)), "query " + query + " sees no earlier query");
+            book.set(0, 0, 3, 5f);          // overwrites a row the snapshot shares
+            book.add(0, 0, 4, 2f);
+            book.set(0, 1, 3, 7f);
+            book.setRun(0, 1, 500, new float[] {9f}, 0, 1); // grows a row
+            assertEquals(5f, book.get(0, 0, 3));
+            assertEquals(2f, book.get(0, 0, 4));
+            assertEquals(9f, book.get(0, 1, 500));
+        }
     }
 }
