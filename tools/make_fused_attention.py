@@ -108,6 +108,12 @@ def _splits(n: int) -> int:
 
 
 class FusedAttention(torch.nn.Module):
+    def __init__(self, flash_decode: bool = False):
+        super().__init__()
+        # decode_step on the shared layout in half precision: FlashAttention-2 (varlen, split over the keys, the
+        # filled length read from the device) instead of matmul -> softmax -> split matmul
+        self.flash_decode = flash_decode
+
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
                 scale: torch.Tensor) -> torch.Tensor:
         q = (q * scale.to(q.dtype)).unsqueeze(0)
@@ -311,6 +317,16 @@ class FusedAttention(torch.nn.Module):
                 # limits[layer] (fixed for a captured graph: it bounds the columns read, not the capacity)
                 kc.index_copy_(1, at, k)
                 vc.index_copy_(1, at, v)
+                if self.flash_decode and kc.is_cuda and kc.dtype != torch.float32:
+                    # one sequence of limits[layer] keys of which the first at+1 are used (seqused_k, read on the
+                    # device: the graph stays valid); the cache viewed token-major [limit, Hkv, D] without a copy
+                    lim = limits[layer]
+                    cu = torch.arange(2, device=kc.device, dtype=torch.int32)
+                    o = torch.ops.aten._flash_attention_forward(
+                        q.reshape(1, heads, d), kc.transpose(0, 1)[:lim], vc.transpose(0, 1)[:lim], cu, cu * lim, 1,
+                        lim, 0.0, False, False, scale=scale, seqused_k=(at + 1).to(torch.int32))[0]
+                    x = self._finish_layer(x, o, w, heads, d, eps)
+                    continue
                 kl, vl = kc[:, :limits[layer]], vc[:, :limits[layer]]
                 scores = torch.matmul(q, kl.transpose(1, 2)).float() * scale         # [Hkv, G, limit]
                 filled = torch.arange(kl.size(1), device=kc.device) <= at
@@ -337,16 +353,22 @@ class FusedAttention(torch.nn.Module):
                 scores = torch.matmul(q, kc.view(-1, d).t()).float() * scale + own   # [Hkv, G, rows]
                 p = torch.softmax(scores, -1).to(vc.dtype)
                 o = torch.matmul(p, vc.view(-1, d))
-            attn = torch.matmul(o.reshape(1, heads * d), w[4])
-            if w[5].numel() > 0:
-                attn = attn + w[5]
-            x = x + attn
-            h2 = _rms(x, w[6], eps)
-            gate_up = torch.matmul(h2, w[7])
-            inter = gate_up.size(1) // 2
-            x = x + torch.matmul(F.silu(gate_up[:, :inter]) * gate_up[:, inter:], w[8])
+            x = self._finish_layer(x, o, w, heads, d, eps)
         logits = torch.matmul(_rms(x, final_norm, eps), lm_head_t).float()
         return logits, torch.stack(hs)
+
+
+    def _finish_layer(self, x: torch.Tensor, o: torch.Tensor, w: List[torch.Tensor], heads: int, d: int,
+                      eps: float) -> torch.Tensor:
+        """A decode step's o_proj over the attention output o (any shape of heads * d values), residual, MLP."""
+        attn = torch.matmul(o.reshape(1, heads * d), w[4])
+        if w[5].numel() > 0:
+            attn = attn + w[5]
+        x = x + attn
+        h2 = _rms(x, w[6], eps)
+        gate_up = torch.matmul(h2, w[7])
+        inter = gate_up.size(1) // 2
+        return x + torch.matmul(F.silu(gate_up[:, :inter]) * gate_up[:, inter:], w[8])
 
 
 class GraphedFusedAttention(FusedAttention):
@@ -713,11 +735,15 @@ if __name__ == "__main__":
     parser.add_argument("out", nargs="?", default="fused-attention.pt")
     parser.add_argument("--graph-ops", metavar="LIB", help="kvgate's CUDA-graph operators (tools/build_cuda_graph_ops.sh): "
                         "adds decode_capture/decode_replay; kvgate must then load the same library (KVGATE_CUDA_GRAPH_OPS)")
+    parser.add_argument("--flash-decode", action="store_true", help="decode steps on an unevicted (shared-layout) cache in "
+                        "float16/bfloat16 through FlashAttention-2 with the filled length read on the device (split over "
+                        "the keys) instead of matmul -> softmax -> split matmul")
     opts = parser.parse_args()
     if opts.graph_ops:
         torch.ops.load_library(opts.graph_ops)
-    scripted = torch.jit.script(GraphedFusedAttention() if opts.graph_ops else FusedAttention())
+    scripted = torch.jit.script(GraphedFusedAttention(opts.flash_decode) if opts.graph_ops else FusedAttention(opts.flash_decode))
     check(scripted)
     check_decode(scripted, bool(opts.graph_ops))
     scripted.save(opts.out)
-    print(f"wrote {opts.out} (version {VERSION}, CUDA graphs: {'yes' if opts.graph_ops else 'no'})")
+    print(f"wrote {opts.out} (version {VERSION}, CUDA graphs: {'yes' if opts.graph_ops else 'no'}, "
+          f"flash decode: {'yes' if opts.flash_decode else 'no'})")
