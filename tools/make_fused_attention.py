@@ -99,6 +99,34 @@ def _gate_scores(h: torch.Tensor, kind: int, p: List[torch.Tensor]) -> torch.Ten
     return torch.sigmoid(u).view(heads, t, g).mean(2)
 
 
+def _token_major(q: torch.Tensor, t: int) -> torch.Tensor:
+    """Queries [Hkv, G*T, D] (rows group, token) as [Hkv*T, G, D]: each KV head's T tokens, the G query heads as heads."""
+    nh, d = q.size(0), q.size(2)
+    return q.reshape(nh, q.size(1) // t, t, d).transpose(1, 2).reshape(nh * t, q.size(1) // t, d)
+
+
+def _head_major(out: torch.Tensor, nh: int, t: int) -> torch.Tensor:
+    """[Hkv*T, G, D] back to [Hkv*G, T, D] (query heads of KV head h first)."""
+    g, d = out.size(1), out.size(2)
+    return out.view(nh, t, g, d).transpose(1, 2).reshape(nh * g, t, d)
+
+
+def _varlen_attention(qp: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
+                      t: int, max_k: int, scale: float) -> torch.Tensor:
+    """Variable-length attention on a GPU, bottom-right causal, no mask: sequence i is queries qp[cu_q[i]:cu_q[i+1]]
+    [., G, D] over keys kp/vp[cu_k[i]:cu_k[i+1]] [., D] (one KV head shared by the G query heads). FlashAttention-2
+    in half precision; the memory-efficient kernel (custom_mask_type 2) in float32, which has no FlashAttention and
+    needs the key repeated per query head. Returns [total queries, G, D]."""
+    if qp.dtype == torch.float16 or qp.dtype == torch.bfloat16:
+        return torch.ops.aten._flash_attention_forward(qp, kp.unsqueeze(1), vp.unsqueeze(1), cu_q, cu_k, t, max_k, 0.0,
+                                                       True, False, scale=scale)[0]
+    total, g, d = kp.size(0), qp.size(1), kp.size(1)
+    return torch.ops.aten._efficient_attention_forward(
+        qp.unsqueeze(0), kp.view(1, total, 1, d).expand(1, total, g, d).contiguous(),
+        vp.view(1, total, 1, d).expand(1, total, g, d).contiguous(), None, cu_q, cu_k, t, max_k, 0.0, 2, False,
+        scale=scale)[0][0]
+
+
 def _splits(n: int) -> int:
     """Pieces a decode step's n keys are split into: a power of two up to 64 dividing n, pieces of >= 256 keys."""
     s = 1
@@ -168,14 +196,10 @@ class FusedAttention(torch.nn.Module):
             if q.is_cuda and q.dtype == torch.float32 and window <= 0:
                 # float32 has no FlashAttention: the memory-efficient kernel, bottom-right causal (custom_mask_type 2)
                 # without a mask; heads as its batch of one sequence each, the group's query heads sharing the key
-                out = torch.ops.aten._efficient_attention_forward(
-                    q.reshape(nh, g, t, d).transpose(1, 2).reshape(1, nh * t, g, d),
-                    k.unsqueeze(2).expand(nh, nk, g, d).reshape(1, nh * nk, g, d),
-                    v.unsqueeze(2).expand(nh, nk, g, d).reshape(1, nh * nk, g, d), None,
-                    torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * t,
-                    torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * nk, t, nk, 0.0, 2, False,
-                    scale=scale)[0]
-                return out[0].view(nh, t, g, d).transpose(1, 2).reshape(nh * g, t, d)
+                starts = torch.arange(0, nh + 1, device=q.device, dtype=torch.int32)
+                out = _varlen_attention(_token_major(q, t), k.reshape(nh * nk, d), v.reshape(nh * nk, d), starts * t,
+                                        starts * nk, t, nk, scale)
+                return _head_major(out, nh, t)
             qpos = torch.arange(nk - t, nk, device=q.device).unsqueeze(1)
             kpos = torch.arange(0, nk, device=q.device).unsqueeze(0)
             allowed = kpos <= qpos
@@ -207,21 +231,13 @@ class FusedAttention(torch.nn.Module):
     @torch.jit.export
     def attend_packed(self, q: torch.Tensor, k_rows: torch.Tensor, v_rows: torch.Tensor, index: torch.Tensor,
                       cu_k: torch.Tensor, max_k: int, scale: float, t: int) -> torch.Tensor:
-        nh, rows, d = q.size(0), q.size(1), q.size(2)
-        g = rows // t
+        nh = q.size(0)
         kp = k_rows.index_select(0, index)                                    # [total, D]: head after head
         vp = v_rows.index_select(0, index)
-        qp = q.view(nh, g, t, d).transpose(1, 2).reshape(nh * t, g, d)          # [Hkv*T, G, D]: token-major per head
-        cu_q = torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * t
-        if q.is_cuda and (q.dtype == torch.float16 or q.dtype == torch.bfloat16):
-            out = torch.ops.aten._flash_attention_forward(qp, kp.unsqueeze(1), vp.unsqueeze(1), cu_q, cu_k, t, max_k,
-                                                          0.0, True, False, scale=scale)[0]
-        elif q.is_cuda:
-            total = kp.size(0)
-            out = torch.ops.aten._efficient_attention_forward(
-                qp.unsqueeze(0), kp.view(1, total, 1, d).expand(1, total, g, d).contiguous(),
-                vp.view(1, total, 1, d).expand(1, total, g, d).contiguous(), None, cu_q, cu_k, t, max_k, 0.0, 2, False,
-                scale=scale)[0][0]
+        qp = _token_major(q, t)
+        if q.is_cuda:
+            out = _varlen_attention(qp, kp, vp, torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * t, cu_k, t,
+                                    max_k, scale)
         else:
             # no varlen kernel on a CPU: one causal sdpa per head (bottom-right: the chunk is each head's last T keys)
             ends: List[int] = cu_k.tolist()
@@ -234,7 +250,7 @@ class FusedAttention(torch.nn.Module):
                 parts.append(F.scaled_dot_product_attention(qp[h * t:(h + 1) * t].transpose(0, 1), kh.unsqueeze(0),
                                                             vh.unsqueeze(0), attn_mask=mask, scale=scale).transpose(0, 1))
             out = torch.cat(parts, 0)
-        return out.view(nh, t, g, d).transpose(1, 2).reshape(nh * g, t, d)
+        return _head_major(out, nh, t)
 
     @torch.jit.export
     def decoder_in(self, x: torch.Tensor, in_norm: torch.Tensor, qkv_t: torch.Tensor, qkv_bias: torch.Tensor,

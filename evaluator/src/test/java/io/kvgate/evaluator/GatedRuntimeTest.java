@@ -84,9 +84,7 @@ class GatedRuntimeTest {
         Progress.setEnabled(false);
         model = TinyModel.get();
         gates = new ProjectionGates(model);
-        Task kv = new TaskGenerator(9, io.kvgate.evaluator.tasks.Filler.bundled(), new int[] {100, 600}, new int[] {14, 16},
-                new int[] {50, 340}).generate(Map.of("kv", 1)).get(0);
-        context = TinyModel.BYTES.encode(kv.context());
+        context = TinyModel.kvContext();
     }
 
     @AfterAll

@@ -19,6 +19,13 @@ public final class TinyModel {
         return model;
     }
 
+    /** The context of one seeded key-value retrieval task (seed 9, ~600 tokens): what the gated-runtime tests prefill. */
+    public static int[] kvContext() {
+        io.kvgate.evaluator.tasks.Task kv = new io.kvgate.evaluator.tasks.TaskGenerator(9, io.kvgate.evaluator.tasks.Filler.bundled(),
+                new int[] {100, 600}, new int[] {14, 16}, new int[] {50, 340}).generate(java.util.Map.of("kv", 1)).get(0);
+        return BYTES.encode(kv.context());
+    }
+
     /**
      * The tiny model's byte-level tokenizer (id = byte; 256..258 = the specials written literally), enough for
      * tests without the tokenizer library.

@@ -57,19 +57,16 @@ public final class CompressedContext implements AutoCloseable {
             for (int from = 0; from < n; from += settings.prefillChunk()) {
                 int to = Math.min(n, from + settings.prefillChunk());
                 feed(model, c, Arrays.copyOfRange(contextIds, from, to), s == null ? null : s.observer(c));
-                if (phases != null) phases.forwardDone();
+                phases.forwardDone();
                 boolean last = to == n;
                 if (last) before = c.bytes();
                 double budget = settings.ratio() * to;
                 // scorers that score as they go need not be asked while nothing would be evicted (ratio 1, early chunks)
                 if (s != null && (s.scoresPartialContext() ? !evictor.fits(c, budget) : last)) {
                     float[][][] scores = s.scores(c, last ? Stage.CONTEXT_DONE : Stage.PREFILL_CHUNK);
-                    if (phases != null) phases.scoresDone();
+                    phases.scoresDone();
                     evictor.evict(c, scores, budget, window);
-                    if (phases != null) {
-                        c.bytes(); // applies the retains now (otherwise the next chunk's append does)
-                        phases.evictionDone();
-                    }
+                    phases.evictionDone(c);
                 }
             }
             if (s != null) s.contextDone(c);
@@ -87,7 +84,7 @@ public final class CompressedContext implements AutoCloseable {
 
     /** Prefills {@code contextIds} into a fresh cache and compresses it with {@code policy}. */
     public static CompressedContext prefill(Model model, Policy policy, EvictionSettings settings, int[] contextIds) {
-        return new CompressedContext(model, policy, settings, contextIds, null);
+        return new CompressedContext(model, policy, settings, contextIds, PrefillPhases.NONE);
     }
 
     /** As {@link #prefill}, timing the phases (forward, scores, eviction) into {@code phases}; slower (it syncs per phase). */

@@ -9,6 +9,9 @@ import io.kvgate.models.Model;
  * unprofiled one (no overlap of host work with queued GPU work).
  */
 public final class PrefillPhases {
+    /** Times nothing and never waits for the device (every unprofiled prefill). */
+    static final PrefillPhases NONE = new PrefillPhases(null);
+
     private final Model model;
     private long mark = System.nanoTime();
     private double forwardMs, scoresMs, evictMs;
@@ -19,14 +22,17 @@ public final class PrefillPhases {
     }
 
     void forwardDone() {
-        forwardMs += lap();
+        if (model != null) forwardMs += lap();
     }
 
     void scoresDone() {
-        scoresMs += lap();
+        if (model != null) scoresMs += lap();
     }
 
-    void evictionDone() {
+    /** After an eviction; {@code cache}'s retains are applied first, so the re-layout counts here, not in the next chunk. */
+    void evictionDone(io.kvgate.models.KvCache cache) {
+        if (model == null) return;
+        cache.bytes(); // applies pending retains
         evictMs += lap();
         evictions++;
     }

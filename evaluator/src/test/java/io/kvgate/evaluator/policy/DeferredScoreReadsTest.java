@@ -10,9 +10,6 @@ import io.kvgate.evaluator.TinyModel;
 import io.kvgate.evaluator.runtime.CompressedContext;
 import io.kvgate.evaluator.runtime.EvictionSettings;
 import io.kvgate.evaluator.runtime.Generation;
-import io.kvgate.evaluator.tasks.Filler;
-import io.kvgate.evaluator.tasks.Task;
-import io.kvgate.evaluator.tasks.TaskGenerator;
 import io.kvgate.models.ForwardObserver;
 import io.kvgate.models.KvCache;
 import io.kvgate.models.Model;
@@ -93,9 +90,7 @@ class DeferredScoreReadsTest {
         Progress.setEnabled(false);
         model = TinyModel.get();
         gates = new FixedGates(model);
-        Task kv = new TaskGenerator(9, Filler.bundled(), new int[] {100, 600}, new int[] {14, 16},
-                new int[] {50, 340}).generate(Map.of("kv", 1)).get(0);
-        context = TinyModel.BYTES.encode(kv.context());
+        context = TinyModel.kvContext();
     }
 
     @AfterAll
