@@ -77,8 +77,25 @@ VERSION = 5  # what version() returns (TorchScript cannot read module globals: t
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    # x / sqrt(mean(x^2) + eps) in float32 (one fused kernel where torch has one), cast back, times the weight
-    return torch.rms_norm(x.float(), [x.size(-1)], None, eps).to(x.dtype) * weight
+    # x / sqrt(mean(x^2) + eps) * weight as one op (one fused kernel on a GPU, statistics in float32 for half inputs):
+    # a decode step is bound by its kernel count and a prefill chunk by its op count (transformers casts back to the
+    # input dtype before the weight: one rounding more, within float16's parity tolerance)
+    if weight.dim() == 1:
+        return torch.rms_norm(x, [x.size(-1)], weight, eps)
+    return torch.rms_norm(x, [x.size(-1)], None, eps) * weight   # per-row weights (q_norm and k_norm rows together)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """RoPE x * cos + rotate_half(x) * sin, with rotate_half(x) = (-x2, x1) taken as flip(x1, x2) * (-sin1, sin2):
+    three kernels instead of five (neg, cat, mul, mul, add)."""
+    half = x.size(-1) // 2
+    swapped = x.unflatten(-1, [2, half]).flip([-2]).flatten(-2)
+    return torch.addcmul(x * cos, swapped, signed_sin)
+
+
+def _signed_sin(sin: torch.Tensor) -> torch.Tensor:
+    half = sin.size(-1) // 2
+    return torch.cat((-sin[..., :half], sin[..., half:]), -1)
 
 
 def _gate_scores(h: torch.Tensor, kind: int, p: List[torch.Tensor]) -> torch.Tensor:
@@ -90,9 +107,9 @@ def _gate_scores(h: torch.Tensor, kind: int, p: List[torch.Tensor]) -> torch.Ten
     t = x.size(0)
     heads, dim, g = p[5].size(0), p[5].size(1), p[6].size(1)
     q = torch.matmul(x, p[0]).add(p[1]).view(t, heads, g, dim)
-    q = q / torch.sqrt(q.pow(2).mean(-1, keepdim=True) + p[8]) * p[3]
-    k = torch.matmul(x, p[2]).view(t, heads, 1, dim)
-    k = k / torch.sqrt(k.pow(2).mean(-1, keepdim=True) + p[8]) * p[4]
+    eps = 1e-6  # SinkGate.NORM_EPS (p[8] holds it on the device; a literal keeps the norm one op with no read back)
+    q = torch.rms_norm(q, [dim], p[3], eps)
+    k = torch.rms_norm(torch.matmul(x, p[2]).view(t, heads, 1, dim), [dim], p[4], eps)
     logit = (q * k).sum(3) * p[7] + p[6]                                        # [T, H, G]
     sinks = torch.matmul(q.permute(1, 0, 2, 3).reshape(heads, t * g, dim), p[5]) * p[7]   # [H, T*G, S]
     u = logit.permute(1, 0, 2).reshape(heads, t * g) - torch.logsumexp(sinks, 2)
@@ -136,7 +153,7 @@ def _splits(n: int) -> int:
 
 
 class FusedAttention(torch.nn.Module):
-    def __init__(self, flash_decode: bool = False):
+    def __init__(self, flash_decode: bool = True):
         super().__init__()
         # decode_step on the shared layout in half precision: FlashAttention-2 (varlen, split over the keys, the
         # filled length read from the device) instead of matmul -> softmax -> split matmul
@@ -240,7 +257,7 @@ class FusedAttention(torch.nn.Module):
                                     max_k, scale)
         else:
             # no varlen kernel on a CPU: one causal sdpa per head (bottom-right: the chunk is each head's last T keys)
-            ends: List[int] = cu_k.tolist()
+            ends: List[int] = cu_k.long().tolist()
             parts: List[torch.Tensor] = []
             for h in range(nh):
                 kh, vh = kp[ends[h]:ends[h + 1]], vp[ends[h]:ends[h + 1]]
@@ -267,11 +284,7 @@ class FusedAttention(torch.nn.Module):
         v = qkv[heads + kv_heads:]
         if qk_norm.numel() > 0:
             qk = _rms(qk, qk_norm, eps)
-        c = cos.narrow(0, p0, t)
-        s = sin.narrow(0, p0, t)
-        half = d // 2
-        rotated = torch.cat((-qk[:, :, half:], qk[:, :, :half]), -1)
-        qk = qk * c + rotated * s
+        qk = _rotate(qk, cos.narrow(0, p0, t), _signed_sin(sin.narrow(0, p0, t)))
         return h, qk[:heads], qk[heads:], v
 
     @torch.jit.export
@@ -308,8 +321,14 @@ class FusedAttention(torch.nn.Module):
         x = embed.index_select(0, meta[0:1])                      # [1, hidden]
         position = meta[1:2]
         c = cos.index_select(0, position)                         # [1, D], shared by every layer
-        s = sin.index_select(0, position)
+        s = _signed_sin(sin.index_select(0, position))
         heads_range = torch.arange(kv_heads, device=meta.device)
+        # flash decode's per-layer inputs made once per step, not per layer (each is a kernel in the graph):
+        # filled lengths of every layer, and the key offsets [0, limit] for the last limit seen
+        used = (meta[2:2 + len(ks)] + 1).to(torch.int32)
+        cu_q = torch.arange(2, device=meta.device, dtype=torch.int32)
+        cu_k = cu_q
+        cu_limit = 1
         hs: List[torch.Tensor] = []
         for layer in range(len(ks)):
             w = layer_w[9 * layer:9 * layer + 9]
@@ -323,7 +342,7 @@ class FusedAttention(torch.nn.Module):
             v = qkv[heads + kv_heads:]
             if w[3].numel() > 0:
                 qk = _rms(qk, w[3], eps)
-            qk = qk * c + torch.cat((-qk[:, :, half:], qk[:, :, :half]), -1) * s
+            qk = _rotate(qk, c, s)
             q = qk[:heads].reshape(kv_heads, g, d)
             k = qk[heads:]
             at = meta[2 + layer:3 + layer]
@@ -337,10 +356,12 @@ class FusedAttention(torch.nn.Module):
                     # one sequence of limits[layer] keys of which the first at+1 are used (seqused_k, read on the
                     # device: the graph stays valid); the cache viewed token-major [limit, Hkv, D] without a copy
                     lim = limits[layer]
-                    cu = torch.arange(2, device=kc.device, dtype=torch.int32)
+                    if lim != cu_limit:
+                        cu_k = cu_q * lim
+                        cu_limit = lim
                     o = torch.ops.aten._flash_attention_forward(
-                        q.reshape(1, heads, d), kc.transpose(0, 1)[:lim], vc.transpose(0, 1)[:lim], cu, cu * lim, 1,
-                        lim, 0.0, False, False, scale=scale, seqused_k=(at + 1).to(torch.int32))[0]
+                        q.reshape(1, heads, d), kc.transpose(0, 1)[:lim], vc.transpose(0, 1)[:lim], cu_q, cu_k, 1,
+                        lim, 0.0, False, False, scale=scale, seqused_k=used[layer:layer + 1])[0]
                     x = self._finish_layer(x, o, w, heads, d, eps)
                     continue
                 kl, vl = kc[:, :limits[layer]], vc[:, :limits[layer]]
@@ -751,9 +772,10 @@ if __name__ == "__main__":
     parser.add_argument("out", nargs="?", default="fused-attention.pt")
     parser.add_argument("--graph-ops", metavar="LIB", help="kvgate's CUDA-graph operators (tools/build_cuda_graph_ops.sh): "
                         "adds decode_capture/decode_replay; kvgate must then load the same library (KVGATE_CUDA_GRAPH_OPS)")
-    parser.add_argument("--flash-decode", action="store_true", help="decode steps on an unevicted (shared-layout) cache in "
-                        "float16/bfloat16 through FlashAttention-2 with the filled length read on the device (split over "
-                        "the keys) instead of matmul -> softmax -> split matmul")
+    parser.add_argument("--no-flash-decode", dest="flash_decode", action="store_false", help="decode steps on an unevicted "
+                        "(shared-layout) cache in float16/bfloat16 through matmul -> softmax -> split matmul instead of "
+                        "FlashAttention-2 with the filled length read on the device (the default: 1.3-2x faster per step "
+                        "on an H100, BENCHMARKS.md)")
     opts = parser.parse_args()
     if opts.graph_ops:
         torch.ops.load_library(opts.graph_ops)
