@@ -152,6 +152,25 @@ def _splits(n: int) -> int:
     return s
 
 
+def _split_pv(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """p [M, n] @ v [n, D] for a decode step's few rows M and long n: as one product it runs on a handful of thread
+    blocks, so the keys are cut into S pieces of >= 256 rows (one product per piece, batched, then summed in float32),
+    any n: the n % S last rows are one more product."""
+    n = v.size(0)
+    s = 1
+    while s < 64 and n // (2 * s) >= 256:
+        s *= 2
+    if s == 1:
+        return torch.matmul(p, v)
+    part = n // s
+    m = s * part
+    pieces = torch.matmul(p[:, :m].reshape(p.size(0), s, part).transpose(0, 1), v[:m].view(s, part, v.size(1)))
+    o = pieces.float().sum(0)
+    if m < n:
+        o = o + torch.matmul(p[:, m:], v[m:]).float()
+    return o.to(v.dtype)
+
+
 class FusedAttention(torch.nn.Module):
     def __init__(self, flash_decode: bool = True):
         super().__init__()
@@ -389,7 +408,7 @@ class FusedAttention(torch.nn.Module):
                 own.index_copy_(2, rows, diag)
                 scores = torch.matmul(q, kc.view(-1, d).t()).float() * scale + own   # [Hkv, G, rows]
                 p = torch.softmax(scores, -1).to(vc.dtype)
-                o = torch.matmul(p, vc.view(-1, d))
+                o = _split_pv(p.view(heads, -1), vc.view(-1, d))                     # split like the shared layout
             x = self._finish_layer(x, o, w, heads, d, eps)
         logits = torch.matmul(_rms(x, final_norm, eps), lm_head_t).float()
         return logits, torch.stack(hs)
@@ -654,13 +673,14 @@ def tiny_model(dev, dtype):
     embed, final_norm, lm_head_t = r(vocab, hidden), 1 + r(hidden, sc=0.1), r(hidden, vocab, sc=0.125)
     # layer 0: shared, 1030 of 2100 columns filled (long enough for the split p @ v)
     k0, v0 = r(kv_heads, 2100, d), r(kv_heads, 2100, d)
-    # layer 1: ragged: head 0 keeps 4 rows, head 1 keeps 3, then a tail of one token (rows 7, 8), spare to row 14
-    k1, v1 = r(15, 1, d), r(15, 1, d)
-    own = torch.full((kv_heads, 1, 15), float("-inf"), device=dev)
-    own[0, 0, 0:4] = 0
-    own[1, 0, 4:7] = 0
-    own[0, 0, 7] = 0
-    own[1, 0, 8] = 0
+    # layer 1: ragged: head 0 keeps 600 rows, head 1 keeps 500, then a tail of one token (rows 1100, 1101), spare to
+    # row 1349 (long enough for the split p @ v: 4 pieces of 337 rows and 2 rows more)
+    k1, v1 = r(1350, 1, d), r(1350, 1, d)
+    own = torch.full((kv_heads, 1, 1350), float("-inf"), device=dev)
+    own[0, 0, 0:600] = 0
+    own[1, 0, 600:1100] = 0
+    own[0, 0, 1100] = 0
+    own[1, 0, 1101] = 0
     diag = torch.full((kv_heads, 1, kv_heads), float("-inf"), device=dev)
     diag[0, 0, 0] = diag[1, 0, 1] = 0
     cache = [k0, v0, k1, v1, own.to(dtype)]
@@ -724,8 +744,8 @@ def check_decode(module, graphs):
         # layer 0 attends only its first 1536 of 2100 columns (the steps write columns 1030-1032), as a captured
         # graph does: 4 pieces of 384 keys (_splits)
         args = lambda c: (embed, layer_w, [c[0], c[2]], [c[1], c[3]], [torch.zeros(0, device=dev, dtype=dtype), c[4]],
-                          [1536, 15], diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
-        steps = [(3, 20, (1030, 9)), (41, 21, (1031, 11)), (5, 22, (1032, 13))]
+                          [1536, 1350], diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
+        steps = [(3, 20, (1030, 1102)), (41, 21, (1031, 1104)), (5, 22, (1032, 1106))]
         assert _splits(1536) == 4 and _splits(1281) == 1
         for i, (token, position, at) in enumerate(steps):
             meta = torch.tensor([token, position, at[0], at[1]], device=dev)
