@@ -2,6 +2,7 @@ package io.kvgate.evaluator.policy;
 
 import io.kvgate.models.KvgateException;
 
+import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -38,31 +39,21 @@ public enum Budget {
     public int[][][] select(float[][][] scores, boolean[][][] protect, double entriesPerHead) {
         int layers = scores.length;
         int[][][] keep = new int[layers][][];
-        boolean[][][] chosen = new boolean[layers][][];
-        for (int l = 0; l < layers; l++) {
-            if (scores[l] == null) continue;
-            chosen[l] = new boolean[scores[l].length][];
-            for (int h = 0; h < scores[l].length; h++) chosen[l][h] = protect[l][h].clone();
-        }
+        for (int l = 0; l < layers; l++) if (scores[l] != null) keep[l] = new int[scores[l].length][];
         switch (this) {
             case GLOBAL -> {
                 int heads = countHeads(scores);
-                choose(scores, protect, chosen, 0, layers, -1, Math.round(entriesPerHead * heads));
+                choose(scores, protect, keep, 0, layers, -1, Math.round(entriesPerHead * heads));
             }
             case PER_LAYER -> {
                 for (int l = 0; l < layers; l++)
-                    if (scores[l] != null) choose(scores, protect, chosen, l, l + 1, -1, Math.round(entriesPerHead * scores[l].length));
+                    if (scores[l] != null) choose(scores, protect, keep, l, l + 1, -1, Math.round(entriesPerHead * scores[l].length));
             }
             case PER_HEAD -> {
                 for (int l = 0; l < layers; l++)
                     if (scores[l] != null)
-                        for (int h = 0; h < scores[l].length; h++) choose(scores, protect, chosen, l, l + 1, h, Math.round(entriesPerHead));
+                        for (int h = 0; h < scores[l].length; h++) choose(scores, protect, keep, l, l + 1, h, Math.round(entriesPerHead));
             }
-        }
-        for (int l = 0; l < layers; l++) {
-            if (chosen[l] == null) continue;
-            keep[l] = new int[chosen[l].length][];
-            for (int h = 0; h < chosen[l].length; h++) keep[l][h] = indicesOf(chosen[l][h]);
         }
         return keep;
     }
@@ -74,47 +65,52 @@ public enum Budget {
     }
 
     /**
-     * Marks the best candidates in layers [l0, l1) (one head if {@code head >= 0}) so that the selection holds
-     * {@code total} entries, protected ones included. Ties at the threshold go to lower (layer, head, index).
+     * Fills {@code keep} for layers [l0, l1) (one head if {@code head >= 0}): the protected entries and the best
+     * candidates, {@code total} entries in all, protected ones included. Ties at the threshold go to lower (layer,
+     * head, index). Three passes over the entries (candidates' keys, then the count above the threshold over those
+     * keys, then the kept indices): an eviction of a 32K-token context selects over millions of entries.
      */
-    private static void choose(float[][][] scores, boolean[][][] protect, boolean[][][] chosen,
+    private static void choose(float[][][] scores, boolean[][][] protect, int[][][] keep,
                                int l0, int l1, int head, long total) {
-        long protectedCount = 0;
-        int candidates = 0;
+        int entries = 0;
+        for (int l = l0; l < l1; l++) {
+            if (scores[l] == null) continue;
+            for (int h = 0; h < scores[l].length; h++) if (head < 0 || h == head) entries += scores[l][h].length;
+        }
+        float[] candidates = new float[entries];
+        int n = 0;
         for (int l = l0; l < l1; l++) {
             if (scores[l] == null) continue;
             for (int h = 0; h < scores[l].length; h++) {
                 if (head >= 0 && h != head) continue;
-                for (int i = 0; i < scores[l][h].length; i++) {
-                    if (protect[l][h][i]) protectedCount++;
-                    else candidates++;
-                }
+                float[] s = scores[l][h];
+                boolean[] p = protect[l][h];
+                for (int i = 0; i < s.length; i++) if (!p[i]) candidates[n++] = key(s[i]);
             }
         }
-        long slots = Math.min(candidates, Math.max(0, total - protectedCount));
-        if (slots == 0) return;
-        float[] all = new float[candidates];
-        int k = 0;
-        for (int l = l0; l < l1; l++) {
-            if (scores[l] == null) continue;
-            for (int h = 0; h < scores[l].length; h++) {
-                if (head >= 0 && h != head) continue;
-                for (int i = 0; i < scores[l][h].length; i++) if (!protect[l][h][i]) all[k++] = key(scores[l][h][i]);
-            }
-        }
-        float threshold = FloatSelect.kthSmallest(all, (int) (candidates - slots));
+        long slots = Math.min(n, Math.max(0, total - (entries - n)));
+        // nothing to choose: a threshold above every key keeps the protected entries only
+        float threshold = slots == 0 ? Float.POSITIVE_INFINITY : FloatSelect.kthSmallest(candidates, n, (int) (n - slots));
         long above = 0;
-        for (float s : all) if (s > threshold) above++;
+        for (int i = 0; i < n; i++) if (candidates[i] > threshold) above++;
         long tiesLeft = slots - above;
+        int[] buffer = new int[0];
         for (int l = l0; l < l1; l++) {
             if (scores[l] == null) continue;
             for (int h = 0; h < scores[l].length; h++) {
                 if (head >= 0 && h != head) continue;
-                for (int i = 0; i < scores[l][h].length; i++) {
-                    if (protect[l][h][i]) continue;
-                    float s = key(scores[l][h][i]);
-                    if (s > threshold || (s == threshold && tiesLeft-- > 0)) chosen[l][h][i] = true;
+                float[] s = scores[l][h];
+                boolean[] p = protect[l][h];
+                if (buffer.length < s.length) buffer = new int[s.length];
+                int kept = 0;
+                for (int i = 0; i < s.length; i++) {
+                    if (p[i]) buffer[kept++] = i;
+                    else {
+                        float k = key(s[i]);
+                        if (k > threshold || (k == threshold && tiesLeft-- > 0)) buffer[kept++] = i;
+                    }
                 }
+                keep[l][h] = Arrays.copyOf(buffer, kept);
             }
         }
     }
@@ -122,14 +118,5 @@ public enum Budget {
     /** NaN (no score) sorts lowest. */
     private static float key(float s) {
         return Float.isNaN(s) ? Float.NEGATIVE_INFINITY : s;
-    }
-
-    private static int[] indicesOf(boolean[] mask) {
-        int n = 0;
-        for (boolean b : mask) if (b) n++;
-        int[] idx = new int[n];
-        int k = 0;
-        for (int i = 0; i < mask.length; i++) if (mask[i]) idx[k++] = i;
-        return idx;
     }
 }

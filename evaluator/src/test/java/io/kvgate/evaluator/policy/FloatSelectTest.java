@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -20,8 +21,18 @@ class FloatSelectTest {
             if (trial % 3 == 1) for (int i = 0; i < n / 2; i++) a[random.nextInt(n)] = random.nextFloat();
             float[] sorted = a.clone();
             Arrays.sort(sorted);
-            for (int k = 0; k < n; k++) assertEquals(sorted[k], FloatSelect.kthSmallest(a.clone(), k), "trial " + trial + " k " + k);
+            for (int k = 0; k < n; k++) assertEquals(sorted[k], FloatSelect.kthSmallest(a, k), "trial " + trial + " k " + k);
         }
+    }
+
+    @Test
+    void ordersSignedZerosInfinitiesAndSubnormalsAsSortingDoesAndLeavesTheArrayAlone() {
+        float[] a = {0f, -0f, Float.MIN_VALUE, -Float.MIN_VALUE, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, -1e30f, 1e30f, 0.5f, -0.5f};
+        float[] before = a.clone(), sorted = a.clone();
+        Arrays.sort(sorted);
+        for (int k = 0; k < a.length; k++)
+            assertEquals(Float.floatToRawIntBits(sorted[k]), Float.floatToRawIntBits(FloatSelect.kthSmallest(a, k)), "k " + k);
+        assertArrayEquals(before, a);
     }
 
     @Test
