@@ -172,11 +172,25 @@ def _split_pv(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 class FusedAttention(torch.nn.Module):
-    def __init__(self, flash_decode: bool = True):
+    def __init__(self, flash_decode: bool = True, keys_major_scores: bool = True):
         super().__init__()
         # decode_step on the shared layout in half precision: FlashAttention-2 (varlen, split over the keys, the
         # filled length read from the device) instead of matmul -> softmax -> split matmul
         self.flash_decode = flash_decode
+        # decode-step scores as keys [n, D] @ queries [D, G] (many output rows: a memory-bound product that spreads over
+        # the GPU) instead of queries [G, D] @ keys^T [D, n] (G = 2 output rows, few thread blocks)
+        self.keys_major_scores = keys_major_scores
+
+    def _decode_scores(self, q: torch.Tensor, keys: torch.Tensor, scale: float) -> torch.Tensor:
+        """Scores [B, G, n] (float32, scaled) of queries q [B, G, D] against keys [B, n, D] or [n, D] (shared by B)."""
+        if self.keys_major_scores:
+            if keys.dim() == 2:
+                b, g = q.size(0), q.size(1)
+                return (torch.matmul(keys, q.reshape(b * g, -1).t()).t().float() * scale).view(b, g, keys.size(0))
+            return torch.matmul(keys, q.transpose(1, 2)).transpose(1, 2).float() * scale
+        if keys.dim() == 2:
+            return torch.matmul(q, keys.t()).float() * scale
+        return torch.matmul(q, keys.transpose(1, 2)).float() * scale
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
                 scale: torch.Tensor) -> torch.Tensor:
@@ -384,7 +398,7 @@ class FusedAttention(torch.nn.Module):
                     x = self._finish_layer(x, o, w, heads, d, eps)
                     continue
                 kl, vl = kc[:, :limits[layer]], vc[:, :limits[layer]]
-                scores = torch.matmul(q, kl.transpose(1, 2)).float() * scale         # [Hkv, G, limit]
+                scores = self._decode_scores(q, kl, scale)                           # [Hkv, G, limit]
                 filled = torch.arange(kl.size(1), device=kc.device) <= at
                 scores = scores.masked_fill(~filled, float("-inf"))
                 p = torch.softmax(scores, -1).to(vc.dtype)
@@ -406,7 +420,7 @@ class FusedAttention(torch.nn.Module):
                 kc.index_copy_(0, rows, k)
                 vc.index_copy_(0, rows, v)
                 own.index_copy_(2, rows, diag)
-                scores = torch.matmul(q, kc.view(-1, d).t()).float() * scale + own   # [Hkv, G, rows]
+                scores = self._decode_scores(q, kc.view(-1, d), scale) + own         # [Hkv, G, rows]
                 p = torch.softmax(scores, -1).to(vc.dtype)
                 o = _split_pv(p.view(heads, -1), vc.view(-1, d))                     # split like the shared layout
             x = self._finish_layer(x, o, w, heads, d, eps)
@@ -796,10 +810,13 @@ if __name__ == "__main__":
                         "(shared-layout) cache in float16/bfloat16 through matmul -> softmax -> split matmul instead of "
                         "FlashAttention-2 with the filled length read on the device (the default: 1.3-2x faster per step "
                         "on an H100, BENCHMARKS.md)")
+    parser.add_argument("--query-major-scores", action="store_true", help="decode-step scores (float32, evicted layers, "
+                        "--no-flash-decode) as queries @ keys^T, the earlier product (A/B timing)")
     opts = parser.parse_args()
     if opts.graph_ops:
         torch.ops.load_library(opts.graph_ops)
-    scripted = torch.jit.script(GraphedFusedAttention(opts.flash_decode) if opts.graph_ops else FusedAttention(opts.flash_decode))
+    kind = GraphedFusedAttention if opts.graph_ops else FusedAttention
+    scripted = torch.jit.script(kind(opts.flash_decode, not opts.query_major_scores))
     check(scripted)
     check_decode(scripted, bool(opts.graph_ops))
     scripted.save(opts.out)
