@@ -45,7 +45,7 @@ for dt in float16 float32; do
   timeout 60 ./kvgate bench profile --device gpu --dtype $dt --model checkpoints/tiny-retrieval-qwen3 \
     --contexts 1024,8192,32768 --steps 32 --warmup 4 --prefill-reps 3 --profile-steps 0 2>&1 | tail -6
 done
-for fa in /tmp/fa.pt /tmp/fa-qm.pt; do
+for fa in /tmp/fa.pt; do
   sec "eviction 0.6B float16 $fa"
   KVGATE_FUSED_ATTENTION=$fa timeout 200 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates /tmp/g06 --policy gate --ratio 0.3 --device gpu \
      --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,8192,32768 --reps 2 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -26
