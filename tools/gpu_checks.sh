@@ -4,12 +4,12 @@
 # KVGATE_TORCH_LIB, KVGATE_JAVA, KVGATE_CLASSPATH, DJL_CACHE_DIR (DJL's JNI installed there), KVGATE_CUDA_GRAPH_OPS
 # (tools/build_cuda_graph_ops.sh), PYTHON (the torch that kvgate loads), and $OUT (a folder for logs/JSON); GATES: the
 # tiny model's gate artifacts (default runs/quickstart/gates, written by ./kvgate run configs/quickstart.yaml).
-#   1. writes the fused module twice (with and without --query-major-scores); each write checks every function against
+#   1. writes the fused module; writing it checks every function against
 #      float64 references, attend_packed (evicted layers, varlen) and the float32 memory-efficient path included;
 #   2. parity fixtures on the GPU in float32 and float16;
 #   3. eval of the tiny model with gates at 0.3 and 64-token prefill chunks (so chunks after the first attend an
 #      evicted cache: attend_packed): accuracy and KV kept as with Model's own ops (docs/gpu-results/s5/call2.log);
-#   4. decode/prefill of the 0.6B-shaped model (float32: keys- vs query-major decode scores); the tiny model;
+#   4. decode/prefill of the 0.6B-shaped model and of the tiny model, float16 and float32;
 #   5. bench eviction (gate overhead, evicting prefill by phase, peak memory) and transformers' same-call reference.
 set -uo pipefail
 T0=$(date +%s); sec(){ echo; echo "== $1 (t=$(( $(date +%s)-T0 ))s)"; }
@@ -19,7 +19,6 @@ export KVGATE_JAVA_OPTS=-Xmx16g
 PY=$PYTHON
 sec fused
 timeout 120 $PY tools/make_fused_attention.py /tmp/fa.pt --graph-ops "$KVGATE_CUDA_GRAPH_OPS" 2>&1 | grep -v "^decode graph\|^decode_step\|^forward\|^decoder_\|Warn\|warn" | tail -30
-timeout 120 $PY tools/make_fused_attention.py /tmp/fa-qm.pt --graph-ops "$KVGATE_CUDA_GRAPH_OPS" --query-major-scores 2>&1 | grep -E "^decode|wrote|rror" | tail -12
 export KVGATE_FUSED_ATTENTION=/tmp/fa.pt
 sec parity
 for dt in float32 float16; do timeout 60 ./kvgate parity --device gpu --dtype $dt models/src/test/resources/parity/{qwen3,qwen2,gemma3}-tiny-a 2>&1 | tail -5; done
@@ -35,9 +34,9 @@ $PY -c "import sys; sys.path.insert(0,'tools'); import hf_reference_bench as h; 
 $PY tools/make_random_gates.py /tmp/qwen3-0.6b-random /tmp/g06 --fingerprint x >/dev/null
 FP=$(./kvgate inspect /tmp/g06 --model /tmp/qwen3-0.6b-random 2>&1 | sed -n 's/.*not for this model (\([0-9a-f]*\)).*/\1/p')
 $PY tools/make_random_gates.py /tmp/qwen3-0.6b-random /tmp/g06 --fingerprint "$FP"
-for run in "float16 /tmp/fa.pt" "float32 /tmp/fa.pt" "float32 /tmp/fa-qm.pt"; do set -- $run
-  sec "profile 0.6B $1 $2"
-  KVGATE_FUSED_ATTENTION=$2 timeout 120 ./kvgate bench profile --device gpu --dtype $1 --model /tmp/qwen3-0.6b-random \
+for dt in float16 float32; do
+  sec "profile 0.6B $dt"
+  timeout 120 ./kvgate bench profile --device gpu --dtype $dt --model /tmp/qwen3-0.6b-random \
     --contexts 1024,8192,32768 --steps 32 --warmup 4 --prefill-reps 3 --profile-steps 0 2>&1 | tail -7
 done
 for dt in float16 float32; do
@@ -45,11 +44,9 @@ for dt in float16 float32; do
   timeout 60 ./kvgate bench profile --device gpu --dtype $dt --model checkpoints/tiny-retrieval-qwen3 \
     --contexts 1024,8192,32768 --steps 32 --warmup 4 --prefill-reps 3 --profile-steps 0 2>&1 | tail -6
 done
-for fa in /tmp/fa.pt; do
-  sec "eviction 0.6B float16 $fa"
-  KVGATE_FUSED_ATTENTION=$fa timeout 200 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates /tmp/g06 --policy gate --ratio 0.3 --device gpu \
+sec "eviction 0.6B float16"
+timeout 200 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates /tmp/g06 --policy gate --ratio 0.3 --device gpu \
      --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,8192,32768 --reps 2 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -26
-done
 sec "eviction tiny float16"
 timeout 100 ./kvgate bench eviction --model checkpoints/tiny-retrieval-qwen3 --gates ${GATES:-runs/quickstart/gates}/sink --policy gate --ratio 0.3 \
    --device gpu --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,2000 --reps 2 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -22

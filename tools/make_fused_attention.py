@@ -144,53 +144,44 @@ def _varlen_attention(qp: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor, cu_q
         scale=scale)[0][0]
 
 
-def _splits(n: int) -> int:
-    """Pieces a decode step's n keys are split into: a power of two up to 64 dividing n, pieces of >= 256 keys."""
+def _splits(n: int, any_length: bool = False) -> int:
+    """Pieces a decode step's n keys are split into: a power of two up to 64, pieces of >= 256 keys, dividing n unless
+    any_length (then the n % S last keys are one more product, _split_pv)."""
     s = 1
-    while s < 64 and n % (2 * s) == 0 and n // (2 * s) >= 256:
+    while s < 64 and n // (2 * s) >= 256 and (any_length or n % (2 * s) == 0):
         s *= 2
     return s
 
 
-def _split_pv(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """p [M, n] @ v [n, D] for a decode step's few rows M and long n: as one product it runs on a handful of thread
-    blocks, so the keys are cut into S pieces of >= 256 rows (one product per piece, batched, then summed in float32),
-    any n: the n % S last rows are one more product."""
-    n = v.size(0)
-    s = 1
-    while s < 64 and n // (2 * s) >= 256:
-        s *= 2
+def _split_pv(p: torch.Tensor, v: torch.Tensor, s: int) -> torch.Tensor:
+    """p [B, M, n] @ v [B, n, D] for a decode step's few rows M and long n: as one batched product it ran on a handful
+    of thread blocks (17 ms per step at 32K, 28 layers), so the keys are cut into s pieces, one product per (batch,
+    piece), added in float32 (flash-decoding's split, in plain ops)."""
     if s == 1:
         return torch.matmul(p, v)
+    b, rows, n, d = p.size(0), p.size(1), v.size(1), v.size(2)
     part = n // s
     m = s * part
-    pieces = torch.matmul(p[:, :m].reshape(p.size(0), s, part).transpose(0, 1), v[:m].view(s, part, v.size(1)))
-    o = pieces.float().sum(0)
+    pieces = torch.matmul(p[:, :, :m].reshape(b, rows, s, part).transpose(1, 2), v[:, :m].reshape(b, s, part, d))
+    o = pieces.float().sum(1)                                                   # [B, M, D]
     if m < n:
-        o = o + torch.matmul(p[:, m:], v[m:]).float()
+        o = o + torch.matmul(p[:, :, m:], v[:, m:]).float()
     return o.to(v.dtype)
 
 
+def _decode_scores(q: torch.Tensor, keys: torch.Tensor, scale: float) -> torch.Tensor:
+    """A decode step's scores [B, G, n] (float32, scaled) of queries q [B, G, D] against keys [B, n, D]: as keys @
+    queries^T (n output rows, a memory-bound product over the whole GPU) rather than queries @ keys^T (G = 2 output
+    rows, few thread blocks; float32 at 32K: 12.2 -> 10.8 ms per step on the H100)."""
+    return torch.matmul(keys, q.transpose(1, 2)).transpose(1, 2).float() * scale
+
+
 class FusedAttention(torch.nn.Module):
-    def __init__(self, flash_decode: bool = True, keys_major_scores: bool = True):
+    def __init__(self, flash_decode: bool = True):
         super().__init__()
         # decode_step on the shared layout in half precision: FlashAttention-2 (varlen, split over the keys, the
         # filled length read from the device) instead of matmul -> softmax -> split matmul
         self.flash_decode = flash_decode
-        # decode-step scores as keys [n, D] @ queries [D, G] (many output rows: a memory-bound product that spreads over
-        # the GPU) instead of queries [G, D] @ keys^T [D, n] (G = 2 output rows, few thread blocks)
-        self.keys_major_scores = keys_major_scores
-
-    def _decode_scores(self, q: torch.Tensor, keys: torch.Tensor, scale: float) -> torch.Tensor:
-        """Scores [B, G, n] (float32, scaled) of queries q [B, G, D] against keys [B, n, D] or [n, D] (shared by B)."""
-        if self.keys_major_scores:
-            if keys.dim() == 2:
-                b, g = q.size(0), q.size(1)
-                return (torch.matmul(keys, q.reshape(b * g, -1).t()).t().float() * scale).view(b, g, keys.size(0))
-            return torch.matmul(keys, q.transpose(1, 2)).transpose(1, 2).float() * scale
-        if keys.dim() == 2:
-            return torch.matmul(q, keys.t()).float() * scale
-        return torch.matmul(q, keys.transpose(1, 2)).float() * scale
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
                 scale: torch.Tensor) -> torch.Tensor:
@@ -398,21 +389,11 @@ class FusedAttention(torch.nn.Module):
                     x = self._finish_layer(x, o, w, heads, d, eps)
                     continue
                 kl, vl = kc[:, :limits[layer]], vc[:, :limits[layer]]
-                scores = self._decode_scores(q, kl, scale)                           # [Hkv, G, limit]
+                scores = _decode_scores(q, kl, scale)                                # [Hkv, G, limit]
                 filled = torch.arange(kl.size(1), device=kc.device) <= at
                 scores = scores.masked_fill(~filled, float("-inf"))
                 p = torch.softmax(scores, -1).to(vc.dtype)
-                # p @ v has a long inner dimension and only G output rows per head: as one batched product it ran on
-                # a handful of thread blocks (17 ms per step at 32K, 28 layers). Split the keys into S pieces, one
-                # product per (head, piece), and add the pieces (flash-decoding's split, in plain ops).
-                splits = _splits(kl.size(1))
-                if splits > 1:
-                    part = kl.size(1) // splits
-                    pieces = torch.matmul(p.view(kv_heads, g, splits, part).transpose(1, 2),
-                                          vl.reshape(kv_heads, splits, part, d))    # [Hkv, S, G, D]
-                    o = pieces.float().sum(1).to(vc.dtype)
-                else:
-                    o = torch.matmul(p, vl)                                         # [Hkv, G, D]
+                o = _split_pv(p, vl, _splits(kl.size(1)))                            # [Hkv, G, D]
             else:
                 # ragged layout [rows, 1, D]: the token's rows at..at+Hkv-1 (one per head), each head kept to its
                 # own rows by the ownership mask
@@ -420,9 +401,11 @@ class FusedAttention(torch.nn.Module):
                 kc.index_copy_(0, rows, k)
                 vc.index_copy_(0, rows, v)
                 own.index_copy_(2, rows, diag)
-                scores = self._decode_scores(q, kc.view(-1, d), scale) + own         # [Hkv, G, rows]
-                p = torch.softmax(scores, -1).to(vc.dtype)
-                o = _split_pv(p.view(heads, -1), vc.view(-1, d))                     # split like the shared layout
+                # every head's queries against every row (one batch), the ownership mask keeping each head to its own
+                rows_kv = vc.view(1, -1, d)
+                scores = _decode_scores(q.reshape(1, heads, d), kc.view(1, -1, d), scale).view(kv_heads, g, -1) + own
+                p = torch.softmax(scores, -1).to(vc.dtype).view(1, heads, -1)
+                o = _split_pv(p, rows_kv, _splits(rows_kv.size(1), True))           # [1, H, D]
             x = self._finish_layer(x, o, w, heads, d, eps)
         logits = torch.matmul(_rms(x, final_norm, eps), lm_head_t).float()
         return logits, torch.stack(hs)
@@ -760,7 +743,7 @@ def check_decode(module, graphs):
         args = lambda c: (embed, layer_w, [c[0], c[2]], [c[1], c[3]], [torch.zeros(0, device=dev, dtype=dtype), c[4]],
                           [1536, 1350], diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
         steps = [(3, 20, (1030, 1102)), (41, 21, (1031, 1104)), (5, 22, (1032, 1106))]
-        assert _splits(1536) == 4 and _splits(1281) == 1
+        assert _splits(1536) == 4 and _splits(1281) == 1 and _splits(1350, True) == 4
         for i, (token, position, at) in enumerate(steps):
             meta = torch.tensor([token, position, at[0], at[1]], device=dev)
             logits, hs = module.decode_step(meta, *args(cache))
@@ -810,13 +793,11 @@ if __name__ == "__main__":
                         "(shared-layout) cache in float16/bfloat16 through matmul -> softmax -> split matmul instead of "
                         "FlashAttention-2 with the filled length read on the device (the default: 1.3-2x faster per step "
                         "on an H100, BENCHMARKS.md)")
-    parser.add_argument("--query-major-scores", action="store_true", help="decode-step scores (float32, evicted layers, "
-                        "--no-flash-decode) as queries @ keys^T, the earlier product (A/B timing)")
     opts = parser.parse_args()
     if opts.graph_ops:
         torch.ops.load_library(opts.graph_ops)
     kind = GraphedFusedAttention if opts.graph_ops else FusedAttention
-    scripted = torch.jit.script(kind(opts.flash_decode, not opts.query_major_scores))
+    scripted = torch.jit.script(kind(opts.flash_decode))
     check(scripted)
     check_decode(scripted, bool(opts.graph_ops))
     scripted.save(opts.out)

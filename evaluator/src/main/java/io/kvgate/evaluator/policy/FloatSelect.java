@@ -1,5 +1,7 @@
 package io.kvgate.evaluator.policy;
 
+import java.util.Arrays;
+
 /**
  * The k-th smallest of an array in two linear passes (radix select): floats are mapped to unsigned integer keys in
  * the same order, the top 16 bits of every key are counted to find the bucket holding rank k, then the low 16 bits
@@ -24,7 +26,7 @@ final class FloatSelect {
         for (int i = 0; i < n; i++) count[key(a[i]) >>> 16]++;
         int high = 0;
         while (k >= count[high]) k -= count[high++];
-        java.util.Arrays.fill(count, 0);
+        Arrays.fill(count, 0);
         for (int i = 0; i < n; i++) {
             int key = key(a[i]);
             if (key >>> 16 == high) count[key & 0xffff]++;
