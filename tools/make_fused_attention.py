@@ -43,17 +43,22 @@ decoder_in_gated(<decoder_in's arguments>, gate_kind, gate) -> (scores, q, k, v)
 decoder_out(x, attn, o_t, o_bias, post_norm, gate_up_t, down_t, eps) -> x'
   o_proj over attn [H, T, D] (+ bias), residual, post-attention RMSNorm, SwiGLU MLP, residual.
 
-decode_step(meta, embed, layer_w, ks, vs, owns, limits, diag, cos, sin, final_norm, lm_head_t, heads, kv_heads, eps,
-            scale) -> (logits [1, V] float32, attention inputs [L, 1, hidden])
+decode_step(meta, embed, layer_w, ks, vs, owns, segments, limits, diag, cos, sin, final_norm, lm_head_t, heads,
+            kv_heads, eps, scale) -> (logits [1, V] float32, attention inputs [L, 1, hidden])
   One greedy-decoding step of a whole Qwen2/Qwen3 model in one call. meta: int64 [2 + L] on the device = token id,
   its position, then for every layer the index its new K/V goes to (shared layout: the column; ragged layout: the
-  first tail row). layer_w: 9 tensors per layer (in_norm, qkv_t, qkv_bias, qk_norm, o_t, o_bias, post_norm,
-  gate_up_t, down_t; empty tensors for absent ones). ks/vs[l]: the layer's whole storage, written in place:
-  shared [Hkv, capacity, D] (owns[l] empty; columns after the index are not attended) or ragged [rows, 1, D] with
-  owns[l] its ownership mask [Hkv, 1, rows] (0 on a head's rows, -inf elsewhere; the new rows get diag
-  [Hkv, 1, Hkv]). limits[l]: shared layout: the columns attended (more than the index; a graph stays valid while the
-  index is below it), ragged: the rows. Every shape and address is fixed by the storage, never by the step's values, so the step can be
-  captured once as a CUDA graph and replayed with a new meta.
+  tokens appended to each segment since its re-layout). layer_w: 9 tensors per layer (in_norm, qkv_t, qkv_bias,
+  qk_norm, o_t, o_bias, post_norm, gate_up_t, down_t; empty tensors for absent ones). ks/vs[l]: the layer's whole
+  storage, written in place: shared [Hkv, capacity, D] (owns[l] empty; columns after the index are not attended) or
+  ragged [rows, 1, D]: one segment of rows per KV head (kept entries, appended ones, spare rows; LayerKv.java),
+  owns[l] its ownership mask [Hkv, 1, rows] (0 on a head's filled rows, -inf elsewhere; the new rows get diag
+  [Hkv, 1, Hkv]), segments[2l] int32 [2, Hkv + 1] the segment starts and each head's kept rows, segments[2l + 1]
+  int64 [Hkv] each head's first row after its kept ones (head h writes row segments[2l + 1][h] + index). limits[l]:
+  shared layout: the columns attended (more than the index; a graph stays valid while the index is below it),
+  ragged: the longest segment. Every shape and address is fixed by the storage, never by the step's values, so the
+  step can be captured once as a CUDA graph and replayed with a new meta. In half precision on a GPU both layouts
+  attend with FlashAttention-2 varlen, the filled lengths read on the device (seqused_k): shared as one sequence of
+  Hkv heads, ragged as one sequence per KV head (its segment).
 
 With --graph-ops LIB (kvgate's own native/kvgate_cuda_graph.cpp, built by tools/build_cuda_graph_ops.sh) the
 module also gets
@@ -73,7 +78,7 @@ from typing import List, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 5  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 6  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -204,7 +209,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 5
+        return 6
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -336,9 +341,10 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def decode_step(self, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
-                    vs: List[torch.Tensor], owns: List[torch.Tensor], limits: List[int], diag: torch.Tensor, cos: torch.Tensor,
-                    sin: torch.Tensor, final_norm: torch.Tensor, lm_head_t: torch.Tensor, heads: int, kv_heads: int,
-                    eps: float, scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
+                    vs: List[torch.Tensor], owns: List[torch.Tensor], segments: List[torch.Tensor], limits: List[int],
+                    diag: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, final_norm: torch.Tensor,
+                    lm_head_t: torch.Tensor, heads: int, kv_heads: int, eps: float,
+                    scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
         g = heads // kv_heads
         d = cos.size(1)
         half = d // 2
@@ -346,13 +352,15 @@ class FusedAttention(torch.nn.Module):
         position = meta[1:2]
         c = cos.index_select(0, position)                         # [1, D], shared by every layer
         s = _signed_sin(sin.index_select(0, position))
-        heads_range = torch.arange(kv_heads, device=meta.device)
         # flash decode's per-layer inputs made once per step, not per layer (each is a kernel in the graph):
-        # filled lengths of every layer, and the key offsets [0, limit] for the last limit seen
+        # filled lengths of every layer (ragged: beyond each head's kept rows), the key offsets [0, limit] for the last
+        # limit seen, and the query offsets of one query per KV head (ragged layers: a sequence per segment)
         used = (meta[2:2 + len(ks)] + 1).to(torch.int32)
         cu_q = torch.arange(2, device=meta.device, dtype=torch.int32)
         cu_k = cu_q
         cu_limit = 1
+        cu_heads = torch.arange(kv_heads + 1, device=meta.device, dtype=torch.int32)
+        flash = self.flash_decode and meta.is_cuda and ks[0].dtype != torch.float32
         hs: List[torch.Tensor] = []
         for layer in range(len(ks)):
             w = layer_w[9 * layer:9 * layer + 9]
@@ -376,7 +384,7 @@ class FusedAttention(torch.nn.Module):
                 # limits[layer] (fixed for a captured graph: it bounds the columns read, not the capacity)
                 kc.index_copy_(1, at, k)
                 vc.index_copy_(1, at, v)
-                if self.flash_decode and kc.is_cuda and kc.dtype != torch.float32:
+                if flash:
                     # one sequence of limits[layer] keys of which the first at+1 are used (seqused_k, read on the
                     # device: the graph stays valid); the cache viewed token-major [limit, Hkv, D] without a copy
                     lim = limits[layer]
@@ -395,12 +403,20 @@ class FusedAttention(torch.nn.Module):
                 p = torch.softmax(scores, -1).to(vc.dtype)
                 o = _split_pv(p, vl, _splits(kl.size(1)))                            # [Hkv, G, D]
             else:
-                # ragged layout [rows, 1, D]: the token's rows at..at+Hkv-1 (one per head), each head kept to its
-                # own rows by the ownership mask
-                rows = heads_range + at
+                # ragged layout [rows, 1, D]: head h's row is segments[2l + 1][h] + at, after its filled ones
+                seg = segments[2 * layer]
+                rows = segments[2 * layer + 1] + at
                 kc.index_copy_(0, rows, k)
                 vc.index_copy_(0, rows, v)
                 own.index_copy_(2, rows, diag)
+                if flash:
+                    # every segment one sequence of a varlen FlashAttention: its G query heads over its one KV head,
+                    # the first kept + at + 1 rows used
+                    o = torch.ops.aten._flash_attention_forward(
+                        q, kc, vc, cu_heads, seg[0], 1, limits[layer], 0.0, False, False, scale=scale,
+                        seqused_k=seg[1, :kv_heads] + used[layer:layer + 1])[0]
+                    x = self._finish_layer(x, o, w, heads, d, eps)
+                    continue
                 # every head's queries against every row (one batch), the ownership mask keeping each head to its own
                 rows_kv = vc.view(1, -1, d)
                 scores = _decode_scores(q.reshape(1, heads, d), kc.view(1, -1, d), scale).view(kv_heads, g, -1) + own
@@ -433,17 +449,17 @@ class GraphedFusedAttention(FusedAttention):
 
     @torch.jit.export
     def decode_capture(self, key: int, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor],
-                       ks: List[torch.Tensor], vs: List[torch.Tensor], owns: List[torch.Tensor], limits: List[int],
-                       diag: torch.Tensor,
+                       ks: List[torch.Tensor], vs: List[torch.Tensor], owns: List[torch.Tensor],
+                       segments: List[torch.Tensor], limits: List[int], diag: torch.Tensor,
                        cos: torch.Tensor, sin: torch.Tensor, final_norm: torch.Tensor, lm_head_t: torch.Tensor,
                        heads: int, kv_heads: int, eps: float, scale: float) -> List[torch.Tensor]:
         torch.ops.kvgate.graph_prepare(key)
         # this step, run on the graph's side stream (also the warm-up capture needs: cuBLAS handles, workspaces)
-        logits, hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, limits, diag, cos, sin, final_norm,
+        logits, hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, segments, limits, diag, cos, sin, final_norm,
                                       lm_head_t, heads, kv_heads, eps, scale)
         torch.ops.kvgate.graph_begin(key)
         # recorded, not run: replays write the same storage at the indices their meta gives
-        static_logits, static_hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, limits, diag, cos, sin,
+        static_logits, static_hs = self.decode_step(meta, embed, layer_w, ks, vs, owns, segments, limits, diag, cos, sin,
                                                     final_norm, lm_head_t, heads, kv_heads, eps, scale)
         torch.ops.kvgate.graph_end(key)
         return [logits, hs, static_logits, static_hs]
@@ -670,21 +686,22 @@ def tiny_model(dev, dtype):
     embed, final_norm, lm_head_t = r(vocab, hidden), 1 + r(hidden, sc=0.1), r(hidden, vocab, sc=0.125)
     # layer 0: shared, 1030 of 2100 columns filled (long enough for the split p @ v)
     k0, v0 = r(kv_heads, 2100, d), r(kv_heads, 2100, d)
-    # layer 1: ragged: head 0 keeps 600 rows, head 1 keeps 500, then a tail of one token (rows 1100, 1101), spare to
-    # row 1349 (long enough for the split p @ v: 4 pieces of 337 rows and 2 rows more)
+    # layer 1: ragged, a segment per head with room for 125 appended tokens: head 0 rows 0-724 (600 kept, one token
+    # appended: row 600), head 1 rows 725-1349 (500 kept from row 725, its appended token at row 1225); 1350 rows in
+    # all (long enough for the split p @ v: 4 pieces of 337 rows and 2 rows more)
     k1, v1 = r(1350, 1, d), r(1350, 1, d)
     own = torch.full((kv_heads, 1, 1350), float("-inf"), device=dev)
-    own[0, 0, 0:600] = 0
-    own[1, 0, 600:1100] = 0
-    own[0, 0, 1100] = 0
-    own[1, 0, 1101] = 0
+    own[0, 0, 0:601] = 0
+    own[1, 0, 725:1226] = 0
+    segments = [torch.tensor([[0, 725, 1350], [600, 500, 0]], device=dev, dtype=torch.int32),
+                torch.tensor([600, 1225], device=dev)]
     diag = torch.full((kv_heads, 1, kv_heads), float("-inf"), device=dev)
     diag[0, 0, 0] = diag[1, 0, 1] = 0
     cache = [k0, v0, k1, v1, own.to(dtype)]
-    return cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, diag.to(dtype)
+    return cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, segments, diag.to(dtype)
 
 
-def decode_reference(cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, token, position, at):
+def decode_reference(cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, segments, token, position, at):
     """float64, op by op, attending per head to the keys it holds plus the new one; updates `cache` like the module."""
     heads, kv_heads, d, eps = cfg["heads"], cfg["kv_heads"], cfg["d"], cfg["eps"]
     g = heads // kv_heads
@@ -714,7 +731,7 @@ def decode_reference(cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache
                 v0[kvh, at[0]] = v[kvh].to(v0.dtype)
                 keys, values = k0[kvh, :at[0] + 1].double(), v0[kvh, :at[0] + 1].double()
             else:
-                row = at[1] + kvh
+                row = int(segments[1][kvh]) + at[1]
                 k1[row, 0] = k[kvh].to(k1.dtype)
                 v1[row, 0] = v[kvh].to(v1.dtype)
                 own[:, 0, row] = float("-inf")
@@ -736,19 +753,21 @@ def check_decode(module, graphs):
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     for dtype in ([torch.float32, torch.float16] if dev == "cuda" else [torch.float32]):
         tol = 1e-4 if dtype == torch.float32 else 1e-2
-        cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, diag = tiny_model(dev, dtype)
+        cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, segments, diag = tiny_model(dev, dtype)
         ref_cache = [a.clone() for a in cache]
         # layer 0 attends only its first 1536 of 2100 columns (the steps write columns 1030-1032), as a captured
-        # graph does: 4 pieces of 384 keys (_splits)
-        args = lambda c: (embed, layer_w, [c[0], c[2]], [c[1], c[3]], [torch.zeros(0, device=dev, dtype=dtype), c[4]],
-                          [1536, 1350], diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
-        steps = [(3, 20, (1030, 1102)), (41, 21, (1031, 1104)), (5, 22, (1032, 1106))]
+        # graph does: 4 pieces of 384 keys (_splits); layer 1's longest segment is 725 rows
+        none = torch.zeros(0, device=dev, dtype=dtype)
+        args = lambda c: (embed, layer_w, [c[0], c[2]], [c[1], c[3]], [none, c[4]], [none, none] + segments,
+                          [1536, 725], diag, cos, sin, final_norm, lm_head_t, cfg["heads"], cfg["kv_heads"], cfg["eps"], cfg["scale"])
+        # layer 1's index: tokens appended to each segment since its re-layout (one before the first step)
+        steps = [(3, 20, (1030, 1)), (41, 21, (1031, 2)), (5, 22, (1032, 3))]
         assert _splits(1536) == 4 and _splits(1281) == 1 and _splits(1350, True) == 4
         for i, (token, position, at) in enumerate(steps):
             meta = torch.tensor([token, position, at[0], at[1]], device=dev)
             logits, hs = module.decode_step(meta, *args(cache))
             ref_logits, ref_hs = decode_reference(cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, ref_cache,
-                                                  token, position, at)
+                                                  segments, token, position, at)
             errs = [rel(logits, ref_logits), rel(hs.reshape(2, -1), ref_hs.reshape(2, -1)),
                     max(rel(a, b.double()) for a, b in zip(cache, ref_cache) if a.numel())]
             assert max(errs) < tol, (dtype, i, errs)
@@ -756,7 +775,7 @@ def check_decode(module, graphs):
         if not graphs or dev != "cuda":
             continue
         # the same three steps captured once and replayed, against eager steps on a copy of the cache
-        cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, diag = tiny_model(dev, dtype)
+        cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache, segments, diag = tiny_model(dev, dtype)
         eager_cache = [a.clone() for a in cache]
         key = 7
         static_meta = None

@@ -185,7 +185,8 @@ final class DecodeGraph {
     /**
      * Columns a captured step attends per shared layer: past the write index by an eighth of it (at least 256), in
      * multiples of 256, so one capture serves that many steps while reading at most ~1/8 more than the entries (the
-     * storage's doubling capacity would make it read up to 2×); ragged layers attend all their rows.
+     * storage's doubling capacity would make it read up to 2×); ragged layers: the longest segment (their FlashAttention
+     * bound on keys per head; the plain-op path reads every row).
      */
     static long[] graphLimits(LayerKv.DecodeSlot[] slots) {
         long[] limits = new long[slots.length];
@@ -215,13 +216,18 @@ final class DecodeGraph {
     private IValue[] arguments(IValue meta, LayerKv.DecodeSlot[] slots, long[] limits, NDArray[] tables) {
         int layers = slots.length;
         PtNDArray[] ks = new PtNDArray[layers], vs = new PtNDArray[layers], owns = new PtNDArray[layers];
+        PtNDArray[] segments = new PtNDArray[2 * layers]; // per layer: segment table, tail rows (ragged; else empty)
         for (int l = 0; l < layers; l++) {
-            ks[l] = (PtNDArray) slots[l].keys();
-            vs[l] = (PtNDArray) slots[l].values();
-            owns[l] = (PtNDArray) (slots[l].ownership() == null ? none : slots[l].ownership());
+            LayerKv.DecodeSlot s = slots[l];
+            ks[l] = (PtNDArray) s.keys();
+            vs[l] = (PtNDArray) s.values();
+            boolean ragged = s.ownership() != null;
+            owns[l] = (PtNDArray) (ragged ? s.ownership() : none);
+            segments[2 * l] = (PtNDArray) (ragged ? s.segmentTable() : none);
+            segments[2 * l + 1] = (PtNDArray) (ragged ? s.tailRows() : none);
         }
         return new IValue[] {meta, tensor(w.embedTokens), layerWeights, IValue.listFrom(ks), IValue.listFrom(vs),
-                IValue.listFrom(owns), IValue.listFrom(limits), tensor(diagonal), tensor(tables[0]), tensor(tables[1]), tensor(w.finalNorm),
+                IValue.listFrom(owns), IValue.listFrom(segments), IValue.listFrom(limits), tensor(diagonal), tensor(tables[0]), tensor(tables[1]), tensor(w.finalNorm),
                 tensor(w.lmHeadT), IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
                 IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale())};
     }

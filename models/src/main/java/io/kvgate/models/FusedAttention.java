@@ -59,7 +59,7 @@ final class FusedAttention implements AutoCloseable {
 
     /**
      * 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out; 3: decode_step;
-     * 4: decoder_in_gated; 5: attend_packed.
+     * 4: decoder_in_gated; 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then).
      */
     private int moduleVersion() {
         try (IValue v = IValueUtils.runMethod((PtSymbolBlock) block, "version")) { // a module without it throws
@@ -84,9 +84,12 @@ final class FusedAttention implements AutoCloseable {
         return version >= 5;
     }
 
-    /** Whether the module has the whole-model decode step ({@link DecodeGraph}). */
+    /**
+     * Whether the module has the whole-model decode step ({@link DecodeGraph}) for this cache layout: version 6 (earlier
+     * ones take the token-major tail layout of ragged layers, which LayerKv no longer has).
+     */
     boolean hasDecodeStep() {
-        return version >= 3;
+        return version >= 6;
     }
 
     /** Whether the module was written with kvgate's CUDA-graph operators (decode_capture / decode_replay). */

@@ -15,18 +15,20 @@ import java.util.Arrays;
  * <ul>
  *   <li><b>shared</b> (every head holds the same positions: no eviction yet, or uniform evictions such as
  *   sinks + window): k/v [numKvHeads, capacity, headDim], head h's i-th entry at [h, i];</li>
- *   <li><b>ragged</b> (heads keep different entries): k/v [rows, 1, headDim]. First each head's kept entries, head
- *   after head at exact size ("segments"); then a token-major tail: the j-th token appended since holds row
- *   {@code segmentsEnd + j * numKvHeads + h}, so an append writes one row range for all heads. Attention of all
- *   heads reads the whole storage once, with {@link #ownership} (0 on a head's own filled rows, -inf elsewhere)
- *   keeping each head to its entries; the storage's transposed/flat views and the mask's tail view are made once
- *   per re-layout, so a decode step issues no more libtorch ops than on the shared layout. No padding: memory is
- *   the entries kept plus the tail's spare rows.</li>
+ *   <li><b>ragged</b> (heads keep different entries): k/v [rows, 1, headDim], one segment of rows per head, head
+ *   after head: the entries it kept at the last re-layout, the tokens appended since (every head gets every token),
+ *   then spare rows; every segment has room for the same number of appended tokens ({@code tailCap}). So each
+ *   head's entries are one contiguous run in position order: a decode step writes one row per head at its own
+ *   index, and a varlen FlashAttention reads every segment as one sequence (segment starts as cu_seqlens, filled
+ *   lengths as seqused, {@link #decodeSlot}). Attention through plain ops reads the whole storage once, with
+ *   {@link #ownership} (0 on a head's own filled rows, -inf elsewhere) keeping each head to its entries; the
+ *   storage's transposed/flat views are made once per re-layout, so a decode step issues no more libtorch ops than
+ *   on the shared layout. No padding: memory is the entries kept plus the spare rows.</li>
  * </ul>
  * {@link #retain} is lazy: the host-side positions change at once, the storage on the next {@link #flush}, which
  * gathers every head's kept rows in one op per K/V and re-allocates at the kept size (memory really freed). A flush
  * whose heads kept identical positions returns the layer to the shared layout. Appends write in place into spare
- * capacity (doubling for the shared layout, +1/8 for the ragged tail), never copying the cache per token.
+ * capacity (doubling for the shared layout, +1/8 per ragged segment), never copying the cache per token.
  */
 final class LayerKv {
     private final NDManager manager;
@@ -40,15 +42,17 @@ final class LayerKv {
     private int[] pos = new int[0]; // their positions (length = capacity)
     // ragged layout
     private int[] segmentStart;     // [H + 1]: head h's segment is rows [segmentStart[h], segmentStart[h + 1])
-    private int[][] segmentPos;     // positions of each head's segment, ascending
-    private int tailLen;            // tokens appended since the last re-layout (every head has them)
+    private int[][] segmentPos;     // positions each head kept at the last re-layout, ascending: its segment's first rows
+    private int tailLen;            // tokens appended since the last re-layout: every head's rows after its kept ones
+    private int tailCap;            // rows of every segment for appended tokens (filled or spare)
     private int[] tailPos = new int[0];
-    private int[] rowPos;           // position of every row (length = rowCapacity)
+    private int[] rowPos;           // position of every row (length = rowCapacity; spare rows 0, hidden by the mask)
     private int minPos;             // smallest position held (window masks)
     private NDArray ownership;      // [H, 1, rowCapacity] additive mask in the compute dtype
     private NDArray keysT, valueRows; // ragged views of k [D, rowCapacity] and v [rowCapacity, D]
-    private NDArray ownershipTail;  // ragged view of the mask's tail columns as [H, tailCapacity, H]
-    private NDArray diagonal;       // [H, 1, H]: 0 where the two heads are equal, -inf elsewhere (a tail token's mask)
+    private NDArray segmentTable;   // int32 [2, H + 1] on the device: segment starts; rows each head kept (decode steps)
+    private NDArray tailRows;       // int64 [H] on the device: each head's first row after its kept ones
+    private NDArray diagonal;       // [H, 1, H]: 0 where the two heads are equal, -inf elsewhere (a new token's mask)
     // pending retain: rows (in the current storage) and positions each head keeps; null when none
     private int[][] pendingRows, pendingPos;
     private NDArray[] headKeys, headValues; // cached per-head copies for keys()/values(); null when stale
@@ -90,9 +94,12 @@ final class LayerKv {
 
     /** Row of the head's i-th entry in the flat view of the current storage. */
     private int row(int head, int i) {
-        if (!ragged) return head * capacity() + i;
-        int seg = segmentPos[head].length;
-        return i < seg ? segmentStart[head] + i : segmentStart[numKvHeads] + (i - seg) * numKvHeads + head;
+        return ragged ? segmentStart[head] + i : head * capacity() + i;
+    }
+
+    /** Ragged layout: the head's first row after its kept entries (where its appended tokens start). */
+    private int firstTailRow(int head) {
+        return segmentStart[head] + segmentPos[head].length;
     }
 
     private int[] rows(int head) {
@@ -141,7 +148,7 @@ final class LayerKv {
         if (pendingRows == null) return;
         int[][] keepRows = pendingRows, keepPos = pendingPos;
         pendingRows = pendingPos = null;
-        NDArray[] old = {k, v, ownership, keysT, valueRows, ownershipTail};
+        NDArray[] old = {k, v, ownership, keysT, valueRows, segmentTable, tailRows};
         try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
             assign(flatK, flatV, keepRows, keepPos);
         }
@@ -203,7 +210,7 @@ final class LayerKv {
             gv.attach(manager);
         }
         ragged = !same;
-        ownership = keysT = valueRows = ownershipTail = null;
+        ownership = keysT = valueRows = segmentTable = tailRows = null;
         if (same) {
             len = srcPos[0].length;
             pos = srcPos[0].clone();
@@ -225,7 +232,7 @@ final class LayerKv {
                 System.arraycopy(srcPos[h], 0, rowPos, segmentStart[h], srcPos[h].length);
                 if (srcPos[h].length > 0) minPos = Math.min(minPos, srcPos[h][0]);
             }
-            tailLen = 0;
+            tailLen = tailCap = 0;
             tailPos = new int[0];
             raggedViews();
         }
@@ -238,19 +245,26 @@ final class LayerKv {
         return r;
     }
 
-    /** Ragged layout: the ownership mask and the views attention and appends use, for the current storage. */
+    /**
+     * Ragged layout: the ownership mask, the views attention uses and the segment table a decode step reads, for the
+     * current storage.
+     */
     private void raggedViews() {
-        int rows = capacity(), tail0 = segmentStart[numKvHeads], tailCap = (rows - tail0) / numKvHeads;
+        int rows = capacity();
         ownership = ownershipMask(rows);
         try (NDArray keyRows = k.reshape(rows, headDim)) { // a view: closed, or it would pin replaced storage
             keysT = keyRows.transpose(1, 0);
         }
         valueRows = v.reshape(rows, headDim);
-        if (tailCap > 0) {
-            try (NDArray tailColumns = ownership.get(new NDIndex(":, :, {}:", tail0))) {
-                ownershipTail = tailColumns.reshape(numKvHeads, tailCap, numKvHeads);
-            }
+        int[] table = new int[2 * (numKvHeads + 1)];
+        long[] tails = new long[numKvHeads];
+        for (int h = 0; h <= numKvHeads; h++) table[h] = segmentStart[h];
+        for (int h = 0; h < numKvHeads; h++) {
+            table[numKvHeads + 1 + h] = segmentPos[h].length;
+            tails[h] = firstTailRow(h);
         }
+        segmentTable = manager.create(table, new Shape(2, numKvHeads + 1));
+        tailRows = manager.create(tails);
     }
 
     /**
@@ -262,11 +276,7 @@ final class LayerKv {
     private NDArray ownershipMask(int rowCapacity) {
         int[] owner = new int[rowCapacity];
         Arrays.fill(owner, -1); // spare rows: no head's
-        int tail0 = segmentStart[numKvHeads];
-        for (int h = 0; h < numKvHeads; h++) {
-            Arrays.fill(owner, segmentStart[h], segmentStart[h + 1], h);
-            for (int j = 0; j < tailLen; j++) owner[tail0 + j * numKvHeads + h] = h;
-        }
+        for (int h = 0; h < numKvHeads; h++) Arrays.fill(owner, segmentStart[h], firstTailRow(h) + tailLen, h);
         try (NDManager scope = manager.newSubManager()) {
             NDArray rowOwner = scope.create(owner, new Shape(1, 1, rowCapacity));
             NDArray heads = scope.arange(numKvHeads).reshape(numKvHeads, 1, 1);
@@ -282,8 +292,8 @@ final class LayerKv {
     }
 
     /**
-     * [H, 1, H] in {@code dtype}: 0 where the two heads are equal, -inf elsewhere. Written into the ownership mask's
-     * columns of a tail token's H rows (row h belongs to head h); also what a captured decode step writes (DecodeGraph).
+     * [H, 1, H] in {@code dtype}: 0 where the two heads are equal, -inf elsewhere: the ownership mask's columns of a new
+     * token's H rows, one per head in head order; what a decode step writes (DecodeGraph) and appends repeat.
      */
     static NDArray headDiagonal(NDManager manager, int heads, DataType dtype) {
         float[] m = new float[heads * heads];
@@ -313,35 +323,33 @@ final class LayerKv {
             return;
         }
         ensureTailCapacity(tailLen + t);
-        int r0 = filledRows();
-        NDIndex dst = new NDIndex("{}:{}", r0, r0 + t * numKvHeads);
-        if (t == 1) { // [H, 1, D] is already token-major
-            k.set(dst, newK);
-            v.set(dst, newV);
-        } else {
-            try (NDArray tk = tokenMajor(newK, t); NDArray tv = tokenMajor(newV, t)) {
-                k.set(dst, tk);
-                v.set(dst, tv);
+        long[] dst = new long[numKvHeads * t]; // head-major, as the new keys/values: head h's t rows after its filled ones
+        for (int h = 0; h < numKvHeads; h++)
+            for (int i = 0; i < t; i++) {
+                dst[h * t + i] = firstTailRow(h) + tailLen + i;
+                rowPos[(int) dst[h * t + i]] = p0 + i;
             }
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray index = scope.create(dst);
+            NDIndex rows = new NDIndex("{}", index);
+            NDArray kr = newK.reshape(numKvHeads * t, 1, headDim), vr = newV.reshape(numKvHeads * t, 1, headDim);
+            kr.attach(scope);
+            vr.attach(scope);
+            k.set(rows, kr);
+            v.set(rows, vr);
+            ownership.set(new NDIndex(":, :, {}", index), ownerColumns(scope, t)); // the new rows become visible to their heads
         }
-        ownershipTail.set(new NDIndex(":, {}:{}", tailLen, tailLen + t), diagonal()); // the new rows become visible to their heads
-        for (int i = 0; i < t; i++) {
-            tailPos[tailLen + i] = p0 + i;
-            Arrays.fill(rowPos, r0 + i * numKvHeads, r0 + (i + 1) * numKvHeads, p0 + i);
-        }
+        for (int i = 0; i < t; i++) tailPos[tailLen + i] = p0 + i;
         tailLen += t;
         if (minPos == Integer.MAX_VALUE) minPos = p0;
     }
 
-    /** [H, T, D] → [T * H, 1, D], rows ordered (token, head). */
-    private NDArray tokenMajor(NDArray a, int t) {
-        try (NDArray tr = a.transpose(1, 0, 2)) {
-            return tr.reshape(t * numKvHeads, 1, headDim);
-        }
-    }
-
-    private int filledRows() {
-        return segmentStart[numKvHeads] + tailLen * numKvHeads;
+    /** Ownership-mask columns [H, 1, H * t] of t new tokens' rows in head-major order: 0 for the row's head only. */
+    private NDArray ownerColumns(NDManager scope, int t) {
+        if (t == 1) return diagonal();
+        NDArray r = diagonal().reshape(numKvHeads, 1, numKvHeads, 1).repeat(3, t).reshape(numKvHeads, 1, (long) numKvHeads * t);
+        r.attach(scope);
+        return r;
     }
 
     private void ensureSharedCapacity(int needed) {
@@ -368,29 +376,66 @@ final class LayerKv {
     }
 
     /**
-     * Ragged layout: room for {@code neededTokens} tail tokens. The tail grows by an eighth of the layer's entries per
-     * head (at least 16 tokens): spare rows stay under ~12 % of what is kept (doubling would let them reach 100 %
-     * of an evicted cache), and each growth, which copies the layer, still comes after many appends.
+     * Ragged layout: room for {@code neededTokens} appended tokens in every segment. Segments grow by an eighth of the
+     * layer's entries per head (at least 16 tokens): spare rows stay under ~12 % of what is kept (doubling would let
+     * them reach 100 % of an evicted cache), and each growth, which copies the layer, still comes after many appends.
      */
     private void ensureTailCapacity(int neededTokens) {
-        int tail0 = segmentStart[numKvHeads];
-        int tailCap = (capacity() - tail0) / numKvHeads;
         if (neededTokens <= tailCap) return;
-        int perHead = tail0 / numKvHeads + tailCap;
-        int newRows = tail0 + Math.max(neededTokens, tailCap + Math.max(16, perHead / 8)) * numKvHeads;
-        int used = filledRows();
-        reallocate(new Shape(newRows, 1, headDim), used > 0 ? new NDIndex("0:{}", used) : null);
+        int kept = 0;
+        for (int[] p : segmentPos) kept += p.length;
+        int perHead = kept / numKvHeads + tailCap;
+        relayoutSegments(Math.max(neededTokens, tailCap + Math.max(16, perHead / 8)));
+    }
+
+    /**
+     * Moves every head's filled rows into segments with room for {@code newTailCap} appended tokens: one gather per
+     * K/V, whose spare rows copy row 0 (finite values: the ownership mask hides them from plain-op attention, and a
+     * masked -inf score plus a NaN would not be hidden).
+     */
+    private void relayoutSegments(int newTailCap) {
+        int[] start = new int[numKvHeads + 1];
+        for (int h = 0; h < numKvHeads; h++) start[h + 1] = start[h] + segmentPos[h].length + newTailCap;
+        int newRows = start[numKvHeads], oldRows = capacity();
+        int[] newRowPos = new int[newRows];
+        long[] src = new long[newRows];
+        for (int h = 0; h < numKvHeads; h++) {
+            int filled = segmentPos[h].length + tailLen;
+            for (int i = 0; i < filled; i++) {
+                src[start[h] + i] = segmentStart[h] + i;
+                newRowPos[start[h] + i] = rowPos[segmentStart[h] + i];
+            }
+        }
+        NDArray nk, nv;
+        if (oldRows == 0) {
+            nk = manager.zeros(new Shape(newRows, 1, headDim), dtype);
+            nv = manager.zeros(new Shape(newRows, 1, headDim), dtype);
+        } else {
+            try (NDArray index = manager.create(src); NDArray fk = rowsView(k); NDArray fv = rowsView(v);
+                 NDArray gk = fk.get(new NDIndex("{}", index)); NDArray gv = fv.get(new NDIndex("{}", index))) {
+                nk = gk.reshape(newRows, 1, headDim);
+                nv = gv.reshape(newRows, 1, headDim);
+                nk.attach(manager);
+                nv.attach(manager);
+            }
+        }
+        freeStorage();
+        k = nk;
+        v = nv;
+        segmentStart = start;
+        tailCap = newTailCap;
+        rowPos = newRowPos;
+        tailPos = Arrays.copyOf(tailPos, newTailCap);
         raggedViews();
-        rowPos = Arrays.copyOf(rowPos, newRows);
-        tailPos = Arrays.copyOf(tailPos, (newRows - tail0) / numKvHeads);
     }
 
     /**
      * Where a decode step that writes in place (one captured CUDA graph, {@link DecodeGraph}) puts its token: the whole
-     * storage, with room for one more token made first, and the index the token goes to (shared layout: the column;
-     * ragged layout: the first of its numKvHeads tail rows, whose ownership-mask columns it also sets). The arrays stay
-     * the same objects until the layer re-allocates (growth, eviction), which is how a captured step knows it is stale.
-     * Follow the step with {@link #appendedInPlace}.
+     * storage, with room for one more token made first, and the index the token goes to. Shared layout: the column.
+     * Ragged layout: the count of tokens appended since the re-layout, so head h's row is {@code tailRows[h] +
+     * writeIndex} (its ownership-mask column is set to the head diagonal). The arrays stay the same objects until the
+     * layer re-allocates (growth, eviction), which is how a captured step knows it is stale. Follow the step with
+     * {@link #appendedInPlace}.
      */
     DecodeSlot decodeSlot() {
         flush();
@@ -398,18 +443,29 @@ final class LayerKv {
         if (k == null) throw new IllegalStateException("a decode step needs a prefilled layer");
         if (!ragged) {
             ensureSharedCapacity(len + 1);
-            return new DecodeSlot(k, v, null, len, capacity());
+            return new DecodeSlot(k, v, null, null, null, null, len, capacity());
         }
         ensureTailCapacity(tailLen + 1);
-        return new DecodeSlot(k, v, ownership, filledRows(), capacity());
+        int[] firstRows = new int[numKvHeads];
+        int longest = 0;
+        for (int h = 0; h < numKvHeads; h++) {
+            firstRows[h] = firstTailRow(h);
+            longest = Math.max(longest, segmentStart[h + 1] - segmentStart[h]);
+        }
+        return new DecodeSlot(k, v, ownership, segmentTable, tailRows, firstRows, tailLen, longest);
     }
 
     /**
-     * @param ownership  ragged layout's mask [H, 1, rows], null for the shared layout
-     * @param writeIndex shared: the column the token goes to; ragged: its first row
-     * @param capacity   shared: columns; ragged: rows (the token's numKvHeads rows fit below it)
+     * @param ownership    ragged layout's mask [H, 1, rows], null for the shared layout
+     * @param segmentTable ragged: int32 [2, H + 1], segment starts (FlashAttention's cu_seqlens_k) and the rows each
+     *                     head kept (its filled length is that plus writeIndex + 1); null for the shared layout
+     * @param tailRows     ragged: int64 [H], each head's first row after its kept ones; null for the shared layout
+     * @param firstRows    ragged: tailRows on the host; null for the shared layout
+     * @param writeIndex   shared: the column the token goes to; ragged: its offset from tailRows
+     * @param capacity     shared: columns; ragged: the longest segment's rows
      */
-    record DecodeSlot(NDArray keys, NDArray values, NDArray ownership, int writeIndex, int capacity) {}
+    record DecodeSlot(NDArray keys, NDArray values, NDArray ownership, NDArray segmentTable, NDArray tailRows,
+                      int[] firstRows, int writeIndex, int capacity) {}
 
     /** Host-side bookkeeping for the token a decode step wrote at {@link #decodeSlot}'s index (position {@code p}). */
     void appendedInPlace(int p) {
@@ -417,9 +473,8 @@ final class LayerKv {
             pos[len++] = p;
             return;
         }
-        int r0 = filledRows();
+        for (int h = 0; h < numKvHeads; h++) rowPos[firstTailRow(h) + tailLen] = p;
         tailPos[tailLen++] = p;
-        Arrays.fill(rowPos, r0, r0 + numKvHeads, p);
         if (minPos == Integer.MAX_VALUE) minPos = p;
     }
 
@@ -565,8 +620,8 @@ final class LayerKv {
     }
 
     private void freeStorage() {
-        for (NDArray a : new NDArray[] {k, v, ownership, keysT, valueRows, ownershipTail}) if (a != null) a.close();
-        k = v = ownership = keysT = valueRows = ownershipTail = null;
+        for (NDArray a : new NDArray[] {k, v, ownership, keysT, valueRows, segmentTable, tailRows}) if (a != null) a.close();
+        k = v = ownership = keysT = valueRows = segmentTable = tailRows = null;
         staleViews();
     }
 }

@@ -54,7 +54,7 @@ class FusedAttentionTest {
     void capturedStepsAttendABoundedMultipleOf256Columns() {
         int[][] cases = {{1024, 2048}, {32768, 65536}, {100, 300}, {1000, 1001}, {5000, 5100}};
         for (int[] c : cases) {
-            LayerKv.DecodeSlot slot = new LayerKv.DecodeSlot(null, null, null, c[0], c[1]);
+            LayerKv.DecodeSlot slot = new LayerKv.DecodeSlot(null, null, null, null, null, null, c[0], c[1]);
             long limit = DecodeGraph.graphLimits(new LayerKv.DecodeSlot[] {slot})[0];
             assertTrue(limit > c[0] && limit <= c[1], c[0] + "/" + c[1] + " -> " + limit);
             assertTrue(limit % 256 == 0 || limit == c[1], c[0] + "/" + c[1] + " -> " + limit);

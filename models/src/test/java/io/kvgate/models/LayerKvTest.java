@@ -107,7 +107,7 @@ class LayerKvTest {
     /**
      * The contract a decode step captured as a CUDA graph relies on (DecodeGraph, tools/make_fused_attention.py
      * decode_step): writing a token's keys/values at {@link LayerKv#decodeSlot}'s index (shared layout: that column;
-     * ragged: numKvHeads rows from it, with their ownership columns set to the head diagonal) and then calling
+     * ragged: row firstRows[h] + index of each head h, with its ownership column set to the head diagonal) and then calling
      * {@link LayerKv#appendedInPlace} leaves the cache exactly as {@code append} does, for both layouts.
      */
     @Test
@@ -135,13 +135,13 @@ class LayerKvTest {
                                 int last = appended.length(l, h) - 1;
                                 ai.djl.ndarray.NDArray k = appended.keys(l, h).get(last), val = appended.values(l, h).get(last);
                                 ai.djl.ndarray.index.NDIndex at = evicted
-                                        ? new ai.djl.ndarray.index.NDIndex("{}, 0", slot.writeIndex() + h)
+                                        ? new ai.djl.ndarray.index.NDIndex("{}, 0", slot.firstRows()[h] + slot.writeIndex())
                                         : new ai.djl.ndarray.index.NDIndex("{}, {}", h, slot.writeIndex());
                                 slot.keys().set(at, k);
                                 slot.values().set(at, val);
                                 if (evicted) {
                                     for (int owner = 0; owner < hk; owner++)
-                                        slot.ownership().set(new ai.djl.ndarray.index.NDIndex("{}, 0, {}", owner, slot.writeIndex() + h),
+                                        slot.ownership().set(new ai.djl.ndarray.index.NDIndex("{}, 0, {}", owner, slot.firstRows()[h] + slot.writeIndex()),
                                                 owner == h ? 0f : Float.NEGATIVE_INFINITY);
                                 }
                                 k.close();
