@@ -31,6 +31,20 @@ public interface Gate extends AutoCloseable {
      */
     NDArray score(NDArray x);
 
+    /** This gate's parameters as arrays on {@code device}, made once and owned by the gate: {@link #scoreBatch}'s operands. */
+    java.util.List<NDArray> deviceParams(ai.djl.Device device);
+
+    /**
+     * Scores [n, kvHeads, T] (float32) for hidden states {@code xs} [n, T, D] with parameters {@code w}: this gate's
+     * {@link #deviceParams} (then n = 1), or n gates' of this type and shape {@linkplain #stack stacked}, which scores n
+     * layers in one batched computation (a fixed ~6-20 ops for all layers instead of per layer: on a GPU each op costs
+     * host time, BENCHMARKS.md). The result belongs to xs's manager; intermediates are freed.
+     */
+    NDArray scoreBatch(NDArray xs, java.util.List<NDArray> w);
+
+    /** Stacks gates' {@link #deviceParams} (this type, equal shapes) along a new leading axis into {@code m}. */
+    java.util.List<NDArray> stack(java.util.List<java.util.List<NDArray>> perGate, ai.djl.ndarray.NDManager m);
+
     /**
      * The same function for the fused decoder layer to compute on {@code device} (its parameters as device arrays, in
      * the module's order; {@link io.kvgate.models.FusedGate}), or null for a gate the module does not know.

@@ -1,20 +1,29 @@
 package io.kvgate.gates;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import io.kvgate.models.KvgateException;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
+import java.util.List;
 import java.util.Collections;
 import java.util.Map;
 import java.util.TreeMap;
 
 /**
  * The gates of one model, one per gated layer (Gemma3: global layers only), all of one {@link GateType}.
- * Closing it frees every gate's device copies.
+ * Closing it frees every gate's device copies and the stacked copies {@link #scoreLayers} made.
  */
 public final class GateSet implements AutoCloseable {
     private final GateType type;
     private final TreeMap<Integer, Gate> byLayer = new TreeMap<>();
+    private final Map<String, List<NDArray>> stacks = new java.util.HashMap<>(); // "device layers" -> stacked params
+    private final Map<Device, NDManager> stackManagers = new java.util.HashMap<>();
 
     public GateSet(GateType type, Collection<? extends Gate> gates) {
         this.type = type;
@@ -50,6 +59,46 @@ public final class GateSet implements AutoCloseable {
         return gate(layer).score(x);
     }
 
+    /**
+     * Scores [n, kvHeads, T] (float32) of the n {@code layers}' attention inputs {@code xs} [n, T, D] (row i is layer
+     * layers[i]'s) in one batched computation on xs's device: the gates' parameters are stacked once per device and
+     * layer list. Gates of unequal shapes are scored one by one and stacked. The result belongs to xs's manager.
+     */
+    public NDArray scoreLayers(int[] layers, NDArray xs) {
+        if (xs.getShape().dimension() != 3 || xs.getShape().get(0) != layers.length || xs.getShape().get(2) != hiddenSize())
+            throw new IllegalArgumentException("scoreLayers expects [" + layers.length + ", T, " + hiddenSize() + "], got " + xs.getShape());
+        List<NDArray> w = stacked(layers, xs.getDevice());
+        if (w != null) return gate(layers[0]).scoreBatch(xs, w);
+        NDManager owner = xs.getManager();
+        try (NDManager scope = owner.newSubManager()) {
+            NDList parts = new NDList();
+            for (int i = 0; i < layers.length; i++) {
+                NDArray x = xs.get(i);
+                x.attach(scope);
+                NDArray one = gate(layers[i]).score(x);
+                one.attach(scope);
+                parts.add(one);
+            }
+            NDArray all = NDArrays.stack(parts, 0);
+            all.attach(owner);
+            return all;
+        }
+    }
+
+    /** The layers' gate parameters stacked on {@code device}, made once; null when their shapes differ. */
+    private synchronized List<NDArray> stacked(int[] layers, Device device) {
+        String key = device + " " + Arrays.toString(layers);
+        if (stacks.containsKey(key)) return stacks.get(key);
+        List<List<NDArray>> perGate = new ArrayList<>();
+        for (int l : layers) perGate.add(gate(l).deviceParams(device));
+        boolean same = true;
+        for (List<NDArray> w : perGate)
+            for (int i = 0; i < w.size() && same; i++) same = w.get(i).getShape().equals(perGate.get(0).get(i).getShape());
+        List<NDArray> w = same ? gate(layers[0]).stack(perGate, stackManagers.computeIfAbsent(device, NDManager::newBaseManager)) : null;
+        stacks.put(key, w);
+        return w;
+    }
+
     public Map<Integer, Gate> byLayer() {
         return Collections.unmodifiableMap(byLayer);
     }
@@ -63,7 +112,10 @@ public final class GateSet implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         byLayer.values().forEach(Gate::close);
+        stackManagers.values().forEach(NDManager::close);
+        stackManagers.clear();
+        stacks.clear();
     }
 }

@@ -79,15 +79,31 @@ public final class LinearGate implements Gate {
     public NDArray score(NDArray x) {
         if (x.getShape().dimension() != 2 || x.getShape().get(1) != hidden)
             throw new IllegalArgumentException("layer " + layer + " gate expects [T, " + hidden + "], got " + x.getShape());
-        List<NDArray> w = device.on(x.getDevice());
-        NDManager owner = x.getManager();
+        return SinkGate.oneLayer(this, x);
+    }
+
+    @Override
+    public List<NDArray> deviceParams(ai.djl.Device on) {
+        return device.on(on);
+    }
+
+    /** w: W [D, H] and b [H] (one gate), or [n, D, H] and [n, 1, H] (stacked). */
+    @Override
+    public NDArray scoreBatch(NDArray xs, List<NDArray> w) {
+        NDManager owner = xs.getManager();
         try (NDManager scope = owner.newSubManager()) {
-            x.tempAttach(scope);
-            NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-            NDArray score = Activation.sigmoid(xf.matMul(w.get(0)).add(w.get(1))).transpose();  // [H,T]
+            xs.tempAttach(scope);
+            NDArray xf = xs.getDataType() == DataType.FLOAT32 ? xs : xs.toType(DataType.FLOAT32, false);
+            NDArray score = Activation.sigmoid(xf.matMul(w.get(0)).add(w.get(1))).transpose(0, 2, 1);  // [n,H,T]
             score.attach(owner);
             return score;
         }
+    }
+
+    @Override
+    public List<NDArray> stack(List<List<NDArray>> perGate, NDManager m) {
+        NDArray weights = SinkGate.stacked(perGate, 0, m), biases = SinkGate.stacked(perGate, 1, m);
+        return List.of(weights, biases.expandDims(1));
     }
 
     @Override

@@ -217,26 +217,74 @@ public final class SinkGate implements Gate {
         Dims d = p.dims;
         if (x.getShape().dimension() != 2 || x.getShape().get(1) != d.hidden())
             throw new IllegalArgumentException("layer " + layer + " gate expects [T, " + d.hidden() + "], got " + x.getShape());
-        int t = (int) x.getShape().get(0);
-        int h = d.kvHeads(), g = d.group(), dim = d.dim();
-        List<NDArray> w = device.on(x.getDevice());
-        NDArray invSqrtD = w.get(7), eps = w.get(8);
+        return oneLayer(this, x);
+    }
+
+    /** {@link Gate#score} through {@link Gate#scoreBatch} with n = 1: x [T, D] → [H, T] in x's manager. */
+    static NDArray oneLayer(Gate gate, NDArray x) {
         NDManager owner = x.getManager();
         try (NDManager scope = owner.newSubManager()) {
-            x.tempAttach(scope);
-            NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-            NDArray q = rmsNorm(xf.matMul(w.get(0)).add(w.get(1)).reshape(t, h, g, dim), w.get(3), eps);   // [T,H,G,d′]
-            NDArray k = rmsNorm(xf.matMul(w.get(2)).reshape(t, h, 1, dim), w.get(4), eps);               // [T,H,1,d′]
-            NDArray logit = q.mul(k).sum(new int[] {3}).mul(invSqrtD).add(w.get(6));             // [T,H,G]
-            NDArray qh = q.transpose(1, 0, 2, 3).reshape(h, (long) t * g, dim);                  // [H,T·G,d′]
-            NDArray ls = qh.matMul(w.get(5)).mul(invSqrtD);                                       // [H,T·G,S]
-            NDArray max = ls.max(new int[] {2}, true);
-            NDArray lse = ls.sub(max).exp().sum(new int[] {2}).log().add(max.squeeze(2));         // [H,T·G]
-            NDArray u = logit.transpose(1, 0, 2).reshape(h, (long) t * g).sub(lse);
-            NDArray score = Activation.sigmoid(u).reshape(h, t, g).mean(new int[] {2});           // [H,T]
+            NDArray xs = x.expandDims(0);
+            xs.attach(scope);
+            NDArray batch = gate.scoreBatch(xs, gate.deviceParams(x.getDevice()));
+            batch.attach(scope);
+            NDArray score = batch.squeeze(0);
             score.attach(owner);
             return score;
         }
+    }
+
+    @Override
+    public List<NDArray> deviceParams(ai.djl.Device on) {
+        return device.on(on);
+    }
+
+    /**
+     * w: one gate's {W_q [D, H·G·d′], b_q, W_k [D, H·d′], q_norm [d′], k_norm [d′], K_s [H, d′, S], b [H, G], 1/√d′, ε},
+     * or n gates' stacked with a leading axis (and broadcast axes: b_q [n, 1, ·], norms [n, 1, 1, 1, d′], b [n, 1, H, G]).
+     */
+    @Override
+    public NDArray scoreBatch(NDArray xs, List<NDArray> w) {
+        Dims d = p.dims;
+        long n = xs.getShape().get(0), t = xs.getShape().get(1);
+        int h = d.kvHeads(), g = d.group(), dim = d.dim();
+        NDArray invSqrtD = w.get(7), eps = w.get(8);
+        NDManager owner = xs.getManager();
+        try (NDManager scope = owner.newSubManager()) {
+            xs.tempAttach(scope);
+            NDArray xf = xs.getDataType() == DataType.FLOAT32 ? xs : xs.toType(DataType.FLOAT32, false);
+            NDArray q = rmsNorm(xf.matMul(w.get(0)).add(w.get(1)).reshape(n, t, h, g, dim), w.get(3), eps); // [n,T,H,G,d′]
+            NDArray k = rmsNorm(xf.matMul(w.get(2)).reshape(n, t, h, 1, dim), w.get(4), eps);             // [n,T,H,1,d′]
+            NDArray logit = q.mul(k).sum(new int[] {4}).mul(invSqrtD).add(w.get(6));                 // [n,T,H,G]
+            NDArray qh = q.transpose(0, 2, 1, 3, 4).reshape(n, h, t * g, dim);                        // [n,H,T·G,d′]
+            NDArray ls = qh.matMul(w.get(5)).mul(invSqrtD);                                           // [n,H,T·G,S]
+            NDArray max = ls.max(new int[] {3}, true);
+            NDArray lse = ls.sub(max).exp().sum(new int[] {3}).log().add(max.squeeze(3));             // [n,H,T·G]
+            NDArray u = logit.transpose(0, 2, 1, 3).reshape(n, h, t * g).sub(lse);
+            NDArray score = Activation.sigmoid(u).reshape(n, h, t, g).mean(new int[] {3});             // [n,H,T]
+            score.attach(owner);
+            return score;
+        }
+    }
+
+    @Override
+    public List<NDArray> stack(List<List<NDArray>> perGate, NDManager m) {
+        int n = perGate.size();
+        Dims d = p.dims;
+        List<NDArray> first = perGate.get(0);
+        return List.of(stacked(perGate, 0, m), stacked(perGate, 1, m).expandDims(1), stacked(perGate, 2, m),
+                stacked(perGate, 3, m).reshape(n, 1, 1, 1, d.dim()), stacked(perGate, 4, m).reshape(n, 1, 1, 1, d.dim()),
+                stacked(perGate, 5, m), stacked(perGate, 6, m).reshape(n, 1, d.kvHeads(), d.group()),
+                first.get(7), first.get(8)); // scalars shared by every gate of these dims
+    }
+
+    /** Parameter {@code i} of every gate stacked along a new leading axis, in {@code m}. */
+    static NDArray stacked(List<List<NDArray>> perGate, int i, NDManager m) {
+        ai.djl.ndarray.NDList parts = new ai.djl.ndarray.NDList();
+        for (List<NDArray> w : perGate) parts.add(w.get(i));
+        NDArray s = ai.djl.ndarray.NDArrays.stack(parts, 0);
+        s.attach(m);
+        return s;
     }
 
     @Override

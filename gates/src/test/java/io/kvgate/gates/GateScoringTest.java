@@ -49,6 +49,39 @@ class GateScoringTest {
         }
     }
 
+    /** Several layers' gates stacked and scored in one batched computation give each layer's own scores. */
+    @Test
+    void stackedLayersScoreAsEachLayerAlone() {
+        Random r = new Random(5);
+        int t = 19, d = DIMS.hidden(), h = DIMS.kvHeads();
+        int[] layers = {1, 4, 6};
+        java.util.List<Gate> sinks = new java.util.ArrayList<>(), linears = new java.util.ArrayList<>();
+        for (int l : layers) {
+            sinks.add(new SinkGate(l, GateTestData.randomSink(DIMS, 20 + l)));
+            linears.add(new LinearGate(l, d, h, GateTestData.gaussian(r, h * d, 0.3), GateTestData.gaussian(r, h, 1.0)));
+        }
+        for (GateSet set : new GateSet[] {new GateSet(GateType.SINK, sinks), new GateSet(GateType.LINEAR, linears)}) {
+            try (set; NDManager m = NDManager.newBaseManager()) {
+                float[] x = GateTestData.gaussian(r, layers.length * t * d, 1.0);
+                NDArray xs = m.create(x, new Shape(layers.length, t, d));
+                for (int pass = 0; pass < 2; pass++) { // the second pass reuses the stacked parameters
+                    NDArray all = set.scoreLayers(layers, xs);
+                    assertEquals(new Shape(layers.length, h, t), all.getShape());
+                    float[] got = all.toFloatArray();
+                    for (int i = 0; i < layers.length; i++) {
+                        float[] rows = java.util.Arrays.copyOfRange(x, i * t * d, (i + 1) * t * d);
+                        float[] plain = set.gate(layers[i]).scoreRows(rows, t);
+                        assertPathsAgree(plain, java.util.Arrays.copyOfRange(got, i * h * t, (i + 1) * h * t), t, h, 2e-6);
+                    }
+                }
+                // one layer alone, and a subset in another order, from the same set
+                float[] one = set.scoreLayers(new int[] {6, 1}, xs.get("0:2")).toFloatArray();
+                float[] sixAlone = set.score(6, xs.get(0)).toFloatArray();
+                for (int i = 0; i < h * t; i++) assertEquals(sixAlone[i], one[i], 2e-6);
+            }
+        }
+    }
+
     @Test
     void initialSinkGateScoresSigmoidOfBiasMinusLogSinks() {
         // zero projections and sink keys: q = 0, so l = b and logsumexp over 16 zero logits = ln 16

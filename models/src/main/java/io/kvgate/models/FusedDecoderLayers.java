@@ -21,12 +21,16 @@ final class FusedDecoderLayers {
     /** {@code KVGATE_FUSED_LAYERS=0} (or {@code -Dkvgate.fusedLayers=false}) keeps Model's own layer ops (A/B timing). */
     static final String ENV = "KVGATE_FUSED_LAYERS";
 
-    /** {@code KVGATE_FUSED_GATES=0} (or {@code -Dkvgate.fusedGates=false}) keeps gates out of the fused layer (A/B timing). */
+    /**
+     * {@code KVGATE_FUSED_GATES=1} (or {@code -Dkvgate.fusedGates=true}) computes an observer's gates inside each fused
+     * layer call (decoder_in_gated); off by default since the evaluator scores all layers' gates in one batch after
+     * the chunk, fewer ops in all (A/B timing).
+     */
     static final String GATES_ENV = "KVGATE_FUSED_GATES";
 
     static boolean gatesEnabled() {
         String v = System.getProperty("kvgate.fusedGates", System.getenv(GATES_ENV));
-        return v == null || !(v.equals("0") || v.equalsIgnoreCase("false"));
+        return v != null && (v.equals("1") || v.equalsIgnoreCase("true"));
     }
 
     static boolean enabled() {

@@ -13,13 +13,18 @@ import java.util.List;
 
 /**
  * Fast KVzip's gates (ALGORITHM.md §4): a token's score depends only on its own attention-input hidden
- * state, so it is computed once, as the token enters the cache. During prefill each chunk is scored on the
- * device as the layer produces it; during decoding the new tokens' hidden states are buffered and the buffer
- * is scored once per decode interval (the runtime has it scored every 128 tokens), never re-scored. Scores
- * stay on the device ({@link PendingScores}) until an eviction needs them and then come back in one copy: a
- * host read waits for the GPU, so nothing is read when nothing is evicted (ratio 1, decoding within budget).
+ * state, so it is computed once, as the token enters the cache. The hidden states are buffered and scored in one
+ * batched computation for all gated layers ({@link LayerGates#scoreLayers}): during prefill once the chunk has passed
+ * the last gated layer (or the buffer reaches {@link #PREFILL_BUFFER_BYTES}), during decoding once per decode interval
+ * (the runtime has it scored every 128 tokens), never re-scored. Per layer, the gate's ~6-20 ops cost ~95 µs of host
+ * time on a GPU whatever the chunk (BENCHMARKS.md), the batch a fixed ~20 ops for all layers. Scores stay on the device
+ * ({@link PendingScores}) until an eviction needs them and then come back in one copy: a host read waits for the
+ * GPU, so nothing is read when nothing is evicted (ratio 1, decoding within budget).
  */
 public final class GateScorer implements Scorer {
+    /** Buffered prefill hidden states (bytes) that make the layers buffered so far scored at once. */
+    static final long PREFILL_BUFFER_BYTES = 64L << 20;
+
     private final LayerGates gates;
     private final Runnable onHostRead;
 
@@ -46,12 +51,14 @@ public final class GateScorer implements Scorer {
     private final class Session implements ScoreSession {
         private final PositionBook book;
         private final NDManager buffers;
-        private final List<List<NDArray>> pendingX = new ArrayList<>();       // decode: hidden states to score
+        private final List<List<NDArray>> pendingX = new ArrayList<>();       // hidden states to score, per layer
         private final List<List<int[]>> pendingPositions = new ArrayList<>();
         private final List<NDArray> pendingStacks = new ArrayList<>();        // decode steps run as one graph: [L, T, hidden]
         private final List<int[]> pendingStackPositions = new ArrayList<>();
         private final PendingScores pendingScores;                            // device scores [H, T] not read yet
         private boolean decoding;
+        private long bufferedBytes;                                           // prefill: of pendingX
+        private final int lastGated;
         private final ai.djl.Device device;
 
         Session(SequenceInfo seq) {
@@ -59,7 +66,9 @@ public final class GateScorer implements Scorer {
             int layers = seq.model().config().numLayers();
             book = new PositionBook(layers, seq.model().config().numKvHeads(), gates.layers());
             buffers = seq.model().manager().newSubManager();
-            pendingScores = new PendingScores(layers, buffers, onHostRead);
+            pendingScores = new PendingScores(buffers, onHostRead);
+            int[] gated = gates.layers();
+            lastGated = gated[gated.length - 1];
             for (int l = 0; l < layers; l++) {
                 pendingX.add(new ArrayList<>());
                 pendingPositions.add(new ArrayList<>());
@@ -72,13 +81,17 @@ public final class GateScorer implements Scorer {
                 @Override
                 public void attentionInput(int layer, NDArray x, int[] positions) {
                     if (!book.scored(layer)) return;
-                    if (decoding) { // buffered: scored in one batch per decode interval
-                        x.attach(buffers); // taken over, not copied: no device op per layer and step
-                        pendingX.get(layer).add(x);
-                        pendingPositions.get(layer).add(positions.clone());
-                    } else {
-                        keepScores(layer, gates.score(layer, x), positions.clone());
-                    }
+                    // buffered: scored in one batch for all layers (layerOutput, scoreBuffered)
+                    x.attach(buffers); // taken over, not copied: no device op per layer and step
+                    pendingX.get(layer).add(x);
+                    pendingPositions.get(layer).add(positions.clone());
+                    if (!decoding) bufferedBytes += x.size() * x.getDataType().getNumOfBytes();
+                }
+
+                @Override
+                public void layerOutput(int layer, NDArray out) {
+                    // after the layer, not at its attention input: Model's own layers still use that array then
+                    if (!decoding && (layer >= lastGated || bufferedBytes >= PREFILL_BUFFER_BYTES)) scorePending();
                 }
 
                 @Override
@@ -136,40 +149,64 @@ public final class GateScorer implements Scorer {
             book.restore();
         }
 
-        /** Scores every buffered hidden state in one batched call per layer, on the device (nothing is read back). */
+        /** Scores every buffered hidden state on the device (nothing is read back). */
         @Override
         public void scoreBuffered() {
-            for (int l = 0; l < pendingX.size(); l++) {
-                List<NDArray> xs = pendingX.get(l);
-                if (xs.isEmpty()) continue;
-                int[] positions = concat(pendingPositions.get(l));
-                if (xs.size() == 1) {
-                    keepScores(l, gates.score(l, xs.get(0)), positions);
-                } else {
-                    try (NDArray x = NDArrays.concat(new NDList(xs), 0)) {
-                        keepScores(l, gates.score(l, x), positions);
-                    }
-                }
-            }
+            scorePending();
             flushStacks();
             dropBuffered();
         }
 
-        /** Scores the buffered all-layer attention inputs: one concat, then one slice and one gate call per layer. */
+        /**
+         * Scores the per-layer buffers: the layers' hidden states stacked into [n, N, hidden] and scored in one batch
+         * when every layer holds the same positions (a prefill chunk, a decode interval), else layer by layer.
+         */
+        private void scorePending() {
+            List<Integer> layers = new ArrayList<>();
+            for (int l = 0; l < pendingX.size(); l++) if (!pendingX.get(l).isEmpty()) layers.add(l);
+            if (layers.isEmpty()) return;
+            int[] positions = concat(pendingPositions.get(layers.get(0)));
+            boolean samePositions = true;
+            for (int l : layers) samePositions &= java.util.Arrays.equals(positions, concat(pendingPositions.get(l)));
+            try (NDManager scope = buffers.newSubManager()) {
+                NDList xs = new NDList();
+                for (int l : layers) {
+                    List<NDArray> parts = pendingX.get(l);
+                    NDArray x = parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts), 0);
+                    if (parts.size() > 1) x.attach(scope);
+                    if (samePositions) xs.add(x);
+                    else keepScores(l, gates.score(l, x), concat(pendingPositions.get(l)));
+                }
+                if (samePositions) {
+                    NDArray stacked = xs.size() == 1 ? xs.get(0).expandDims(0) : NDArrays.stack(xs, 0); // [n, N, hidden]
+                    stacked.attach(scope);
+                    keepScores(layers.stream().mapToInt(Integer::intValue).toArray(),
+                            gates.scoreLayers(layers.stream().mapToInt(Integer::intValue).toArray(), stacked), positions);
+                }
+            }
+            for (int l : layers) {
+                pendingX.get(l).forEach(NDArray::close);
+                pendingX.get(l).clear();
+                pendingPositions.get(l).clear();
+            }
+            bufferedBytes = 0;
+        }
+
+        /** Scores the buffered all-layer attention inputs [L, N, hidden] (graph decode steps): one batch of the gated rows. */
         private void flushStacks() {
             if (pendingStacks.isEmpty()) return;
             int[] positions = concat(pendingStackPositions);
-            boolean joined = pendingStacks.size() > 1;
-            NDArray stacked = joined ? NDArrays.concat(new NDList(pendingStacks), 1) : pendingStacks.get(0); // [L, N, hidden]
-            try {
-                for (int l = 0; l < pendingX.size(); l++) {
-                    if (!book.scored(l)) continue;
-                    try (NDArray x = stacked.get(l)) {
-                        keepScores(l, gates.score(l, x), positions);
-                    }
+            int[] gated = java.util.stream.IntStream.range(0, pendingX.size()).filter(book::scored).toArray();
+            try (NDManager scope = buffers.newSubManager()) {
+                NDArray stacked = pendingStacks.size() > 1 ? NDArrays.concat(new NDList(pendingStacks), 1) : pendingStacks.get(0);
+                if (pendingStacks.size() > 1) stacked.attach(scope);
+                NDArray rows = stacked;
+                if (gated.length < stacked.getShape().get(0)) {
+                    NDArray index = scope.create(java.util.Arrays.stream(gated).asLongStream().toArray());
+                    rows = stacked.get(new ai.djl.ndarray.index.NDIndex("{}", index));
+                    rows.attach(scope);
                 }
-            } finally {
-                if (joined) stacked.close();
+                keepScores(gated, gates.scoreLayers(gated, rows), positions);
             }
         }
 
@@ -189,6 +226,10 @@ public final class GateScorer implements Scorer {
             pendingScores.add(layer, scores, positions);
         }
 
+        private void keepScores(int[] layers, NDArray scores, int[] positions) {
+            pendingScores.add(layers, scores, positions);
+        }
+
         private void dropBuffered() {
             for (List<NDArray> xs : pendingX) {
                 xs.forEach(NDArray::close);
@@ -198,6 +239,7 @@ public final class GateScorer implements Scorer {
             pendingStacks.forEach(NDArray::close);
             pendingStacks.clear();
             pendingStackPositions.clear();
+            bufferedBytes = 0;
         }
 
         @Override

@@ -18,6 +18,26 @@ public interface LayerGates {
     /** Scores [kvHeads, T] (float32, in (0,1)) for hidden states x [T, D]; attached to x's manager. */
     NDArray score(int layer, NDArray x);
 
+    /**
+     * Scores [n, kvHeads, T] of the n {@code layers}' hidden states xs [n, T, D] (row i is layer layers[i]'s), attached to
+     * xs's manager. The default scores layer by layer; a {@link GateSet} scores all of them in one batched computation.
+     */
+    default NDArray scoreLayers(int[] layers, NDArray xs) {
+        ai.djl.ndarray.NDList parts = new ai.djl.ndarray.NDList();
+        try (ai.djl.ndarray.NDManager scope = xs.getManager().newSubManager()) {
+            for (int i = 0; i < layers.length; i++) {
+                NDArray x = xs.get(i);
+                x.attach(scope);
+                NDArray s = score(layers[i], x);
+                s.attach(scope);
+                parts.add(s);
+            }
+            NDArray all = ai.djl.ndarray.NDArrays.stack(parts, 0);
+            all.attach(xs.getManager());
+            return all;
+        }
+    }
+
     /** The gate of {@code layer} for the fused decoder layer to compute on {@code device}, or null (then {@link #score}). */
     default io.kvgate.models.FusedGate fused(int layer, ai.djl.Device device) {
         return null;
@@ -38,6 +58,11 @@ public interface LayerGates {
             @Override
             public NDArray score(int layer, NDArray x) {
                 return gates.score(layer, x);
+            }
+
+            @Override
+            public NDArray scoreLayers(int[] layers, NDArray xs) {
+                return gates.scoreLayers(layers, xs);
             }
         };
     }

@@ -12,10 +12,10 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Gate scores still on the device, [kvHeads, T] per scored chunk and layer, with the positions they belong to.
- * They are read back only when an eviction needs them, all in one copy: a host read waits for the device, and
- * reading scores nobody asks for (ratio 1, a decode interval within budget) costs the prefill that wait plus
- * O(context) host work.
+ * Gate scores still on the device, with the layers and positions they belong to: [kvHeads, T] of one layer, or
+ * [n, kvHeads, T] of n layers scored in one batch (GateSet.scoreLayers). They are read back only when an eviction
+ * needs them, all in one copy: a host read waits for the device, and reading scores nobody asks for (ratio 1, a decode
+ * interval within budget) costs the prefill that wait plus O(context) host work.
  *
  * <p>The scores still pending when the context is done are {@linkplain #pinContext pinned}: every query starts
  * from them ({@link #rewindToContext}), so reading them back during one query must not close them. Device arrays
@@ -23,37 +23,36 @@ import java.util.Set;
  * {@link #close} only; the others as soon as they are read or dropped.
  */
 final class PendingScores implements AutoCloseable {
+    /** Scores of {@code layers} (one row each, in order) for {@code positions}. */
+    private record Entry(int[] layers, NDArray scores, int[] positions) {}
+
     private final NDManager manager;
     private final Runnable onHostRead;
-    private final List<List<NDArray>> scores = new ArrayList<>();   // per layer, in scoring order
-    private final List<List<int[]>> positions = new ArrayList<>();
-    private final List<List<NDArray>> contextScores = new ArrayList<>();
-    private final List<List<int[]>> contextPositions = new ArrayList<>();
+    private final List<Entry> entries = new ArrayList<>();   // in scoring order
+    private final List<Entry> context = new ArrayList<>();
     private final Set<NDArray> pinned = Collections.newSetFromMap(new IdentityHashMap<>());
 
     /** Scores will be attached to {@code manager}; {@code onHostRead} runs at every device-to-host read (a test hook). */
-    PendingScores(int layers, NDManager manager, Runnable onHostRead) {
+    PendingScores(NDManager manager, Runnable onHostRead) {
         this.manager = manager;
         this.onHostRead = onHostRead;
-        for (int l = 0; l < layers; l++) {
-            scores.add(new ArrayList<>());
-            positions.add(new ArrayList<>());
-            contextScores.add(new ArrayList<>());
-            contextPositions.add(new ArrayList<>());
-        }
     }
 
     /** Takes over {@code s} [kvHeads, T], the scores of {@code p} (T positions) in {@code layer}. */
     void add(int layer, NDArray s, int[] p) {
+        add(new int[] {layer}, s, p);
+    }
+
+    /** Takes over {@code s} [n, kvHeads, T] (or [kvHeads, T] when n = 1): the scores of {@code p} in the n {@code layers}. */
+    void add(int[] layers, NDArray s, int[] p) {
         s.attach(manager);
-        scores.get(layer).add(s);
-        positions.get(layer).add(p);
+        entries.add(new Entry(layers.clone(), s, p));
     }
 
     /** One device-to-host copy of every pending score, recorded in {@code book} by (layer, head, position). */
     void readInto(PositionBook book) {
         NDList flat = new NDList();
-        for (List<NDArray> layer : scores) for (NDArray s : layer) flat.add(s.reshape(-1));
+        for (Entry e : entries) flat.add(e.scores.reshape(-1));
         if (flat.isEmpty()) return;
         float[] all;
         try (NDArray joined = flat.size() == 1 ? flat.get(0) : NDArrays.concat(flat, 0)) {
@@ -63,12 +62,11 @@ final class PendingScores implements AutoCloseable {
         }
         onHostRead.run();
         int o = 0;
-        for (int l = 0; l < scores.size(); l++) {
-            List<int[]> layerPositions = positions.get(l);
-            for (int c = 0; c < layerPositions.size(); c++) {
-                int[] p = layerPositions.get(c);
-                int t = p.length, heads = (int) (scores.get(l).get(c).size() / t);
-                boolean run = t > 0 && p[t - 1] - p[0] == t - 1; // a chunk's positions are consecutive
+        for (Entry e : entries) {
+            int[] p = e.positions;
+            int t = p.length, heads = (int) (e.scores.size() / t / e.layers.length);
+            boolean run = t > 0 && p[t - 1] - p[0] == t - 1; // a chunk's positions are consecutive
+            for (int l : e.layers) {
                 for (int h = 0; h < heads; h++) {
                     if (run) book.setRun(l, h, p[0], all, o + h * t, t);
                     else for (int i = 0; i < t; i++) book.set(l, h, p[i], all[o + h * t + i]);
@@ -82,34 +80,24 @@ final class PendingScores implements AutoCloseable {
     /** The context is in: what is pending now is part of the state every query starts from. */
     void pinContext() {
         Set<NDArray> now = Collections.newSetFromMap(new IdentityHashMap<>());
-        for (List<NDArray> layer : scores) now.addAll(layer);
+        for (Entry e : entries) now.add(e.scores);
         for (NDArray a : pinned) if (!now.contains(a)) a.close(); // an earlier pin, already read: no longer needed
         pinned.clear();
         pinned.addAll(now);
-        for (int l = 0; l < scores.size(); l++) {
-            contextScores.get(l).clear();
-            contextScores.get(l).addAll(scores.get(l));
-            contextPositions.get(l).clear();
-            contextPositions.get(l).addAll(positions.get(l));
-        }
+        context.clear();
+        context.addAll(entries);
     }
 
     /** Drops what was scored after the context and puts the context's unread scores back. */
     void rewindToContext() {
         clear();
-        for (int l = 0; l < scores.size(); l++) {
-            scores.get(l).addAll(contextScores.get(l));
-            positions.get(l).addAll(contextPositions.get(l));
-        }
+        entries.addAll(context);
     }
 
     /** Forgets the pending scores, closing those no snapshot holds. */
     private void clear() {
-        for (List<NDArray> layer : scores) {
-            for (NDArray s : layer) if (!pinned.contains(s)) s.close();
-            layer.clear();
-        }
-        positions.forEach(List::clear);
+        for (Entry e : entries) if (!pinned.contains(e.scores)) e.scores.close();
+        entries.clear();
     }
 
     @Override
@@ -117,7 +105,6 @@ final class PendingScores implements AutoCloseable {
         clear();
         pinned.forEach(NDArray::close);
         pinned.clear();
-        contextScores.forEach(List::clear);
-        contextPositions.forEach(List::clear);
+        context.clear();
     }
 }
