@@ -36,9 +36,6 @@ decoder_in(x, in_norm, qkv_t, qkv_bias, qk_norm, cos, sin, p0, heads, kv_heads, 
   p0..p0+T-1 from the full cos/sin tables. Empty tensors stand for an absent bias / q-k norm.
   h [T, hidden] (the attention input), q [H, T, D], k [Hkv, T, D], v [Hkv, T, D].
 
-decoder_in_gated(<decoder_in's arguments>, gate_kind, gate) -> (scores, q, k, v)
-  decoder_in plus the layer's KV gate on h (1 linear: sigmoid(h W + b); 2 the sink-attention gate of
-  gates/SinkGate.java), returning its scores [Hkv, T] (float32) instead of h: gated prefill with no gate ops of its own.
 
 decoder_out(x, attn, o_t, o_bias, post_norm, gate_up_t, down_t, eps) -> x'
   o_proj over attn [H, T, D] (+ bias), residual, post-attention RMSNorm, SwiGLU MLP, residual.
@@ -101,24 +98,6 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> tor
 def _signed_sin(sin: torch.Tensor) -> torch.Tensor:
     half = sin.size(-1) // 2
     return torch.cat((-sin[..., :half], sin[..., half:]), -1)
-
-
-def _gate_scores(h: torch.Tensor, kind: int, p: List[torch.Tensor]) -> torch.Tensor:
-    """A KV gate's scores [H, T] (float32) for attention inputs h [T, D]: kind 1 linear, 2 sink (gates/*Gate.java)."""
-    x = h.float()
-    if kind == 1:
-        return torch.sigmoid(torch.matmul(x, p[0]) + p[1]).t()
-    # sink gate: p = W_q [D, H*G*d'], b_q, W_k [D, H*d'], q_norm [d'], k_norm [d'], K_s [H, d', S], b [H, G], 1/sqrt(d'), eps
-    t = x.size(0)
-    heads, dim, g = p[5].size(0), p[5].size(1), p[6].size(1)
-    q = torch.matmul(x, p[0]).add(p[1]).view(t, heads, g, dim)
-    eps = 1e-6  # SinkGate.NORM_EPS (p[8] holds it on the device; a literal keeps the norm one op with no read back)
-    q = torch.rms_norm(q, [dim], p[3], eps)
-    k = torch.rms_norm(torch.matmul(x, p[2]).view(t, heads, 1, dim), [dim], p[4], eps)
-    logit = (q * k).sum(3) * p[7] + p[6]                                        # [T, H, G]
-    sinks = torch.matmul(q.permute(1, 0, 2, 3).reshape(heads, t * g, dim), p[5]) * p[7]   # [H, T*G, S]
-    u = logit.permute(1, 0, 2).reshape(heads, t * g) - torch.logsumexp(sinks, 2)
-    return torch.sigmoid(u).view(heads, t, g).mean(2)
 
 
 def _token_major(q: torch.Tensor, t: int) -> torch.Tensor:
@@ -315,15 +294,6 @@ class FusedAttention(torch.nn.Module):
             qk = _rms(qk, qk_norm, eps)
         qk = _rotate(qk, cos.narrow(0, p0, t), _signed_sin(sin.narrow(0, p0, t)))
         return h, qk[:heads], qk[heads:], v
-
-    @torch.jit.export
-    def decoder_in_gated(self, x: torch.Tensor, in_norm: torch.Tensor, qkv_t: torch.Tensor, qkv_bias: torch.Tensor,
-                         qk_norm: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, p0: int, heads: int,
-                         kv_heads: int, eps: float, gate_kind: int, gate: List[torch.Tensor]
-                         ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """decoder_in, with the layer's KV-gate scores [Hkv, T] returned instead of the attention input."""
-        h, q, k, v = self.decoder_in(x, in_norm, qkv_t, qkv_bias, qk_norm, cos, sin, p0, heads, kv_heads, eps)
-        return _gate_scores(h, gate_kind, gate), q, k, v
 
     @torch.jit.export
     def decoder_out(self, x: torch.Tensor, attn: torch.Tensor, o_t: torch.Tensor, o_bias: torch.Tensor,
@@ -623,35 +593,6 @@ def check(module):
         errs = [rel(h, rh), rel(q, rqk[:heads]), rel(k, rqk[heads:]), rel(v, rv)]
         assert max(errs) < 1e-4, errs
         print(f"decoder_in (bias={use_bias}, qk_norm={use_norm}): max rel err {max(errs):.2e}")
-    # decoder_in_gated: the gate's scores against the formulas of gates/LinearGate and gates/SinkGate in float64
-    h_ref = rms64(x, in_norm)
-    lin_w, lin_b = torch.randn(hidden, kv_heads, device=dev) / 8, torch.randn(kv_heads, device=dev)
-    g, dim, sinks = heads // kv_heads, 8, 5
-    sink = [torch.randn(hidden, kv_heads * g * dim, device=dev) / 8, torch.randn(kv_heads * g * dim, device=dev),
-            torch.randn(hidden, kv_heads * dim, device=dev) / 8, 1 + 0.1 * torch.randn(dim, device=dev),
-            1 + 0.1 * torch.randn(dim, device=dev), torch.randn(kv_heads, dim, sinks, device=dev),
-            torch.randn(kv_heads, g, device=dev), torch.tensor(dim ** -0.5, device=dev), torch.tensor(1e-6, device=dev)]
-    want_linear = torch.sigmoid(h_ref @ lin_w.double() + lin_b.double()).T
-    want_sink = torch.zeros(kv_heads, t, dtype=torch.float64, device=dev)
-    sd = [a.double() for a in sink]
-    for r in range(t):
-        qv = (h_ref[r] @ sd[0] + sd[1]).view(kv_heads, g, dim)
-        kv = (h_ref[r] @ sd[2]).view(kv_heads, dim)
-        qv = qv / torch.sqrt(qv.pow(2).mean(-1, keepdim=True) + 1e-6) * sd[3]
-        kv = kv / torch.sqrt(kv.pow(2).mean(-1, keepdim=True) + 1e-6) * sd[4]
-        for hh in range(kv_heads):
-            acc = 0.0
-            for gg in range(g):
-                logit = (qv[hh, gg] @ kv[hh]) * dim ** -0.5 + sd[6][hh, gg]
-                lse = torch.logsumexp((qv[hh, gg] @ sd[5][hh]) * dim ** -0.5, 0)
-                acc += torch.sigmoid(logit - lse)
-            want_sink[hh, r] = acc / g
-    for kind, params, want in ((1, [lin_w, lin_b], want_linear), (2, sink, want_sink)):
-        scores, q, k, v = module.decoder_in_gated(x, in_norm, qkv_t, torch.zeros(0, device=dev), qk_norm, cos, sin, p0,
-                                                  heads, kv_heads, eps, kind, params)
-        err = rel(scores, want)
-        assert err < 1e-5 and scores.dtype == torch.float32, (kind, err)
-        print(f"decoder_in_gated ({'linear' if kind == 1 else 'sink'} gate): scores rel err {err:.2e}")
     attn = torch.randn(heads, t, d, device=dev)
     o_t = torch.randn(heads * d, hidden, device=dev) / 16
     post = 1 + 0.1 * torch.randn(hidden, device=dev)

@@ -45,14 +45,6 @@ public interface Gate extends AutoCloseable {
     /** Stacks gates' {@link #deviceParams} (this type, equal shapes) along a new leading axis into {@code m}. */
     java.util.List<NDArray> stack(java.util.List<java.util.List<NDArray>> perGate, ai.djl.ndarray.NDManager m);
 
-    /**
-     * The same function for the fused decoder layer to compute on {@code device} (its parameters as device arrays, in
-     * the module's order; {@link io.kvgate.models.FusedGate}), or null for a gate the module does not know.
-     */
-    default io.kvgate.models.FusedGate fused(ai.djl.Device device) {
-        return null;
-    }
-
     /** Plain-Java scores: {@code x} row-major [rows, D] → row-major [rows, kvHeads] in (0,1). */
     float[] scoreRows(float[] x, int rows);
 

@@ -107,11 +107,6 @@ public final class LinearGate implements Gate {
     }
 
     @Override
-    public io.kvgate.models.FusedGate fused(ai.djl.Device on) {
-        return new io.kvgate.models.FusedGate(io.kvgate.models.FusedGate.Kind.LINEAR, device.on(on));
-    }
-
-    @Override
     public float[] scoreRows(float[] x, int rows) {
         if ((long) rows * hidden != x.length) throw new IllegalArgumentException("x has " + x.length + " values, expected " + rows + "×" + hidden);
         float[] out = new float[rows * kvHeads];

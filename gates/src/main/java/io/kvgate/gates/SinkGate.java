@@ -287,11 +287,6 @@ public final class SinkGate implements Gate {
         return s;
     }
 
-    @Override
-    public io.kvgate.models.FusedGate fused(ai.djl.Device on) {
-        return new io.kvgate.models.FusedGate(io.kvgate.models.FusedGate.Kind.SINK, device.on(on));
-    }
-
     private static NDArray rmsNorm(NDArray v, NDArray weight, NDArray eps) {
         NDArray rms = v.square().mean(new int[] {-1}, true).add(eps).sqrt();
         return v.div(rms).mul(weight);

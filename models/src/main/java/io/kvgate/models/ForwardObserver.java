@@ -33,18 +33,6 @@ public interface ForwardObserver {
         for (int l = 0; l < all.getShape().get(0); l++) attentionInput(l, all.get(l), positions);
     }
 
-    /**
-     * A gate to compute inside the layer's fused call instead of handing over the attention input, or null (the
-     * default). When the layer runs through the fused module (GPU, docs/GPU.md) the pass then calls {@link #gateScores}
-     * and not {@link #attentionInput} for this layer; otherwise {@link #attentionInput} as usual.
-     */
-    default FusedGate fusedGate(int layer) {
-        return null;
-    }
-
-    /** Scores [numKvHeads, T] (float32) of the {@link #fusedGate} of this layer for the new tokens; same rules as attentionInput. */
-    default void gateScores(int layer, NDArray scores, int[] positions) {}
-
     /** Whether {@link #attentionProbs} should be called for this layer (probabilities are only materialised then). */
     default boolean wantsAttentionProbs(int layer) {
         return false;

@@ -59,7 +59,8 @@ final class FusedAttention implements AutoCloseable {
 
     /**
      * 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out; 3: decode_step;
-     * 4: decoder_in_gated; 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then).
+     * 4: decoder_in_gated (gates in the layer call, measured slower than kvgate's batched gates and gone in 6);
+     * 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then).
      */
     private int moduleVersion() {
         try (IValue v = IValueUtils.runMethod((PtSymbolBlock) block, "version")) { // a module without it throws
@@ -72,11 +73,6 @@ final class FusedAttention implements AutoCloseable {
     /** Whether the module has {@link #attend} and the decoder-layer functions ({@link FusedDecoderLayers}). */
     boolean hasLayerFunctions() {
         return version >= 2;
-    }
-
-    /** Whether the module can compute a KV gate inside the fused layer ({@code decoder_in_gated}, {@link FusedGate}). */
-    boolean hasGatedLayers() {
-        return version >= 4;
     }
 
     /** Whether the module has {@link #attendPacked} (version 5): evicted layers attended without masks. */

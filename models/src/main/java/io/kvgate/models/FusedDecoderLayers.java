@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.IValue;
 
@@ -20,18 +19,6 @@ import static io.kvgate.models.FusedAttention.tensor;
 final class FusedDecoderLayers {
     /** {@code KVGATE_FUSED_LAYERS=0} (or {@code -Dkvgate.fusedLayers=false}) keeps Model's own layer ops (A/B timing). */
     static final String ENV = "KVGATE_FUSED_LAYERS";
-
-    /**
-     * {@code KVGATE_FUSED_GATES=1} (or {@code -Dkvgate.fusedGates=true}) computes an observer's gates inside each fused
-     * layer call (decoder_in_gated); off by default since the evaluator scores all layers' gates in one batch after
-     * the chunk, fewer ops in all (A/B timing).
-     */
-    static final String GATES_ENV = "KVGATE_FUSED_GATES";
-
-    static boolean gatesEnabled() {
-        String v = System.getProperty("kvgate.fusedGates", System.getenv(GATES_ENV));
-        return v != null && (v.equals("1") || v.equalsIgnoreCase("true"));
-    }
 
     static boolean enabled() {
         String v = System.getProperty("kvgate.fusedLayers", System.getenv(ENV));
@@ -60,19 +47,7 @@ final class FusedDecoderLayers {
         return module.run("decoder_in", (PtNDManager) x.getManager(), inArguments(layer, x, p0));
     }
 
-    /**
-     * {@link #in} with the layer's KV gate computed in the same call: returns scores [Hkv, T] (float32) in place of h,
-     * then q, k, v. Needs a module of version 4 ({@link FusedAttention#hasGatedLayers}).
-     */
-    NDList inGated(int layer, NDArray x, int p0, FusedGate gate) {
-        IValue[] in = inArguments(layer, x, p0);
-        IValue[] args = java.util.Arrays.copyOf(in, in.length + 2);
-        args[in.length] = IValue.from((long) gate.kind().id);
-        args[in.length + 1] = IValue.listFrom(gate.params().stream().map(a -> (PtNDArray) a).toArray(PtNDArray[]::new));
-        return module.run("decoder_in_gated", (PtNDManager) x.getManager(), args);
-    }
-
-    /** decoder_in's arguments (decoder_in_gated's first ones). */
+    /** decoder_in's arguments. */
     private IValue[] inArguments(int layer, NDArray x, int p0) {
         Weights.Layer lw = w.layers[layer];
         NDArray[] cs = rope[layer].tables(p0 + (int) x.getShape().get(0));

@@ -47,7 +47,6 @@ public final class Model implements AutoCloseable {
     /** Whole Qwen decoder layers in two fused calls when the fused module has them, else null (Model's own ops). */
     private final FusedDecoderLayers fusedLayers;
     /** Whether observers' KV gates are computed inside the fused layer calls (module version 4). */
-    private final boolean gatesInLayers;
     /** Decode steps as one call / one CUDA-graph replay when the fused module has decode_step, else null. */
     private final DecodeGraph decodeGraph;
     /**
@@ -73,7 +72,6 @@ public final class Model implements AutoCloseable {
         // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token);
         // with bottom-right causal flash attention a whole context up to LAYER_PREFILL_CHUNK goes in one chunk
         if (fused != null) this.prefillChunk = layerFunctions ? FusedAttention.LAYER_PREFILL_CHUNK : FusedAttention.PREFILL_CHUNK;
-        this.gatesInLayers = fusedLayers != null && fused.hasGatedLayers() && FusedDecoderLayers.gatesEnabled();
         this.decodeGraph = fusedLayers != null && fused.hasDecodeStep() && DecodeGraph.enabled() && wholeModelStepFits()
                 ? new DecodeGraph(fused, w, config, rope[0], manager) : null;
         constant((float) config.attentionScale()); // made now: the fused path never asks for it, Model's own path does
@@ -303,12 +301,10 @@ public final class Model implements AutoCloseable {
      */
     private NDArray fusedQwenDecoderLayer(NDArray x, Step s) {
         ForwardObserver obs = s.opt.observer();
-        FusedGate gate = obs != null && gatesInLayers ? obs.fusedGate(s.layer) : null;
-        NDList in = gate != null ? fusedLayers.inGated(s.layer, x, s.p0, gate) : fusedLayers.in(s.layer, x, s.p0);
+        NDList in = fusedLayers.in(s.layer, x, s.p0);
         NDArray q = in.get(1), k = in.get(2), v = in.get(3);
         if (obs != null) {
-            if (gate != null) obs.gateScores(s.layer, in.get(0), s.positions);
-            else obs.attentionInput(s.layer, in.get(0), s.positions);
+            obs.attentionInput(s.layer, in.get(0), s.positions);
             obs.queriesKeys(s.layer, q, k);
         }
         return fusedLayers.out(s.layer, x, attend(q, k, v, s));

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.kvgate.models.ForwardObserver;
-import io.kvgate.models.FusedGate;
 import io.kvgate.models.KvCache;
 
 import java.util.ArrayList;
@@ -92,17 +91,6 @@ public final class GateScorer implements Scorer {
                 public void layerOutput(int layer, NDArray out) {
                     // after the layer, not at its attention input: Model's own layers still use that array then
                     if (!decoding && (layer >= lastGated || bufferedBytes >= PREFILL_BUFFER_BYTES)) scorePending();
-                }
-
-                @Override
-                public FusedGate fusedGate(int layer) {
-                    // prefill chunks: scored inside the layer's fused call (no gate ops of their own on a GPU)
-                    return decoding || !book.scored(layer) ? null : gates.fused(layer, device);
-                }
-
-                @Override
-                public void gateScores(int layer, NDArray scores, int[] positions) {
-                    keepScores(layer, scores, positions.clone());
                 }
 
                 @Override

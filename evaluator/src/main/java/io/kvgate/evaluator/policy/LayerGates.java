@@ -38,18 +38,8 @@ public interface LayerGates {
         }
     }
 
-    /** The gate of {@code layer} for the fused decoder layer to compute on {@code device}, or null (then {@link #score}). */
-    default io.kvgate.models.FusedGate fused(int layer, ai.djl.Device device) {
-        return null;
-    }
-
     static LayerGates of(GateSet gates) {
         return new LayerGates() {
-            @Override
-            public io.kvgate.models.FusedGate fused(int layer, ai.djl.Device device) {
-                return gates.gate(layer).fused(device);
-            }
-
             @Override
             public int[] layers() {
                 return gates.layers();
