@@ -9,7 +9,8 @@
 #   2. parity fixtures on the GPU in float32 and float16;
 #   3. eval of the tiny model with gates at 0.3 and 64-token prefill chunks (so chunks after the first attend an
 #      evicted cache: attend_packed): accuracy and KV kept as with Model's own ops (docs/gpu-results/s5/call2.log);
-#   4. decode/prefill of the 0.6B-shaped model and of the tiny model, float16 and float32;
+#   4. decode/prefill of the 0.6B-shaped model and of the tiny model, float16 and float32; decode steps at 30 % kept
+#      vs full (0.6B, both dtypes);
 #   5. bench eviction (gate overhead, evicting prefill by phase, peak memory) and transformers' same-call reference.
 set -uo pipefail
 T0=$(date +%s); sec(){ echo; echo "== $1 (t=$(( $(date +%s)-T0 ))s)"; }
@@ -43,6 +44,11 @@ for dt in float16 float32; do
   sec "profile tiny $dt"
   timeout 60 ./kvgate bench profile --device gpu --dtype $dt --model checkpoints/tiny-retrieval-qwen3 \
     --contexts 1024,8192,32768 --steps 32 --warmup 4 --prefill-reps 3 --profile-steps 0 2>&1 | tail -6
+done
+for dt in float16 float32; do
+  sec "keep 0.3 0.6B $dt"
+  timeout 110 ./kvgate bench profile --device gpu --dtype $dt --model /tmp/qwen3-0.6b-random \
+    --contexts 1024,8192,32768 --steps 32 --warmup 4 --prefill-reps 1 --keep 0.3 --profile-steps 0 2>&1 | tail -5
 done
 sec "eviction 0.6B float16"
 timeout 200 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates /tmp/g06 --policy gate --ratio 0.3 --device gpu \
