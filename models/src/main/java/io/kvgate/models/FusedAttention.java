@@ -60,7 +60,8 @@ final class FusedAttention implements AutoCloseable {
     /**
      * 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out; 3: decode_step;
      * 4: decoder_in_gated (gates in the layer call, measured slower than kvgate's batched gates and gone in 6);
-     * 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then).
+     * 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then); 7: decoder_in takes
+     * the chunk's cos/sin rows and rotate_half as a matrix. Only {@link #REQUIRED_VERSION} is accepted.
      */
     private int moduleVersion() {
         try (IValue v = IValueUtils.runMethod((PtSymbolBlock) block, "version")) { // a module without it throws
@@ -117,8 +118,17 @@ final class FusedAttention implements AutoCloseable {
             module.close();
             throw new KvgateException(ENV + "=" + file + ": not a loadable TorchScript module (" + e.getMessage() + ")", e);
         }
-        return new FusedAttention(module, manager);
+        FusedAttention fused = new FusedAttention(module, manager);
+        if (fused.version != REQUIRED_VERSION) {
+            module.close();
+            throw new KvgateException(ENV + "=" + file + ": module version " + fused.version + ", this kvgate needs "
+                    + REQUIRED_VERSION + " (rewrite it with tools/make_fused_attention.py)");
+        }
+        return fused;
     }
+
+    /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
+    static final int REQUIRED_VERSION = 7;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {

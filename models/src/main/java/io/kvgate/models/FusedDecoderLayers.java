@@ -50,9 +50,9 @@ final class FusedDecoderLayers {
     /** decoder_in's arguments. */
     private IValue[] inArguments(int layer, NDArray x, int p0) {
         Weights.Layer lw = w.layers[layer];
-        NDArray[] cs = rope[layer].tables(p0 + (int) x.getShape().get(0));
+        NDArray[] cs = rope[layer].window(p0, (int) x.getShape().get(0));
         return new IValue[] {tensor(x), tensor(lw.inputNorm()), tensor(lw.qkvT()), tensor(orNone(lw.qkvBias())),
-                tensor(orNone(lw.qkNorm())), tensor(cs[0]), tensor(cs[1]), IValue.from((long) p0),
+                tensor(orNone(lw.qkNorm())), tensor(cs[0]), tensor(cs[1]), tensor(rope[layer].rotateHalf()),
                 IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()), IValue.from(config.rmsNormEps())};
     }
 
