@@ -37,7 +37,8 @@ decoder_in(x, in_norm, qkv_t, qkv_bias, qk_norm, cos, sin, rot, heads, kv_heads,
   matmul: each output is +-one input). Empty tensors stand for an absent bias / q-k norm. A prefill chunk is
   host-bound by the ops TorchScript interprets (~10 us each): this form is 8 ops fewer per layer than slicing the
   tables and building rotate_half from slices.
-  h [T, hidden] (the attention input), q [H, T, D], k [Hkv, T, D], v [Hkv, T, D].
+  h [T, hidden] (the attention input), q [H, T, D], k [Hkv, T, D], v [Hkv, T, D]; k and v contiguous and sharing no
+  storage (LayerKv adopts a first chunk's as its storage).
 
 
 decoder_out(x, attn, o_t, o_bias, post_norm, gate_up_t, down_t, eps) -> x'
@@ -296,7 +297,9 @@ class FusedAttention(torch.nn.Module):
         if qk_norm.numel() > 0:
             qk = _rms(qk, qk_norm, eps)
         qk = torch.addcmul(qk * cos, torch.matmul(qk, rot), sin)
-        return h, qk[:heads], qk[heads:], v
+        # k and v as fresh contiguous arrays: kvgate adopts a first chunk's as the cache's storage (no copy)
+        return h, qk[:heads], qk[heads:].clone(memory_format=torch.contiguous_format), \
+            v.clone(memory_format=torch.contiguous_format)
 
     @torch.jit.export
     def decoder_out(self, x: torch.Tensor, attn: torch.Tensor, o_t: torch.Tensor, o_bias: torch.Tensor,

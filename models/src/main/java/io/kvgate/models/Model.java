@@ -307,7 +307,7 @@ public final class Model implements AutoCloseable {
             obs.attentionInput(s.layer, in.get(0), s.positions);
             obs.queriesKeys(s.layer, q, k);
         }
-        return fusedLayers.out(s.layer, x, attend(q, k, v, s));
+        return fusedLayers.out(s.layer, x, attend(q, k, v, s, true));
     }
 
     /** Gemma3 decoder layer (modeling_gemma3.py, Gemma3DecoderLayer.forward). */
@@ -350,7 +350,7 @@ public final class Model implements AutoCloseable {
         qk = rope[s.layer].apply(qk, s.p0, s.st);
         NDArray q = qk.get(new NDIndex("0:{}", nq)), k = qk.get(new NDIndex("{}:", nq));
         if (obs != null) obs.queriesKeys(s.layer, q, k);
-        NDArray attn = attend(q, k, v, s);
+        NDArray attn = attend(q, k, v, s, false);
         // o_proj over [T, H*D]
         NDArray o = attn.transpose(1, 0, 2).reshape(t, (long) nq * d).matMul(lw.oT());
         if (lw.oBias() != null) o = o.add(lw.oBias());
@@ -359,15 +359,16 @@ public final class Model implements AutoCloseable {
 
     /**
      * Cache append and attention of one layer for the new tokens' q [H, T, D], k/v [Hkv, T, D] over the cache's
-     * entries (per storage block of KV heads). Returns [H, T, D].
+     * entries (per storage block of KV heads). {@code ownKv}: k and v are contiguous arrays of their own that the cache
+     * may adopt as its storage (the fused decoder_in's). Returns [H, T, D].
      */
-    private NDArray attend(NDArray q, NDArray k, NDArray v, Step s) {
+    private NDArray attend(NDArray q, NDArray k, NDArray v, Step s, boolean ownKv) {
         int nkv = config.numKvHeads(), d = config.headDim(), g = config.groupSize();
         int t = (int) q.getShape().get(1);
         ForwardObserver obs = s.opt.observer();
         boolean extend = s.opt.extendCache();
         LayerKv kv = s.cache.layer(s.layer);
-        if (extend) kv.append(k, v, s.p0);
+        if (extend) kv.append(k, v, s.p0, ownKv);
         int window = config.windowOf(s.layer);
         boolean wantProbs = obs != null && obs.wantsAttentionProbs(s.layer);
         NDArray attn; // [H, T, D]

@@ -167,6 +167,35 @@ class LayerKvTest {
         }
     }
 
+    /** A first chunk adopted as the storage (the fused decoder_in's own arrays) holds what a copying append holds, also after growth. */
+    @Test
+    void anAdoptedFirstChunkEqualsACopiedOne() {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            int h = 2, d = 4, t = 20;
+            java.util.Random r = new java.util.Random(3);
+            float[] kv = new float[2 * h * (t + 3) * d];
+            for (int i = 0; i < kv.length; i++) kv[i] = (float) r.nextGaussian();
+            LayerKv copied = new LayerKv(m, h, d, ai.djl.ndarray.types.DataType.FLOAT32);
+            LayerKv adopted = new LayerKv(m, h, d, ai.djl.ndarray.types.DataType.FLOAT32);
+            ai.djl.ndarray.NDArray all = m.create(kv, new ai.djl.ndarray.types.Shape(2, h, t + 3, d));
+            ai.djl.ndarray.NDArray k0 = all.get("0, :, 0:20").duplicate(), v0 = all.get("1, :, 0:20").duplicate();
+            copied.append(k0, v0, 5);
+            adopted.append(k0.duplicate(), v0.duplicate(), 5, true);
+            assertEquals(copied.bytes(), adopted.bytes(), "an allocation holds exactly the chunk too");
+            for (int i = 0; i < 3; i++) { // past the capacity: both grow
+                ai.djl.ndarray.NDArray k = all.get("0, :, {}:{}", t + i, t + i + 1), v = all.get("1, :, {}:{}", t + i, t + i + 1);
+                copied.append(k, v, 25 + i);
+                adopted.append(k, v, 25 + i, true);
+            }
+            for (int head = 0; head < h; head++) {
+                assertEquals(java.util.Arrays.toString(copied.positions(head)), java.util.Arrays.toString(adopted.positions(head)));
+                for (boolean keys : new boolean[] {true, false})
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(copied.headEntries(head, keys).toFloatArray(),
+                            adopted.headEntries(head, keys).toFloatArray());
+            }
+        }
+    }
+
     @Test
     void oneAttentionChainPerLayerWhateverWasEvicted() {
         try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache()) {
