@@ -14,7 +14,6 @@ import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
-import ai.djl.training.ParameterStore;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,37 +21,26 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * Optional fused attention: a TorchScript function around torch's {@code scaled_dot_product_attention}
- * (written by {@code tools/make_fused_attention.py}), called once per layer instead of Model's
- * matmul → softmax → matmul chain during prefill. On a GPU that keeps the scores out of device memory and saves a
- * dozen JNI calls per layer. Enabled by {@code KVGATE_FUSED_ATTENTION=<file.pt>} (or system property {@code kvgate.fusedAttention});
+ * kvgate's optional fused TorchScript module (written by {@code tools/make_fused_attention.py}, version
+ * {@link #REQUIRED_VERSION}): attention over either cache layout, the two halves of a Qwen2/Qwen3 decoder layer and a
+ * whole-model decode step, each one call instead of dozens of NDArray ops. On a GPU every op is a JNI call of
+ * ~10 µs; the module keeps a layer's work in few calls and the scores out of device memory. Enabled by {@code KVGATE_FUSED_ATTENTION=<file.pt>} (or system property {@code kvgate.fusedAttention});
  * without it, and where the function cannot serve (attention probabilities requested, logit soft-capping), Model
  * uses its own path, which is what the CPU tests check.
  */
 final class FusedAttention implements AutoCloseable {
     static final String ENV = "KVGATE_FUSED_ATTENTION";
-    /**
-     * Fewest new tokens a chunk needs for the fused call. Decode steps (1 token) keep Model's own path: measured on an
-     * H100, the fused call cost 3.5–7 ms per layer in float16 (torch picks its cuDNN backend, which plans per new key
-     * length) and its memory-efficient kernel, parallel over queries only, ran a 32K-key decode 2.4× slower in float32.
-     */
-    static final int MIN_QUERIES = 16;
-    /** Prefill chunk used with fused attention (its memory does not grow with chunk × keys). */
-    static final int PREFILL_CHUNK = 4096;
-
-    /** Prefill chunk once the module has whole-layer functions (version 2): one chunk up to this size, flash attention. */
+    /** Prefill chunk with the module: one chunk up to this size (flash attention never materialises its scores). */
     static final int LAYER_PREFILL_CHUNK = 32768;
 
     private final ai.djl.Model module;
     private final Block block;
-    private final ParameterStore store;
     private final NDArray noMask;
     private final int version;
 
     private FusedAttention(ai.djl.Model module, NDManager manager) {
         this.module = module;
         this.block = module.getBlock();
-        this.store = new ParameterStore(module.getNDManager(), false);
         this.noMask = manager.zeros(new Shape(1, 1), DataType.FLOAT32);
         this.version = moduleVersion();
     }
@@ -71,29 +59,10 @@ final class FusedAttention implements AutoCloseable {
         }
     }
 
-    /** Whether the module has {@link #attend} and the decoder-layer functions ({@link FusedDecoderLayers}). */
-    boolean hasLayerFunctions() {
-        return version >= 2;
-    }
-
-    /** Whether the module has {@link #attendPacked} (version 5): evicted layers attended without masks. */
-    boolean hasPackedAttention() {
-        return version >= 5;
-    }
-
-    /**
-     * Whether the module has the whole-model decode step ({@link DecodeGraph}) for this cache layout: version 6 (earlier
-     * ones take the token-major tail layout of ragged layers, which LayerKv no longer has).
-     */
-    boolean hasDecodeStep() {
-        return version >= 6;
-    }
-
     /** Whether the module was written with kvgate's CUDA-graph operators (decode_capture / decode_replay). */
     boolean hasGraphs() {
         if (graphs == null) {
-            if (!hasDecodeStep()) graphs = false;
-            else try (IValue v = call("has_graphs")) {
+            try (IValue v = call("has_graphs")) {
                 graphs = v.toBoolean();
             }
         }
@@ -167,24 +136,6 @@ final class FusedAttention implements AutoCloseable {
                     + "); build it against the torch that kvgate loads (KVGATE_TORCH_LIB)", e);
         }
         graphOperatorsLoaded = true;
-    }
-
-    /**
-     * softmax(q kᵀ · scale + mask) v for one layer's KV heads: q [nh, G*T, D] (rows ordered group, token), k/v
-     * [nh, nk, D], mask additive float32, [T, nk] for all heads or [nh, 1, T, nk] per head (heads that hold different
-     * entries), or null (all keys visible); scale a 0-d float32 array. Returns [nh, G*T, D] attached to q's manager.
-     */
-    NDArray apply(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
-        if (mask == null) return call(q, k, v, noMask, scale);
-        if (mask.getShape().dimension() == 2) return call(q, k, v, mask, scale);
-        Shape s = mask.getShape();
-        try (NDArray perHead = mask.reshape(s.get(0), s.get(2), s.get(3))) { // [nh, T, nk]
-            return call(q, k, v, perHead, scale);
-        }
-    }
-
-    private NDArray call(NDArray q, NDArray k, NDArray v, NDArray mask, NDArray scale) {
-        return block.forward(store, new NDList(q, k, v, mask, scale), false).singletonOrThrow();
     }
 
     /**

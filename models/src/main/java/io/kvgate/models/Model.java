@@ -66,13 +66,12 @@ public final class Model implements AutoCloseable {
         this.w = w;
         this.rope = rope;
         this.fused = FusedAttention.fromEnvironment(manager, manager.getDevice());
-        boolean layerFunctions = fused != null && fused.hasLayerFunctions();
-        this.fusedLayers = layerFunctions && config.family() != ModelConfig.Family.GEMMA3 && FusedDecoderLayers.enabled()
+        this.fusedLayers = fused != null && config.family() != ModelConfig.Family.GEMMA3 && FusedDecoderLayers.enabled()
                 ? new FusedDecoderLayers(fused, w, config, rope, manager) : null;
-        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token);
+        // fused attention never materialises a chunk's scores, so chunks can be long (fewer JNI calls per token):
         // with bottom-right causal flash attention a whole context up to LAYER_PREFILL_CHUNK goes in one chunk
-        if (fused != null) this.prefillChunk = layerFunctions ? FusedAttention.LAYER_PREFILL_CHUNK : FusedAttention.PREFILL_CHUNK;
-        this.decodeGraph = fusedLayers != null && fused.hasDecodeStep() && DecodeGraph.enabled() && wholeModelStepFits()
+        if (fused != null) this.prefillChunk = FusedAttention.LAYER_PREFILL_CHUNK;
+        this.decodeGraph = fusedLayers != null && DecodeGraph.enabled() && wholeModelStepFits()
                 ? new DecodeGraph(fused, w, config, rope[0], manager) : null;
         constant((float) config.attentionScale()); // made now: the fused path never asks for it, Model's own path does
     }
@@ -387,7 +386,7 @@ public final class Model implements AutoCloseable {
             }
             // the chunk's own keys after a consecutive run of cached ones (an unevicted cache): the fused module's
             // bottom-right causal attention (flash / cuDNN in half precision) needs no mask
-            boolean causal = fusedAttends(wantProbs) && fused.hasLayerFunctions() && extend && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
+            boolean causal = fusedAttends(wantProbs) && extend && t > 1 && consecutive(keyPos, nk, s.p0 + t - 1);
             NDArray mask = causal ? null : s.masks.get(keyPos, nk, nk == 0 ? 0 : keyPos[0], nk == 0 ? 0 : keyPos[nk - 1], window);
             attn = batchedAttention(groups(q, t), keys, values, mask, null, wantProbs, causal, window, s);
         } else if (extend && t < FLAT_MAX_QUERIES && !wantProbs) {
@@ -395,7 +394,7 @@ public final class Model implements AutoCloseable {
             LayerKv.Flat f = kv.flat();
             NDArray mask = s.masks.get(f.rowPositions(), f.rows(), f.minPosition(), s.p0 + t - 1, window);
             attn = flatAttention(q, f, mask);
-        } else if (extend && window == 0 && fusedAttends(wantProbs) && fused.hasPackedAttention()) {
+        } else if (extend && window == 0 && fusedAttends(wantProbs)) {
             // long chunks on the fused module: every head's entries one sequence of a variable-length attention
             // (the chunk is each head's last T entries: bottom-right causal), no padding and no [Hkv, T, L] masks
             attentionChains++;
@@ -442,12 +441,8 @@ public final class Model implements AutoCloseable {
         int nh = (int) qb.getShape().get(0), g = config.groupSize(), d = config.headDim();
         int t = (int) qb.getShape().get(1) / g, nk = (int) keys.getShape().get(1);
         attentionChains++;
-        if (fusedAttends(wantProbs)) {
-            // version 2 modules: one call at every chunk size (decode steps use its matmul path, not sdpa)
-            if (fused.hasLayerFunctions()) return fused.attend(qb, keys, values, mask, config.attentionScale(), t, causal, window);
-            if (t >= FusedAttention.MIN_QUERIES)
-                return fused.apply(qb, keys, values, mask, constant((float) config.attentionScale())).reshape((long) nh * g, t, d);
-        }
+        // the module: one call at every chunk size (decode steps use its matmul path, not sdpa)
+        if (fusedAttends(wantProbs)) return fused.attend(qb, keys, values, mask, config.attentionScale(), t, causal, window);
         // [nh, G*T, nk] score matrices are the big intermediates of long contexts: free each as soon as it is used
         NDArray scores = scaledScores(qb.matMul(keys.transpose(0, 2, 1)));
         if (mask != null) scores = then(then(scores, a -> a.reshape(nh, g, t, nk)), a -> a.add(mask)); // views pin storage: close them too
