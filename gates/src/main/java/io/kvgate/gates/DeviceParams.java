@@ -34,6 +34,15 @@ final class DeviceParams implements AutoCloseable {
         return a;
     }
 
+    /** Parameter {@code i} of every gate's device arrays stacked along a new leading axis, in {@code m} (Gate.stack). */
+    static NDArray stack(List<List<NDArray>> perGate, int i, NDManager m) {
+        ai.djl.ndarray.NDList parts = new ai.djl.ndarray.NDList();
+        for (List<NDArray> w : perGate) parts.add(w.get(i));
+        NDArray s = ai.djl.ndarray.NDArrays.stack(parts, 0);
+        s.attach(m);
+        return s;
+    }
+
     @Override
     public synchronized void close() {
         managers.values().forEach(NDManager::close);

@@ -27,9 +27,23 @@ public interface Gate extends AutoCloseable {
 
     /**
      * Scores [kvHeads, T] in (0,1), float32, for hidden states {@code x} [T, D] (after the layer's input
-     * RMSNorm; float32 or float16), on x's device. The result belongs to x's manager; intermediates are freed.
+     * RMSNorm; float32 or float16), on x's device: {@link #scoreBatch} with n = 1. The result belongs to x's manager;
+     * intermediates are freed.
      */
-    NDArray score(NDArray x);
+    default NDArray score(NDArray x) {
+        if (x.getShape().dimension() != 2 || x.getShape().get(1) != hiddenSize())
+            throw new IllegalArgumentException("layer " + layer() + " gate expects [T, " + hiddenSize() + "], got " + x.getShape());
+        ai.djl.ndarray.NDManager owner = x.getManager();
+        try (ai.djl.ndarray.NDManager scope = owner.newSubManager()) {
+            NDArray xs = x.expandDims(0);
+            xs.attach(scope);
+            NDArray batch = scoreBatch(xs, deviceParams(x.getDevice()));
+            batch.attach(scope);
+            NDArray score = batch.squeeze(0);
+            score.attach(owner);
+            return score;
+        }
+    }
 
     /** This gate's parameters as arrays on {@code device}, made once and owned by the gate: {@link #scoreBatch}'s operands. */
     java.util.List<NDArray> deviceParams(ai.djl.Device device);

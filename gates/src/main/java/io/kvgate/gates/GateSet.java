@@ -68,14 +68,21 @@ public final class GateSet implements AutoCloseable {
         if (xs.getShape().dimension() != 3 || xs.getShape().get(0) != layers.length || xs.getShape().get(2) != hiddenSize())
             throw new IllegalArgumentException("scoreLayers expects [" + layers.length + ", T, " + hiddenSize() + "], got " + xs.getShape());
         List<NDArray> w = stacked(layers, xs.getDevice());
-        if (w != null) return gate(layers[0]).scoreBatch(xs, w);
+        return w != null ? gate(layers[0]).scoreBatch(xs, w) : scoreEach(layers, xs, this::score);
+    }
+
+    /**
+     * Scores [n, kvHeads, T] of xs [n, T, D] one layer at a time with {@code score(layer, x [T, D])}, stacked: for gates
+     * that cannot be batched, and scorers that only score one layer. The result belongs to xs's manager.
+     */
+    public static NDArray scoreEach(int[] layers, NDArray xs, java.util.function.BiFunction<Integer, NDArray, NDArray> score) {
         NDManager owner = xs.getManager();
         try (NDManager scope = owner.newSubManager()) {
             NDList parts = new NDList();
             for (int i = 0; i < layers.length; i++) {
                 NDArray x = xs.get(i);
                 x.attach(scope);
-                NDArray one = gate(layers[i]).score(x);
+                NDArray one = score.apply(layers[i], x);
                 one.attach(scope);
                 parts.add(one);
             }

@@ -76,13 +76,6 @@ public final class LinearGate implements Gate {
     }
 
     @Override
-    public NDArray score(NDArray x) {
-        if (x.getShape().dimension() != 2 || x.getShape().get(1) != hidden)
-            throw new IllegalArgumentException("layer " + layer + " gate expects [T, " + hidden + "], got " + x.getShape());
-        return SinkGate.oneLayer(this, x);
-    }
-
-    @Override
     public List<NDArray> deviceParams(ai.djl.Device on) {
         return device.on(on);
     }
@@ -102,7 +95,7 @@ public final class LinearGate implements Gate {
 
     @Override
     public List<NDArray> stack(List<List<NDArray>> perGate, NDManager m) {
-        NDArray weights = SinkGate.stacked(perGate, 0, m), biases = SinkGate.stacked(perGate, 1, m);
+        NDArray weights = DeviceParams.stack(perGate, 0, m), biases = DeviceParams.stack(perGate, 1, m);
         return List.of(weights, biases.expandDims(1));
     }
 

@@ -213,28 +213,6 @@ public final class SinkGate implements Gate {
     }
 
     @Override
-    public NDArray score(NDArray x) {
-        Dims d = p.dims;
-        if (x.getShape().dimension() != 2 || x.getShape().get(1) != d.hidden())
-            throw new IllegalArgumentException("layer " + layer + " gate expects [T, " + d.hidden() + "], got " + x.getShape());
-        return oneLayer(this, x);
-    }
-
-    /** {@link Gate#score} through {@link Gate#scoreBatch} with n = 1: x [T, D] → [H, T] in x's manager. */
-    static NDArray oneLayer(Gate gate, NDArray x) {
-        NDManager owner = x.getManager();
-        try (NDManager scope = owner.newSubManager()) {
-            NDArray xs = x.expandDims(0);
-            xs.attach(scope);
-            NDArray batch = gate.scoreBatch(xs, gate.deviceParams(x.getDevice()));
-            batch.attach(scope);
-            NDArray score = batch.squeeze(0);
-            score.attach(owner);
-            return score;
-        }
-    }
-
-    @Override
     public List<NDArray> deviceParams(ai.djl.Device on) {
         return device.on(on);
     }
@@ -272,19 +250,10 @@ public final class SinkGate implements Gate {
         int n = perGate.size();
         Dims d = p.dims;
         List<NDArray> first = perGate.get(0);
-        return List.of(stacked(perGate, 0, m), stacked(perGate, 1, m).expandDims(1), stacked(perGate, 2, m),
-                stacked(perGate, 3, m).reshape(n, 1, 1, 1, d.dim()), stacked(perGate, 4, m).reshape(n, 1, 1, 1, d.dim()),
-                stacked(perGate, 5, m), stacked(perGate, 6, m).reshape(n, 1, d.kvHeads(), d.group()),
+        return List.of(DeviceParams.stack(perGate, 0, m), DeviceParams.stack(perGate, 1, m).expandDims(1), DeviceParams.stack(perGate, 2, m),
+                DeviceParams.stack(perGate, 3, m).reshape(n, 1, 1, 1, d.dim()), DeviceParams.stack(perGate, 4, m).reshape(n, 1, 1, 1, d.dim()),
+                DeviceParams.stack(perGate, 5, m), DeviceParams.stack(perGate, 6, m).reshape(n, 1, d.kvHeads(), d.group()),
                 first.get(7), first.get(8)); // scalars shared by every gate of these dims
-    }
-
-    /** Parameter {@code i} of every gate stacked along a new leading axis, in {@code m}. */
-    static NDArray stacked(List<List<NDArray>> perGate, int i, NDManager m) {
-        ai.djl.ndarray.NDList parts = new ai.djl.ndarray.NDList();
-        for (List<NDArray> w : perGate) parts.add(w.get(i));
-        NDArray s = ai.djl.ndarray.NDArrays.stack(parts, 0);
-        s.attach(m);
-        return s;
     }
 
     private static NDArray rmsNorm(NDArray v, NDArray weight, NDArray eps) {

@@ -148,7 +148,7 @@ final class LayerKv {
         if (pendingRows == null) return;
         int[][] keepRows = pendingRows, keepPos = pendingPos;
         pendingRows = pendingPos = null;
-        NDArray[] old = {k, v, ownership, keysT, valueRows, segmentTable, tailRows};
+        NDArray[] old = storageArrays();
         try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
             assign(flatK, flatV, keepRows, keepPos);
         }
@@ -640,8 +640,13 @@ final class LayerKv {
         headKeys = headValues = null;
     }
 
+    /** The storage and everything made from it per re-layout (null where absent). */
+    private NDArray[] storageArrays() {
+        return new NDArray[] {k, v, ownership, keysT, valueRows, segmentTable, tailRows};
+    }
+
     private void freeStorage() {
-        for (NDArray a : new NDArray[] {k, v, ownership, keysT, valueRows, segmentTable, tailRows}) if (a != null) a.close();
+        for (NDArray a : storageArrays()) if (a != null) a.close();
         k = v = ownership = keysT = valueRows = segmentTable = tailRows = null;
         staleViews();
     }

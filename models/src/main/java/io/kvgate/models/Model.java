@@ -346,7 +346,7 @@ public final class Model implements AutoCloseable {
         if (lw.qkNorm() != null)
             qk = config.family() == ModelConfig.Family.GEMMA3 ? gemmaRmsNorm(qk, lw.qkNorm()) : rmsNorm(qk, lw.qkNorm());
         // RoPE
-        qk = rope[s.layer].apply(qk, s.p0, s.st);
+        qk = rope[s.layer].apply(qk, s.p0);
         NDArray q = qk.get(new NDIndex("0:{}", nq)), k = qk.get(new NDIndex("{}:", nq));
         if (obs != null) obs.queriesKeys(s.layer, q, k);
         NDArray attn = attend(q, k, v, s, false);

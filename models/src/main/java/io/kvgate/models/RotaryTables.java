@@ -78,9 +78,9 @@ final class RotaryTables implements AutoCloseable {
     }
 
     /**
-     * cos and sin rows [T, D] of positions p0..p0+T-1, cut once for every layer of a chunk (the fused module's
-     * decoder_in takes them as they are: two ops fewer per layer, each ~10 µs of host time on a GPU). Valid until
-     * another window is asked for.
+     * cos and sin rows [T, D] of positions p0..p0+T-1, cut once for every layer of a chunk ({@link #apply} and the
+     * fused module's decoder_in take them as they are: two ops fewer per layer, each ~10 µs of host time on a GPU).
+     * Valid until another window is asked for.
      */
     NDArray[] window(int p0, int t) {
         if (p0 + t > size) grow(Math.max(p0 + t, size * 2));
@@ -110,14 +110,9 @@ final class RotaryTables implements AutoCloseable {
     }
 
     /** x [heads, T, D] at positions p0..p0+T-1 → x·cos + rotate_half(x)·sin, in x's manager. */
-    NDArray apply(NDArray x, int p0, NDManager scope) {
-        int t = (int) x.getShape().get(1);
-        if (p0 + t > size) grow(Math.max(p0 + t, size * 2));
-        NDIndex rows = new NDIndex("{}:{}", p0, p0 + t);
-        NDArray c = cos.get(rows), s = sin.get(rows);
-        c.attach(scope);
-        s.attach(scope);
-        return x.mul(c).add(x.matMul(rotateHalf).mul(s));
+    NDArray apply(NDArray x, int p0) {
+        NDArray[] cs = window(p0, (int) x.getShape().get(1)); // cut once per chunk for every layer
+        return x.mul(cs[0]).add(x.matMul(rotateHalf).mul(cs[1]));
     }
 
     @Override

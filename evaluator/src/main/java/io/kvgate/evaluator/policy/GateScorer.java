@@ -150,26 +150,27 @@ public final class GateScorer implements Scorer {
          * when every layer holds the same positions (a prefill chunk, a decode interval), else layer by layer.
          */
         private void scorePending() {
-            List<Integer> layers = new ArrayList<>();
-            for (int l = 0; l < pendingX.size(); l++) if (!pendingX.get(l).isEmpty()) layers.add(l);
-            if (layers.isEmpty()) return;
-            int[] positions = concat(pendingPositions.get(layers.get(0)));
+            int[] layers = java.util.stream.IntStream.range(0, pendingX.size()).filter(l -> !pendingX.get(l).isEmpty()).toArray();
+            if (layers.length == 0) return;
+            int[][] positions = new int[layers.length][];
             boolean samePositions = true;
-            for (int l : layers) samePositions &= java.util.Arrays.equals(positions, concat(pendingPositions.get(l)));
+            for (int i = 0; i < layers.length; i++) {
+                positions[i] = concat(pendingPositions.get(layers[i]));
+                samePositions &= java.util.Arrays.equals(positions[0], positions[i]);
+            }
             try (NDManager scope = buffers.newSubManager()) {
                 NDList xs = new NDList();
-                for (int l : layers) {
-                    List<NDArray> parts = pendingX.get(l);
+                for (int i = 0; i < layers.length; i++) {
+                    List<NDArray> parts = pendingX.get(layers[i]);
                     NDArray x = parts.size() == 1 ? parts.get(0) : NDArrays.concat(new NDList(parts), 0);
                     if (parts.size() > 1) x.attach(scope);
                     if (samePositions) xs.add(x);
-                    else keepScores(l, gates.score(l, x), concat(pendingPositions.get(l)));
+                    else keepScores(layers[i], gates.score(layers[i], x), positions[i]);
                 }
                 if (samePositions) {
                     NDArray stacked = xs.size() == 1 ? xs.get(0).expandDims(0) : NDArrays.stack(xs, 0); // [n, N, hidden]
                     stacked.attach(scope);
-                    keepScores(layers.stream().mapToInt(Integer::intValue).toArray(),
-                            gates.scoreLayers(layers.stream().mapToInt(Integer::intValue).toArray(), stacked), positions);
+                    keepScores(layers, gates.scoreLayers(layers, stacked), positions[0]);
                 }
             }
             for (int l : layers) {

@@ -23,19 +23,7 @@ public interface LayerGates {
      * xs's manager. The default scores layer by layer; a {@link GateSet} scores all of them in one batched computation.
      */
     default NDArray scoreLayers(int[] layers, NDArray xs) {
-        ai.djl.ndarray.NDList parts = new ai.djl.ndarray.NDList();
-        try (ai.djl.ndarray.NDManager scope = xs.getManager().newSubManager()) {
-            for (int i = 0; i < layers.length; i++) {
-                NDArray x = xs.get(i);
-                x.attach(scope);
-                NDArray s = score(layers[i], x);
-                s.attach(scope);
-                parts.add(s);
-            }
-            NDArray all = ai.djl.ndarray.NDArrays.stack(parts, 0);
-            all.attach(xs.getManager());
-            return all;
-        }
+        return GateSet.scoreEach(layers, xs, this::score);
     }
 
     static LayerGates of(GateSet gates) {
