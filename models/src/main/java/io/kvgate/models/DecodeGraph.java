@@ -45,7 +45,7 @@ final class DecodeGraph {
     private final ModelConfig config;
     private final RotaryTables rope;
     private final NDManager manager;  // static graph inputs/outputs live here
-    private final IValue layerWeights; // every layer's 9 tensors, made once
+    private final IValue layerWeights; // every layer's 9 tensors (FusedDecoderLayers owns it)
     private final NDArray none, diagonal;
     private final boolean graphs;
     private final Map<KvCache, Captured> captured = new LinkedHashMap<>(8, 0.75f, true); // least recently used first
@@ -70,7 +70,7 @@ final class DecodeGraph {
         }
     }
 
-    DecodeGraph(FusedAttention module, Weights w, ModelConfig config, RotaryTables rope, NDManager parent) {
+    DecodeGraph(FusedAttention module, FusedDecoderLayers layers, Weights w, ModelConfig config, RotaryTables rope, NDManager parent) {
         this.module = module;
         this.w = w;
         this.config = config;
@@ -80,12 +80,7 @@ final class DecodeGraph {
         DataType dtype = w.embedTokens.getDataType();
         this.none = manager.zeros(new Shape(0), dtype);
         this.diagonal = LayerKv.headDiagonal(manager, config.numKvHeads(), dtype);
-        List<PtNDArray> all = new ArrayList<>();
-        for (Weights.Layer lw : w.layers)
-            for (NDArray a : new NDArray[] {lw.inputNorm(), lw.qkvT(), lw.qkvBias(), lw.qkNorm(), lw.oT(), lw.oBias(),
-                    lw.postAttentionNorm(), lw.gateUpT(), lw.downT()})
-                all.add((PtNDArray) (a == null ? none : a));
-        this.layerWeights = IValue.listFrom(all.toArray(new PtNDArray[0]));
+        this.layerWeights = layers.layerWeights();
     }
 
     /** Whether steps are captured CUDA graphs (else one {@code decode_step} call each). */
@@ -234,11 +229,7 @@ final class DecodeGraph {
 
     /** Runs a module method; closes every argument but the shared weight list. */
     private NDList invoke(String method, PtNDManager out, IValue... args) {
-        try (IValue r = module.call(method, args)) {
-            return r.toNDList(out);
-        } finally {
-            for (IValue a : args) if (a != layerWeights) a.close();
-        }
+        return module.runKeeping(method, out, layerWeights, args);
     }
 
     /** Frees graph {@code key} and its memory pool. */
@@ -267,7 +258,6 @@ final class DecodeGraph {
             reset(c.key);
         }
         captured.clear();
-        layerWeights.close();
         manager.close();
     }
 }

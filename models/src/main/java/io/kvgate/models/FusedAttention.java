@@ -49,7 +49,8 @@ final class FusedAttention implements AutoCloseable {
      * 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out; 3: decode_step;
      * 4: decoder_in_gated (gates in the layer call, measured slower than kvgate's batched gates and gone in 6);
      * 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then); 7: decoder_in takes
-     * the chunk's cos/sin rows and rotate_half as a matrix. Only {@link #REQUIRED_VERSION} is accepted.
+     * the chunk's cos/sin rows and rotate_half as a matrix; 8: prefill (a first chunk through the whole model in one call).
+     * Only {@link #REQUIRED_VERSION} is accepted.
      */
     private int moduleVersion() {
         try (IValue v = IValueUtils.runMethod((PtSymbolBlock) block, "version")) { // a module without it throws
@@ -97,7 +98,7 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
-    static final int REQUIRED_VERSION = 7;
+    static final int REQUIRED_VERSION = 8;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {
@@ -172,10 +173,15 @@ final class FusedAttention implements AutoCloseable {
 
     /** Runs one of the module's methods; every argument IValue is closed afterwards. Outputs go to {@code manager}. */
     NDList run(String method, PtNDManager manager, IValue... args) {
+        return runKeeping(method, manager, null, args);
+    }
+
+    /** As {@link #run}, but leaves argument {@code kept} open (a list made once and passed to every call). */
+    NDList runKeeping(String method, PtNDManager manager, IValue kept, IValue... args) {
         try (IValue out = call(method, args)) {
             return out.toNDList(manager);
         } finally {
-            for (IValue a : args) a.close();
+            for (IValue a : args) if (a != kept) a.close();
         }
     }
 

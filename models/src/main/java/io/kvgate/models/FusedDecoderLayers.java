@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.IValue;
 
@@ -20,8 +21,18 @@ final class FusedDecoderLayers {
     /** {@code KVGATE_FUSED_LAYERS=0} (or {@code -Dkvgate.fusedLayers=false}) keeps Model's own layer ops (A/B timing). */
     static final String ENV = "KVGATE_FUSED_LAYERS";
 
+    /**
+     * {@code KVGATE_WHOLE_PREFILL=0} (or {@code -Dkvgate.wholePrefill=false}) runs a first chunk layer by layer too
+     * instead of as one {@code prefill} call (A/B timing).
+     */
+    static final String WHOLE_PREFILL_ENV = "KVGATE_WHOLE_PREFILL";
+
     static boolean enabled() {
-        String v = System.getProperty("kvgate.fusedLayers", System.getenv(ENV));
+        return switchedOn("kvgate.fusedLayers", ENV);
+    }
+
+    static boolean switchedOn(String property, String env) {
+        String v = System.getProperty(property, System.getenv(env));
         return v == null || !(v.equals("0") || v.equalsIgnoreCase("false"));
     }
 
@@ -30,13 +41,51 @@ final class FusedDecoderLayers {
     private final ModelConfig config;
     private final RotaryTables[] rope;
     private final NDArray none; // stands for an absent bias or q/k norm
+    private IValue layerWeights; // every layer's 9 tensors as one list (prefill, decode_step), made once asked for
 
     FusedDecoderLayers(FusedAttention module, Weights w, ModelConfig config, RotaryTables[] rope, NDManager manager) {
         this.module = module;
         this.w = w;
         this.config = config;
         this.rope = rope;
-        this.none = manager.zeros(new Shape(0));
+        this.none = manager.zeros(new Shape(0), w.embedTokens.getDataType());
+    }
+
+    /**
+     * Every layer's weights in the order of the module's whole-model functions (input norm, qkv, qkv bias, q/k norm,
+     * o, o bias, post-attention norm, gate_up, down; an absent one empty), one list made once: passing it costs no
+     * per-call marshalling. Owned here (closed by {@link #close}): callers must not close it.
+     */
+    IValue layerWeights() {
+        if (layerWeights == null) {
+            java.util.List<PtNDArray> all = new java.util.ArrayList<>();
+            for (Weights.Layer lw : w.layers)
+                for (NDArray a : new NDArray[] {lw.inputNorm(), lw.qkvT(), lw.qkvBias(), lw.qkNorm(), lw.oT(), lw.oBias(),
+                        lw.postAttentionNorm(), lw.gateUpT(), lw.downT()})
+                    all.add((PtNDArray) orNone(a));
+            layerWeights = IValue.listFrom(all.toArray(new PtNDArray[0]));
+        }
+        return layerWeights;
+    }
+
+    /**
+     * A first chunk (the cache holds nothing yet) through the whole model in one {@code prefill} call: token
+     * {@code ids} at positions p0... (one RoPE table for every layer, no sliding windows). Returns, in {@code out},
+     * [final-normed x [T, hidden], attention inputs [L, T, hidden] (empty unless {@code keepInputs}), then every
+     * layer's k, v [Hkv, T, D]] (fresh arrays the cache may adopt).
+     */
+    NDList prefill(PtNDManager out, int[] ids, int p0, boolean keepInputs) {
+        NDArray[] cs = rope[0].window(p0, ids.length);
+        try (NDArray idArray = out.create(java.util.Arrays.stream(ids).asLongStream().toArray())) {
+            return module.runKeeping("prefill", out, layerWeights(), tensor(idArray), tensor(w.embedTokens), layerWeights(),
+                    tensor(cs[0]), tensor(cs[1]), tensor(rope[0].rotateHalf()), tensor(w.finalNorm),
+                    IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
+                    IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale()), IValue.from(keepInputs));
+        }
+    }
+
+    void close() {
+        if (layerWeights != null) layerWeights.close();
     }
 
     /**

@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Activation;
+import ai.djl.pytorch.engine.PtNDManager;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -46,9 +47,10 @@ public final class Model implements AutoCloseable {
     private final FusedAttention fused;
     /** Whole Qwen decoder layers in two fused calls when the fused module has them, else null (Model's own ops). */
     private final FusedDecoderLayers fusedLayers;
-    /** Whether observers' KV gates are computed inside the fused layer calls (module version 4). */
     /** Decode steps as one call / one CUDA-graph replay when the fused module has decode_step, else null. */
     private final DecodeGraph decodeGraph;
+    /** Whether a first chunk (empty cache) runs as one call of the fused module's {@code prefill}. */
+    private final boolean wholePrefill;
     /**
      * Fewest new tokens for which a layer whose heads hold different entries is attended per head (gathered into a
      * padded [Hkv, L, D]) instead of flat over the whole layer: flat costs numKvHeads× the score FLOPs, which only
@@ -72,7 +74,9 @@ public final class Model implements AutoCloseable {
         // with bottom-right causal flash attention a whole context up to LAYER_PREFILL_CHUNK goes in one chunk
         if (fused != null) this.prefillChunk = FusedAttention.LAYER_PREFILL_CHUNK;
         this.decodeGraph = fusedLayers != null && DecodeGraph.enabled() && wholeModelStepFits()
-                ? new DecodeGraph(fused, w, config, rope[0], manager) : null;
+                ? new DecodeGraph(fused, fusedLayers, w, config, rope[0], manager) : null;
+        this.wholePrefill = fusedLayers != null && wholeModelStepFits()
+                && FusedDecoderLayers.switchedOn("kvgate.wholePrefill", FusedDecoderLayers.WHOLE_PREFILL_ENV);
         constant((float) config.attentionScale()); // made now: the fused path never asks for it, Model's own path does
     }
 
@@ -243,6 +247,8 @@ public final class Model implements AutoCloseable {
         int t = ids.length, p0 = cache.nextPosition();
         ForwardObserver obs = opt.observer();
         int[] positions = obs == null ? null : java.util.stream.IntStream.range(p0, p0 + t).toArray();
+        if (wholePrefill && opt.extendCache() && cache.totalEntries() == 0 && (obs == null || obs.attentionInputsOnly()))
+            return wholeFirstChunk((PtNDManager) st, cache, ids, p0, obs, positions);
         AttentionMasks masks = new AttentionMasks(st, p0, t);
         boolean gemma = config.family() == ModelConfig.Family.GEMMA3;
 
@@ -272,6 +278,19 @@ public final class Model implements AutoCloseable {
                 if (config.isSlidingLayer(l)) cache.dropInvisible(l, config.slidingWindow());
         }
         return x;
+    }
+
+    /**
+     * A first chunk through every layer in one call of the fused module ({@link FusedDecoderLayers#prefill}): the same
+     * functions as the layer-by-layer path, without a JNI round trip per layer. Every layer's k/v become its storage.
+     */
+    private NDArray wholeFirstChunk(PtNDManager st, KvCache cache, int[] ids, int p0, ForwardObserver obs, int[] positions) {
+        NDList r = fusedLayers.prefill(st, ids, p0, obs != null);
+        for (int l = 0; l < config.numLayers(); l++) cache.layer(l).append(r.get(2 + 2 * l), r.get(3 + 2 * l), p0, true);
+        attentionChains += config.numLayers();
+        if (obs != null) obs.attentionInputs(r.get(1), positions);
+        cache.advance(ids.length);
+        return r.get(0);
     }
 
     /** Everything a layer needs besides the hidden state. */
@@ -546,6 +565,7 @@ public final class Model implements AutoCloseable {
     @Override
     public void close() {
         if (decodeGraph != null) decodeGraph.close();
+        if (fusedLayers != null) fusedLayers.close();
         if (fused != null) fused.close();
         manager.close();
     }

@@ -100,13 +100,12 @@ public final class GateScorer implements Scorer {
 
                 @Override
                 public void attentionInputs(NDArray all, int[] positions) {
-                    if (!decoding) {
-                        ForwardObserver.super.attentionInputs(all, positions);
-                        return;
-                    }
                     all.attach(buffers); // taken over whole: no device op per layer and step
                     pendingStacks.add(all);
                     pendingStackPositions.add(positions.clone());
+                    // a whole prefill chunk (one call for all layers): scored now, as a layer-by-layer chunk is after
+                    // its last gated layer, so that no chunk's inputs wait in memory for the next one
+                    if (!decoding) flushStacks();
                 }
             };
         }
@@ -184,6 +183,7 @@ public final class GateScorer implements Scorer {
         /** Scores the buffered all-layer attention inputs [L, N, hidden] (graph decode steps): one batch of the gated rows. */
         private void flushStacks() {
             if (pendingStacks.isEmpty()) return;
+            scorePending(); // earlier per-layer inputs first: scores are kept in the order they were computed
             int[] positions = concat(pendingStackPositions);
             int[] gated = java.util.stream.IntStream.range(0, pendingX.size()).filter(book::scored).toArray();
             try (NDManager scope = buffers.newSubManager()) {
@@ -197,6 +197,9 @@ public final class GateScorer implements Scorer {
                 }
                 keepScores(gated, gates.scoreLayers(gated, rows), positions);
             }
+            pendingStacks.forEach(NDArray::close);
+            pendingStacks.clear();
+            pendingStackPositions.clear();
         }
 
         private static int[] concat(List<int[]> parts) {
