@@ -18,15 +18,21 @@
 //   kvgate::memory_stats(device) -> [allocated bytes now, peak allocated bytes] of torch's caching allocator
 //   kvgate::memory_reset_peak(device)
 //
+// and a float32 decode attention kernel (native/kvgate_decode_attention.cu, compiled by nvcc), which replaces the
+// matmul -> softmax -> split-matmul chain of a float32 decode step:
+//   kvgate::decode_attention(q, k_rows, v_rows, starts, head_rows, lengths, max_len, scale) -> out
+//
 // Graphs are kept by an integer key chosen by the caller (one per decoding sequence). All operators are
 // registered with CONSERVATIVE alias analysis: they return nothing, and TorchScript must neither drop nor reorder them.
 
+#include <ATen/ATen.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -125,6 +131,48 @@ void memory_reset_peak(int64_t device) {
     c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
 }
 
+extern "C" {
+int kvgate_decode_attention_chunk(long long max_len, int hkv, int device);
+cudaError_t kvgate_decode_attention_f32(const float* q, const float* k, const float* v, const int* starts,
+                                        long long head_rows, const int* lengths, int per_head_lengths, int hkv, int g,
+                                        int d, int splits, int chunk, float scale, float* part, float* ml, float* out,
+                                        cudaStream_t stream);
+}
+
+// One decode token's attention in float32: q [Hkv, G, D] against each KV head's rows of k_rows/v_rows [R, D]: head h
+// holds rows starts[h] .. (or h * head_rows .. when starts is empty) for lengths[h] rows (lengths[0] for every head
+// when lengths has one element), read on the device. max_len bounds every length (it sizes the grid: fixed for a
+// captured graph). Returns [Hkv, G, D].
+at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_rows, const at::Tensor& v_rows,
+                            const at::Tensor& starts, int64_t head_rows, const at::Tensor& lengths, int64_t max_len,
+                            double scale) {
+    TORCH_CHECK(q.is_cuda() && q.scalar_type() == at::kFloat && q.dim() == 3, "kvgate::decode_attention: q must be a float32 CUDA [Hkv, G, D] tensor");
+    const int64_t hkv = q.size(0), g = q.size(1), d = q.size(2);
+    TORCH_CHECK(k_rows.scalar_type() == at::kFloat && v_rows.scalar_type() == at::kFloat && k_rows.is_contiguous()
+                && v_rows.is_contiguous() && k_rows.size(-1) == d && v_rows.size(-1) == d,
+                "kvgate::decode_attention: k_rows/v_rows must be contiguous float32 rows of ", d, " values");
+    TORCH_CHECK(lengths.scalar_type() == at::kInt && (lengths.numel() == 1 || lengths.numel() >= hkv) && lengths.is_contiguous(),
+                "kvgate::decode_attention: lengths must be int32 with 1 or Hkv elements");
+    TORCH_CHECK(starts.numel() == 0 || (starts.scalar_type() == at::kInt && starts.numel() >= hkv),
+                "kvgate::decode_attention: starts must be empty or int32 with Hkv elements");
+    const int64_t chunk = kvgate_decode_attention_chunk(max_len, static_cast<int>(hkv), q.get_device());
+    const int64_t splits = std::max<int64_t>(1, (max_len + chunk - 1) / chunk);
+    at::Tensor qc = q.contiguous();
+    at::Tensor out = at::empty_like(qc);
+    at::Tensor part = at::empty({hkv, splits, g, d}, qc.options());
+    at::Tensor ml = at::empty({hkv, splits, g, 2}, qc.options());
+    at::Tensor st = starts.numel() == 0 ? starts : starts.contiguous();
+    cudaError_t err = kvgate_decode_attention_f32(
+        qc.data_ptr<float>(), k_rows.data_ptr<float>(), v_rows.data_ptr<float>(),
+        starts.numel() == 0 ? nullptr : st.data_ptr<int>(), static_cast<long long>(head_rows), lengths.data_ptr<int>(),
+        lengths.numel() == 1 ? 0 : 1, static_cast<int>(hkv), static_cast<int>(g), static_cast<int>(d),
+        static_cast<int>(splits), static_cast<int>(chunk), static_cast<float>(scale), part.data_ptr<float>(), ml.data_ptr<float>(),
+        out.data_ptr<float>(), c10::cuda::getCurrentCUDAStream(q.get_device()).stream());
+    TORCH_CHECK(err == cudaSuccess, "kvgate::decode_attention: ", cudaGetErrorString(err), " (head_dim ", d,
+                " must be 32, 64, 128 or 256; query heads per KV head 1..8)");
+    return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(kvgate, m) {
@@ -135,4 +183,6 @@ TORCH_LIBRARY(kvgate, m) {
     m.def(torch::schema("graph_reset(int key) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), graph_reset);
     m.def(torch::schema("memory_stats(int device) -> int[]", c10::AliasAnalysisKind::CONSERVATIVE), memory_stats);
     m.def(torch::schema("memory_reset_peak(int device) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), memory_reset_peak);
+    m.def("decode_attention(Tensor q, Tensor k_rows, Tensor v_rows, Tensor starts, int head_rows, Tensor lengths, "
+          "int max_len, float scale) -> Tensor", decode_attention);
 }

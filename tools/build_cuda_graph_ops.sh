@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds native/kvgate_cuda_graph.cpp (kvgate's own CUDA-graph operators) against the torch that kvgate will load.
+# Builds native/kvgate_cuda_graph.cpp (kvgate's own CUDA-graph operators) and native/kvgate_decode_attention.cu against the torch that kvgate will load.
 #
 #   tools/build_cuda_graph_ops.sh OUT.so [PYTHON]
 #
 # PYTHON (default python3) must import the torch whose lib/ kvgate uses (KVGATE_TORCH_LIB); CUDA headers are taken
-# from $CUDA_HOME/include (default /usr/local/cuda). The library is then named by KVGATE_CUDA_GRAPH_OPS and passed to
+# from $CUDA_HOME/include (default /usr/local/cuda), nvcc from $CUDA_HOME/bin; CXX_STD (default c++17; newer torch
+# headers need c++20). The library is then named by KVGATE_CUDA_GRAPH_OPS and passed to
 # tools/make_fused_attention.py --graph-ops (docs/GPU.md).
 set -euo pipefail
 out=${1:?usage: tools/build_cuda_graph_ops.sh OUT.so [PYTHON]}
@@ -13,8 +14,14 @@ src="$(cd "$(dirname "$0")/.." && pwd)/native/kvgate_cuda_graph.cpp"
 torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 abi=$("$py" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
 cuda=${CUDA_HOME:-/usr/local/cuda}
-g++ -O2 -std=c++17 -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DUSE_CUDA \
+# the float32 decode attention kernel: plain CUDA, compiled by nvcc for the GPU found (else sm_90), PTX kept for newer ones
+arch=$("$py" -c 'import torch; c = torch.cuda.get_device_capability() if torch.cuda.is_available() else (9, 0); print(f"{c[0]}{c[1]}")')
+kernel_obj=$(mktemp --suffix=.o)
+trap 'rm -f "$kernel_obj"' EXIT
+"$cuda/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -gencode "arch=compute_$arch,code=[sm_$arch,compute_$arch]" \
+    -c "$(dirname "$src")/kvgate_decode_attention.cu" -o "$kernel_obj"
+g++ -O2 -std="${CXX_STD:-c++17}" -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DUSE_CUDA \
     -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" -I"$cuda/include" \
-    "$src" -o "$out" \
-    -L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda
+    "$src" "$kernel_obj" -o "$out" \
+    -L"$torch_dir/lib" -L"$cuda/lib64" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart
 echo "built $out against torch in $torch_dir"

@@ -79,7 +79,7 @@ from typing import List, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 7  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 8  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -165,11 +165,19 @@ def _decode_scores(q: torch.Tensor, keys: torch.Tensor, scale: float) -> torch.T
 
 
 class FusedAttention(torch.nn.Module):
-    def __init__(self, flash_decode: bool = True):
+    def __init__(self, flash_decode: bool = True, decode_kernel: bool = False):
         super().__init__()
         # decode_step on the shared layout in half precision: FlashAttention-2 (varlen, split over the keys, the
         # filled length read from the device) instead of matmul -> softmax -> split matmul
         self.flash_decode = flash_decode
+        # decode_step in float32: kvgate's own split-over-the-keys kernel (kvgate::decode_attention, loaded with the
+        # CUDA-graph operators) instead of matmul -> softmax -> split matmul
+        self.decode_kernel = decode_kernel
+
+    def _kernel_attention(self, q: torch.Tensor, k_rows: torch.Tensor, v_rows: torch.Tensor, starts: torch.Tensor,
+                          head_rows: int, lengths: torch.Tensor, max_len: int, scale: float) -> torch.Tensor:
+        # kvgate::decode_attention where kvgate's operators are loaded (GraphedFusedAttention); never called here
+        raise RuntimeError("kvgate's decode attention kernel needs the module written with --graph-ops")
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
                 scale: torch.Tensor) -> torch.Tensor:
@@ -192,7 +200,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 7
+        return 8
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -316,6 +324,38 @@ class FusedAttention(torch.nn.Module):
         return x + torch.matmul(act, down_t)
 
     @torch.jit.export
+    def prefill(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], cos: torch.Tensor,
+                sin: torch.Tensor, rot: torch.Tensor, final_norm: torch.Tensor, heads: int, kv_heads: int, eps: float,
+                scale: float, keep_inputs: bool) -> List[torch.Tensor]:
+        """A first chunk (empty cache) through the whole model in one call: embedding, every layer as decoder_in ->
+        causal attend -> decoder_out, final norm. Per layer that is three calls from Java fewer, each with its
+        arguments' marshalling (~0.1-0.2 ms of host time a layer on a GPU, which host-bound prefills pay in full).
+        layer_w as decode_step's (9 per layer); cos/sin the chunk's rows. Returns [final-normed x [T, hidden],
+        attention inputs [L, T, hidden] (empty unless keep_inputs), then each layer's k, v [Hkv, T, D]], the k/v fresh
+        contiguous arrays (the cache adopts them)."""
+        t = ids.size(0)
+        g = heads // kv_heads
+        d = cos.size(1)
+        x = embed.index_select(0, ids)
+        no_mask = torch.zeros(1, 1, device=x.device)
+        layers = len(layer_w) // 9
+        # the attention inputs go into one array made up front (each layer's h is then freed at once, as without them,
+        # and no stack copies them at the end)
+        hs = torch.empty(layers if keep_inputs else 0, t, x.size(1), device=x.device, dtype=x.dtype)
+        out: List[torch.Tensor] = [x, hs]
+        for layer in range(layers):
+            w = layer_w[9 * layer:9 * layer + 9]
+            h, q, k, v = self.decoder_in(x, w[0], w[1], w[2], w[3], cos, sin, rot, heads, kv_heads, eps)
+            if keep_inputs:
+                hs[layer].copy_(h)
+            out.append(k)
+            out.append(v)
+            attn = self.attend(q.reshape(kv_heads, g * t, d), k, v, no_mask, scale, t, True, 0)
+            x = self.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
+        out[0] = _rms(x, final_norm, eps)
+        return out
+
+    @torch.jit.export
     def decode_step(self, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
                     vs: List[torch.Tensor], owns: List[torch.Tensor], segments: List[torch.Tensor], limits: List[int],
                     diag: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, final_norm: torch.Tensor,
@@ -337,6 +377,9 @@ class FusedAttention(torch.nn.Module):
         cu_limit = 1
         cu_heads = torch.arange(kv_heads + 1, device=meta.device, dtype=torch.int32)
         flash = self.flash_decode and meta.is_cuda and ks[0].dtype != torch.float32
+        kernel = self.decode_kernel and meta.is_cuda and ks[0].dtype == torch.float32 and g <= 8 and \
+            (d == 32 or d == 64 or d == 128 or d == 256)   # the head shapes the kernel is built for
+        no_starts = torch.zeros(0, device=meta.device, dtype=torch.int32)
         hs: List[torch.Tensor] = []
         for layer in range(len(ks)):
             w = layer_w[9 * layer:9 * layer + 9]
@@ -372,6 +415,12 @@ class FusedAttention(torch.nn.Module):
                         lim, 0.0, False, False, scale=scale, seqused_k=used[layer:layer + 1])[0]
                     x = self._finish_layer(x, o, w, heads, d, eps)
                     continue
+                if kernel:
+                    # head h's keys are rows h * capacity ... of the cache viewed as rows, the first at+1 used
+                    o = self._kernel_attention(q, kc.view(-1, d), vc.view(-1, d), no_starts, kc.size(1),
+                                               used[layer:layer + 1], limits[layer], scale)
+                    x = self._finish_layer(x, o, w, heads, d, eps)
+                    continue
                 kl, vl = kc[:, :limits[layer]], vc[:, :limits[layer]]
                 scores = _decode_scores(q, kl, scale)                                # [Hkv, G, limit]
                 filled = torch.arange(kl.size(1), device=kc.device) <= at
@@ -391,6 +440,11 @@ class FusedAttention(torch.nn.Module):
                     o = torch.ops.aten._flash_attention_forward(
                         q, kc, vc, cu_heads, seg[0], 1, limits[layer], 0.0, False, False, scale=scale,
                         seqused_k=seg[1, :kv_heads] + used[layer:layer + 1])[0]
+                    x = self._finish_layer(x, o, w, heads, d, eps)
+                    continue
+                if kernel:
+                    o = self._kernel_attention(q, kc.view(-1, d), vc.view(-1, d), seg[0], 0,
+                                               seg[1, :kv_heads] + used[layer:layer + 1], limits[layer], scale)
                     x = self._finish_layer(x, o, w, heads, d, eps)
                     continue
                 # every head's queries against every row (one batch), the ownership mask keeping each head to its own
@@ -422,6 +476,10 @@ class GraphedFusedAttention(FusedAttention):
     @torch.jit.export
     def has_graphs(self) -> bool:
         return True
+
+    def _kernel_attention(self, q: torch.Tensor, k_rows: torch.Tensor, v_rows: torch.Tensor, starts: torch.Tensor,
+                          head_rows: int, lengths: torch.Tensor, max_len: int, scale: float) -> torch.Tensor:
+        return torch.ops.kvgate.decode_attention(q, k_rows, v_rows, starts, head_rows, lengths, max_len, scale)
 
     @torch.jit.export
     def decode_capture(self, key: int, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor],
@@ -621,7 +679,7 @@ def check(module):
 def tiny_model(dev, dtype):
     """A random 2-layer Qwen3-like model and a cache: layer 0 shared [Hkv, 2100, D] with 1030 entries, layer 1 ragged."""
     torch.manual_seed(1)
-    hidden, heads, kv_heads, d, inter, vocab = 64, 4, 2, 16, 96, 50
+    hidden, heads, kv_heads, d, inter, vocab = 64, 4, 2, 32, 96, 50  # head_dim 32: kvgate::decode_attention's smallest
     cfg = dict(hidden=hidden, heads=heads, kv_heads=kv_heads, d=d, inter=inter, vocab=vocab, eps=1e-6, scale=d ** -0.5)
     r = lambda *shape, sc=1.0: (torch.randn(*shape, device=dev) * sc).to(dtype)
     layer_w = []
@@ -700,6 +758,94 @@ def decode_reference(cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache
     return (rms64(x, final_norm) @ lm_head_t.double()), torch.stack(hs)
 
 
+def check_prefill(module):
+    """prefill (a first chunk through the whole model) against a float64 reference and against the same chunk through
+    the per-layer functions (decoder_in / attend / decoder_out), which kvgate uses for every other chunk."""
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    for dtype in ([torch.float32, torch.float16] if dev == "cuda" else [torch.float32]):
+        tol = 1e-4 if dtype == torch.float32 else 1e-2
+        cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, _, _, _ = tiny_model(dev, dtype)
+        heads, kv_heads, d, eps, scale = cfg["heads"], cfg["kv_heads"], cfg["d"], cfg["eps"], cfg["scale"]
+        g, t = heads // kv_heads, 40
+        ids = torch.randint(0, cfg["vocab"], (t,), device=dev)
+        rot = torch.zeros(d, d, device=dev, dtype=dtype)
+        for j in range(d // 2):
+            rot[j + d // 2, j] = -1
+            rot[j, j + d // 2] = 1
+        c, s = cos[:t], sin[:t]
+        got = module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True)
+        assert len(got) == 2 + 2 * 2 and list(got[1].shape) == [2, t, cfg["hidden"]], [list(a.shape) for a in got]
+        assert module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, False)[1].numel() == 0
+
+        def rms64(a, w):
+            return a / torch.sqrt(a.pow(2).mean(-1, keepdim=True) + eps) * w.double()
+
+        # float64, op by op
+        x = embed[ids].double()
+        hs, kvs = [], []
+        causal = torch.ones(t, t, device=dev, dtype=torch.bool).tril()
+        for layer in range(2):
+            w = layer_w[9 * layer:9 * layer + 9]
+            h = rms64(x, w[0])
+            hs.append(h)
+            qkv = h @ w[1].double() + (w[2].double() if w[2].numel() else 0)
+            qkv = qkv.view(t, heads + 2 * kv_heads, d).transpose(0, 1)
+            qk, v = qkv[:heads + kv_heads], qkv[heads + kv_heads:]
+            if w[3].numel():
+                qk = rms64(qk, w[3])
+            qk = qk * c.double() + torch.cat((-qk[..., d // 2:], qk[..., :d // 2]), -1) * s.double()
+            q, k = qk[:heads], qk[heads:]
+            kvs += [k, v]
+            sc = (q @ k.repeat_interleave(g, 0).transpose(1, 2)) * scale
+            o = torch.softmax(sc.masked_fill(~causal, float("-inf")), -1) @ v.repeat_interleave(g, 0)   # [H, T, D]
+            x = x + o.transpose(0, 1).reshape(t, -1) @ w[4].double()
+            gu = rms64(x, w[6]) @ w[7].double()
+            inter = gu.size(1) // 2
+            x = x + (F.silu(gu[:, :inter]) * gu[:, inter:]) @ w[8].double()
+        want = [rms64(x, final_norm), torch.stack(hs)] + kvs
+        errs = [rel(a, b) for a, b in zip(got, want)]
+        assert max(errs) < tol, (dtype, errs)
+        # the per-layer functions, as kvgate calls them for later chunks
+        x = embed.index_select(0, ids)
+        layered = []
+        for layer in range(2):
+            w = layer_w[9 * layer:9 * layer + 9]
+            h, q, k, v = module.decoder_in(x, w[0], w[1], w[2], w[3], c, s, rot, heads, kv_heads, eps)
+            layered += [k, v]
+            attn = module.attend(q.reshape(kv_heads, g * t, d), k, v, torch.zeros(1, 1, device=dev), scale, t, True, 0)
+            x = module.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
+        same = max(rel(a, b.double()) for a, b in zip(got[2:] + [got[0]], layered + [F.rms_norm(x, [x.size(-1)], final_norm, eps)]))
+        assert same < 1e-6, (dtype, same)
+        print(f"prefill {str(dtype)[6:]}: max rel err {max(errs):.2e} against float64, {same:.1e} against the per-layer functions")
+
+
+def check_decode_kernel():
+    """kvgate::decode_attention (float32 decode attention, native/kvgate_decode_attention.cu) against float64 on both
+    layouts: rows per head at h * head_rows (shared), or from per-head starts with per-head lengths (ragged)."""
+    torch.manual_seed(2)
+    dev = "cuda"
+    for hkv, g, d, cap, used in ((8, 2, 128, 33000, 32769), (2, 4, 32, 700, 300), (4, 7, 64, 1024, 1),
+                                 (3, 1, 256, 600, 513), (1, 8, 128, 5000, 4097)):
+        q = torch.randn(hkv, g, d, device=dev)
+        k, v = torch.randn(hkv, cap, d, device=dev), torch.randn(hkv, cap, d, device=dev)
+        scale = d ** -0.5
+        lengths = torch.tensor([used], device=dev, dtype=torch.int32)
+        got = torch.ops.kvgate.decode_attention(q, k.view(-1, d), v.view(-1, d), torch.zeros(0, device=dev, dtype=torch.int32),
+                                                cap, lengths, cap, scale)
+        ref = torch.softmax(q.double() @ k[:, :used].double().transpose(1, 2) * scale, -1) @ v[:, :used].double()
+        err_shared = rel(got, ref)
+        # ragged: head h's rows start at starts[h] with lengths[h] rows (segments of different lengths, one empty tail)
+        lens = torch.randint(1, cap // hkv + 1, (hkv,), device=dev, dtype=torch.int32)
+        starts = torch.arange(hkv, device=dev, dtype=torch.int32) * (cap // hkv)
+        rows_k, rows_v = k.view(-1, d), v.view(-1, d)
+        got = torch.ops.kvgate.decode_attention(q, rows_k, rows_v, starts, 0, lens, cap // hkv, scale)
+        ref = torch.stack([torch.softmax(q[h].double() @ rows_k[starts[h]:starts[h] + lens[h]].double().T * scale, -1)
+                           @ rows_v[starts[h]:starts[h] + lens[h]].double() for h in range(hkv)])
+        err_ragged = rel(got, ref)
+        assert max(err_shared, err_ragged) < 1e-5, (hkv, g, d, err_shared, err_ragged)
+        print(f"decode_attention Hkv={hkv} G={g} D={d} used={used}: rel err {err_shared:.1e} shared, {err_ragged:.1e} ragged")
+
+
 def check_decode(module, graphs):
     """decode_step (both cache layouts) against the float64 reference, then CUDA-graph replays against eager steps."""
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -764,13 +910,20 @@ if __name__ == "__main__":
                         "(shared-layout) cache in float16/bfloat16 through matmul -> softmax -> split matmul instead of "
                         "FlashAttention-2 with the filled length read on the device (the default: 1.3-2x faster per step "
                         "on an H100, BENCHMARKS.md)")
+    parser.add_argument("--no-decode-kernel", dest="decode_kernel", action="store_false", help="float32 decode steps "
+                        "through matmul -> softmax -> split matmul instead of kvgate::decode_attention (needs --graph-ops; "
+                        "the default with it)")
     opts = parser.parse_args()
     if opts.graph_ops:
         torch.ops.load_library(opts.graph_ops)
     kind = GraphedFusedAttention if opts.graph_ops else FusedAttention
-    scripted = torch.jit.script(kind(opts.flash_decode))
+    scripted = torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel))
     check(scripted)
+    check_prefill(scripted)
+    if opts.graph_ops and torch.cuda.is_available():
+        check_decode_kernel()
     check_decode(scripted, bool(opts.graph_ops))
     scripted.save(opts.out)
     print(f"wrote {opts.out} (version {VERSION}, CUDA graphs: {'yes' if opts.graph_ops else 'no'}, "
-          f"flash decode: {'yes' if opts.flash_decode else 'no'})")
+          f"flash decode: {'yes' if opts.flash_decode else 'no'}, "
+          f"float32 decode kernel: {'yes' if opts.graph_ops and opts.decode_kernel else 'no'})")
