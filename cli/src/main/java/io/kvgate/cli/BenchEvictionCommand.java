@@ -44,8 +44,9 @@ public final class BenchEvictionCommand implements Runnable {
     @Option(names = "--prefill-chunk", defaultValue = "512", description = "Prefill chunk in tokens (default: ${DEFAULT-VALUE}).")
     int prefillChunk;
 
-    @Option(names = "--profile-prefill", description = "Also run one ungated and one scored prefill (ratio 1) of the first context "
-            + "under libtorch's profiler and print where their host time goes (JNI calls, time inside/outside libtorch, top ops).")
+    @Option(names = "--profile-prefill", description = "Also run an ungated, a scored (ratio 1) and an evicting prefill of the first context "
+            + "under libtorch's profiler and print where their host time goes (JNI calls, time inside/outside libtorch, top ops), "
+            + "and the evicting prefill of every context by phase.")
     boolean profilePrefill;
 
     @Option(names = "--reps", defaultValue = "5", description = "Timed repetitions; the best of them is reported (default: ${DEFAULT-VALUE}).")
@@ -88,14 +89,14 @@ public final class BenchEvictionCommand implements Runnable {
         System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction");
         System.out.print(t);
         if (profilePrefill) {
-            profilePrefills(model, p, settings.withRatio(1));
+            profilePrefills(model, p, settings);
             prefillPhases(model, p, settings);
         }
     }
 
     /** Where the evicting prefill's time goes, per context (each phase waits for the device: slower than the timed runs). */
     private void prefillPhases(Model model, Policy p, EvictionSettings settings) {
-        TextTable t = new TextTable("context", "wall ms", "forward ms", "scores ms", "eviction ms", "evictions");
+        TextTable t = new TextTable("context", "wall ms", "forward ms", "scores ms", "selection ms", "re-layout ms", "evictions");
         for (int n : contexts) {
             int[] ids = new java.util.Random(1).ints(n, 0, Math.min(256, model.config().vocabSize())).toArray();
             io.kvgate.evaluator.runtime.PrefillPhases phases = new io.kvgate.evaluator.runtime.PrefillPhases(model);
@@ -104,20 +105,24 @@ public final class BenchEvictionCommand implements Runnable {
                 cc.prefillMillis();
             }
             t.row(n, ms((System.nanoTime() - t0) / 1e6), ms(phases.forwardMillis()), ms(phases.scoresMillis()),
-                    ms(phases.evictMillis()), phases.evictions());
+                    ms(phases.selectMillis()), ms(phases.evictMillis()), phases.evictions());
         }
         System.out.println("Evicting prefill @" + ratio + " by phase (the device is awaited after each phase):");
         System.out.print(t);
     }
 
-    /** One ungated and one scored prefill of the first context under the profiler (warm: after the timed runs). */
+    /** An ungated, a scored and an evicting prefill of the first context under the profiler (warm: after the timed runs). */
     private void profilePrefills(Model model, Policy p, EvictionSettings settings) {
         java.util.Random random = new java.util.Random(1);
         int n = contexts.get(0), vocab = Math.min(256, model.config().vocabSize());
         int[] ids = random.ints(n, 0, vocab).toArray();
         TextTable t = new TextTable("prefill of " + n, "wall ms", "JNI calls", "host ms in libtorch", "host ms outside", "syncs");
         List<String> tops = new java.util.ArrayList<>();
-        for (Policy run : List.of(Policy.full(), p)) {
+        List<Policy> runs = List.of(Policy.full(), p, p);
+        for (int r = 0; r < runs.size(); r++) {
+            Policy run = runs.get(r);
+            EvictionSettings runSettings = r == 2 ? settings : settings.withRatio(1);
+            String label = r == 2 ? run.name() + "@" + ratio : run.name();
             java.nio.file.Path trace;
             try {
                 trace = java.nio.file.Files.createTempFile("kvgate-prefill", ".json");
@@ -127,16 +132,16 @@ public final class BenchEvictionCommand implements Runnable {
             }
             ai.djl.pytorch.jni.JniUtils.startProfile(false, false, false);
             long t0 = System.nanoTime();
-            try (CompressedContext cc = CompressedContext.prefill(model, run, settings, ids)) {
+            try (CompressedContext cc = CompressedContext.prefill(model, run, runSettings, ids)) {
                 cc.prefillMillis();
             }
             double wallMs = (System.nanoTime() - t0) / 1e6;
             ai.djl.pytorch.jni.JniUtils.stopProfile(trace.toString());
             ProfilerTrace tr = ProfilerTrace.read(trace);
-            t.row(run.name(), ms(wallMs), tr.topLevel().size(), ms(tr.hostMicros() / 1e3), ms(wallMs - tr.hostMicros() / 1e3), tr.syncCount());
-            StringBuilder top = new StringBuilder(run.name() + ": ");
+            t.row(label, ms(wallMs), tr.topLevel().size(), ms(tr.hostMicros() / 1e3), ms(wallMs - tr.hostMicros() / 1e3), tr.syncCount());
+            StringBuilder top = new StringBuilder(label + ": ");
             List<java.util.Map.Entry<String, double[]>> byName = tr.byName();
-            for (java.util.Map.Entry<String, double[]> e : byName.subList(0, Math.min(8, byName.size())))
+            for (java.util.Map.Entry<String, double[]> e : byName.subList(0, Math.min(12, byName.size())))
                 top.append(String.format(Locale.ROOT, "%s %.0f× %.2f ms; ", e.getKey(), e.getValue()[0], e.getValue()[1] / 1e3));
             tops.add(top.toString());
         }

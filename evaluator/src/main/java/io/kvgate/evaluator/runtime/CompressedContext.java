@@ -65,7 +65,9 @@ public final class CompressedContext implements AutoCloseable {
                 if (s != null && (s.scoresPartialContext() ? !evictor.fits(c, budget) : last)) {
                     float[][][] scores = s.scores(c, last ? Stage.CONTEXT_DONE : Stage.PREFILL_CHUNK);
                     phases.scoresDone();
-                    evictor.evict(c, scores, budget, window);
+                    int[][][] keep = evictor.select(c, scores, budget, window);
+                    phases.selectionDone();
+                    evictor.apply(c, keep);
                     phases.evictionDone(c);
                 }
             }

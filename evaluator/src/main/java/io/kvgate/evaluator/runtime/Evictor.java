@@ -52,6 +52,15 @@ final class Evictor {
 
     /** As above, also protecting positions [keepFrom, keepTo) (the query while its answer is decoded). */
     long evict(KvCache cache, float[][][] scores, double entriesPerHead, int recent, int keepFrom, int keepTo) {
+        return apply(cache, select(cache, scores, entriesPerHead, recent, keepFrom, keepTo));
+    }
+
+    /** The host half of {@link #evict}: which entries each (layer, head) keeps (null layers: left alone). */
+    int[][][] select(KvCache cache, float[][][] scores, double entriesPerHead, int recent) {
+        return select(cache, scores, entriesPerHead, recent, 0, 0);
+    }
+
+    private int[][][] select(KvCache cache, float[][][] scores, double entriesPerHead, int recent, int keepFrom, int keepTo) {
         int end = cache.nextPosition();
         boolean[][][] protect = new boolean[scores.length][][];
         for (int l = 0; l < scores.length; l++) {
@@ -66,7 +75,11 @@ final class Evictor {
                         || (pos[i] >= keepFrom && pos[i] < keepTo);
             }
         }
-        int[][][] keep = budget.select(scores, protect, entriesPerHead);
+        return budget.select(scores, protect, entriesPerHead);
+    }
+
+    /** The storage half of {@link #evict}: retains the selected entries and re-lays the storage out (one upload for all layers). */
+    long apply(KvCache cache, int[][][] keep) {
         long removed = 0;
         for (int l = 0; l < keep.length; l++) {
             if (keep[l] == null) continue;
@@ -78,6 +91,7 @@ final class Evictor {
                 }
             }
         }
+
         return removed;
     }
 }

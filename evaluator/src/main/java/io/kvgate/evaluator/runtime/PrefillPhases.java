@@ -4,7 +4,7 @@ import io.kvgate.models.Model;
 
 /**
  * Where an evicting prefill's time goes, for benchmarks: the forward passes of the chunks, the scorer's answers
- * (on a GPU: reading scores back), and the eviction (selection on the host, then the re-layout of the storage).
+ * (on a GPU: reading scores back), the selection of the kept entries (host) and the re-layout of the storage.
  * Each phase ends by waiting for the device, so the phases add up to the wall time but the run is slower than an
  * unprofiled one (no overlap of host work with queued GPU work).
  */
@@ -14,7 +14,7 @@ public final class PrefillPhases {
 
     private final Model model;
     private long mark = System.nanoTime();
-    private double forwardMs, scoresMs, evictMs;
+    private double forwardMs, scoresMs, selectMs, evictMs;
     private int evictions;
 
     public PrefillPhases(Model model) {
@@ -29,7 +29,11 @@ public final class PrefillPhases {
         if (model != null) scoresMs += lap();
     }
 
-    /** After an eviction; {@code cache}'s retains are applied first, so the re-layout counts here, not in the next chunk. */
+    void selectionDone() {
+        if (model != null) selectMs += lap();
+    }
+
+    /** After an eviction's re-layout; {@code cache}'s retains are applied first, so the re-layout counts here, not in the next chunk. */
     void evictionDone(io.kvgate.models.KvCache cache) {
         if (model == null) return;
         cache.bytes(); // applies pending retains
@@ -53,6 +57,11 @@ public final class PrefillPhases {
         return scoresMs;
     }
 
+    public double selectMillis() {
+        return selectMs;
+    }
+
+    /** The re-layout of the storage (pending retains applied). */
     public double evictMillis() {
         return evictMs;
     }
