@@ -17,7 +17,7 @@ import java.util.function.IntPredicate;
  * hold the same positions, a flat per-layer array with one segment per head plus a token-major tail once they
  * differ (see {@link LayerKv}). Appends write in place into spare capacity (doubling on overflow), so decoding
  * costs no copy of the cache per token. {@link #retain} calls are applied together, with one gather per layer,
- * when the layer is next read.
+ * when the layer is next read or at {@link #flush}.
  *
  * <p>Owns native memory: close it.
  */
@@ -84,9 +84,25 @@ public final class KvCache implements AutoCloseable {
      * whose heads hold different entries, their ownership mask (numKvHeads values per stored row, ~3 % of K/V).
      */
     public long bytes() {
+        flush();
         long total = 0;
         for (LayerKv layer : layers) total += layer.bytes();
         return total;
+    }
+
+    /**
+     * Applies every layer's pending retains now (otherwise each layer's are applied when it is next read), with the
+     * index data of all layers crossing to the device in one copy: an eviction's re-layout waits for the GPU once.
+     */
+    public void flush() {
+        try (DeviceInts ints = new DeviceInts()) {
+            Runnable[] relayouts = new Runnable[numLayers];
+            boolean any = false;
+            for (int l = 0; l < numLayers; l++) any |= (relayouts[l] = layers[l].planFlush(ints)) != null;
+            if (!any) return;
+            ints.upload(manager);
+            for (Runnable r : relayouts) if (r != null) r.run();
+        }
     }
 
     /** Total entries over all layers and heads. */

@@ -52,6 +52,7 @@ final class LayerKv {
     private NDArray keysT, valueRows; // ragged views of k [D, rowCapacity] and v [rowCapacity, D]
     private NDArray segmentTable;   // int32 [2, H + 1] on the device: segment starts; rows each head kept (decode steps)
     private NDArray tailRows;       // int64 [H] on the device: each head's first row after its kept ones
+    private NDArray headIndex;      // [H, 1, 1] int32 0..H-1 (ownership masks)
     private NDArray diagonal;       // [H, 1, H]: 0 where the two heads are equal, -inf elsewhere (a new token's mask)
     // pending retain: rows (in the current storage) and positions each head keeps; null when none
     private int[][] pendingRows, pendingPos;
@@ -146,13 +147,29 @@ final class LayerKv {
     /** Applies pending retains: one gather per K/V into storage of the kept size. */
     void flush() {
         if (pendingRows == null) return;
-        int[][] keepRows = pendingRows, keepPos = pendingPos;
-        pendingRows = pendingPos = null;
-        NDArray[] old = storageArrays();
-        try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
-            assign(flatK, flatV, keepRows, keepPos);
+        try (DeviceInts ints = new DeviceInts()) {
+            Runnable relayout = planFlush(ints);
+            ints.upload(manager);
+            relayout.run();
         }
-        for (NDArray a : old) if (a != null) a.close();
+    }
+
+    /**
+     * The pending retains as a re-layout in two halves, so that many layers' int data crosses to the device in one
+     * copy ({@link KvCache#flush}): stages the data in {@code ints} now and returns the device half, to run after
+     * {@link DeviceInts#upload}. Null when nothing is pending.
+     */
+    Runnable planFlush(DeviceInts ints) {
+        if (pendingRows == null) return null;
+        Gather g = planGather(pendingRows, pendingPos, ints);
+        pendingRows = pendingPos = null;
+        return () -> {
+            NDArray[] old = storageArrays();
+            try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
+                assign(flatK, flatV, g, ints);
+            }
+            for (NDArray a : old) if (a != null) a.close();
+        };
     }
 
     /** Sliding-window layers: drops entries no future query can see once they are a quarter of some head's. */
@@ -184,34 +201,49 @@ final class LayerKv {
     }
 
     /**
-     * Makes this layer hold the given rows of a flat source: head h's entries are {@code srcRows[h]} (positions
-     * {@code srcPos[h]}), gathered in one op per K/V into exact-size storage. Shared layout when all heads hold the
-     * same positions, ragged otherwise. The source is not closed.
+     * A re-layout's host half: head h will hold {@code srcRows[h]} of a flat source (positions {@code srcPos[h]});
+     * shared layout when all heads hold the same positions, ragged otherwise. The gather index and the ragged views'
+     * int data are staged in {@code ints}.
      */
-    private void assign(NDArray srcK, NDArray srcV, int[][] srcRows, int[][] srcPos) {
-        staleViews();
+    private Gather planGather(int[][] srcRows, int[][] srcPos, DeviceInts ints) {
         boolean same = true;
         for (int h = 1; h < numKvHeads && same; h++) same = Arrays.equals(srcPos[h], srcPos[0]);
         int total = 0;
         for (int[] r : srcRows) total += r.length;
-        long[] idx = new long[total];
+        int[] idx = new int[total];
         int at = 0;
         for (int[] r : srcRows) for (int x : r) idx[at++] = x;
+        int indexAt = total == 0 ? -1 : ints.add(idx);
+        if (same) return new Gather(total, indexAt, srcPos, null, null);
+        int[] start = new int[numKvHeads + 1];
+        for (int h = 0; h < numKvHeads; h++) start[h + 1] = start[h] + srcPos[h].length;
+        return new Gather(total, indexAt, srcPos, start, stageRaggedViews(ints, total, start, srcPos, 0));
+    }
+
+    /** A planned re-layout: rows to gather (at {@code indexAt} in the staged ints), each head's positions; ragged: segment starts and staged views. */
+    private record Gather(int total, int indexAt, int[][] positions, int[] start, RaggedInts views) {}
+
+    /** Makes this layer hold a planned gather of a flat source (one op per K/V, exact-size storage). The source is not closed. */
+    private void assign(NDArray srcK, NDArray srcV, Gather g, DeviceInts ints) {
+        staleViews();
+        int total = g.total();
+        int[][] srcPos = g.positions();
         NDArray gk, gv;
         if (total == 0) {
             gk = manager.zeros(new Shape(0, headDim), dtype);
             gv = manager.zeros(new Shape(0, headDim), dtype);
         } else {
-            try (NDArray index = manager.create(idx)) {
+            try (NDManager scope = manager.newSubManager()) {
+                NDArray index = ints.slice(g.indexAt(), total, scope);
                 gk = srcK.get(new NDIndex("{}", index));
                 gv = srcV.get(new NDIndex("{}", index));
+                gk.attach(manager);
+                gv.attach(manager);
             }
-            gk.attach(manager);
-            gv.attach(manager);
         }
-        ragged = !same;
+        ragged = g.start() != null;
         ownership = keysT = valueRows = segmentTable = tailRows = null;
-        if (same) {
+        if (!ragged) {
             len = srcPos[0].length;
             pos = srcPos[0].clone();
             k = reshapeOwned(gk, new Shape(numKvHeads, len, headDim));
@@ -222,19 +254,18 @@ final class LayerKv {
         } else {
             k = reshapeOwned(gk, new Shape(total, 1, headDim));
             v = reshapeOwned(gv, new Shape(total, 1, headDim));
-            segmentStart = new int[numKvHeads + 1];
+            segmentStart = g.start();
             segmentPos = new int[numKvHeads][];
             rowPos = new int[total];
             minPos = Integer.MAX_VALUE;
             for (int h = 0; h < numKvHeads; h++) {
                 segmentPos[h] = srcPos[h].clone();
-                segmentStart[h + 1] = segmentStart[h] + srcPos[h].length;
                 System.arraycopy(srcPos[h], 0, rowPos, segmentStart[h], srcPos[h].length);
                 if (srcPos[h].length > 0) minPos = Math.min(minPos, srcPos[h][0]);
             }
             tailLen = tailCap = 0;
             tailPos = new int[0];
-            raggedViews();
+            raggedViews(ints, g.views());
         }
     }
 
@@ -245,45 +276,57 @@ final class LayerKv {
         return r;
     }
 
+    /** Where a ragged layout's view data sits in a {@link DeviceInts}: each row's owning head, the segment table, the tail rows. */
+    private record RaggedInts(int rows, int owner, int table, int tails) {}
+
     /**
-     * Ragged layout: the ownership mask, the views attention uses and the segment table a decode step reads, for the
-     * current storage.
+     * Stages the int data of the ragged views for a storage of {@code rows} rows whose head h has its segment at
+     * {@code start[h]}, {@code segPos[h]} kept entries and {@code tail} appended ones: every row's owning head (-1 for
+     * spare rows: one int a row crosses to the device instead of H mask values, ~80K rows a layer at 32K tokens and
+     * 30 % kept), the segment table (starts; rows each head kept) and each head's first tail row.
      */
-    private void raggedViews() {
+    private RaggedInts stageRaggedViews(DeviceInts ints, int rows, int[] start, int[][] segPos, int tail) {
+        int[] owner = new int[rows];
+        Arrays.fill(owner, -1);
+        int[] table = new int[2 * (numKvHeads + 1)];
+        int[] tails = new int[numKvHeads];
+        for (int h = 0; h < numKvHeads; h++) {
+            tails[h] = start[h] + segPos[h].length;
+            Arrays.fill(owner, start[h], tails[h] + tail, h);
+            table[h] = start[h];
+            table[numKvHeads + 1 + h] = segPos[h].length;
+        }
+        table[numKvHeads] = start[numKvHeads];
+        return new RaggedInts(rows, ints.add(owner), ints.add(table), ints.add(tails));
+    }
+
+    /**
+     * Ragged layout: the ownership mask [H, 1, rows] (0 where a filled row belongs to the head, -inf elsewhere: log of
+     * the owner match, built on the device), the views attention uses and the segment table a decode step reads, for
+     * the current storage, from data staged by {@link #stageRaggedViews}. The table and tail rows are copies, so they
+     * do not keep the staging buffer alive.
+     */
+    private void raggedViews(DeviceInts ints, RaggedInts staged) {
         int rows = capacity();
-        ownership = ownershipMask(rows);
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray rowOwner = ints.slice(staged.owner(), rows, scope).reshape(1, 1, rows);
+            ownership = rowOwner.eq(headIndex()).toType(dtype, false).log();
+            segmentTable = ints.slice(staged.table(), 2 * (numKvHeads + 1), scope).reshape(2, numKvHeads + 1).duplicate();
+            tailRows = ints.slice(staged.tails(), numKvHeads, scope).toType(DataType.INT64, true);
+            ownership.attach(manager);
+            segmentTable.attach(manager);
+            tailRows.attach(manager);
+        }
         try (NDArray keyRows = k.reshape(rows, headDim)) { // a view: closed, or it would pin replaced storage
             keysT = keyRows.transpose(1, 0);
         }
         valueRows = v.reshape(rows, headDim);
-        int[] table = new int[2 * (numKvHeads + 1)];
-        long[] tails = new long[numKvHeads];
-        for (int h = 0; h <= numKvHeads; h++) table[h] = segmentStart[h];
-        for (int h = 0; h < numKvHeads; h++) {
-            table[numKvHeads + 1 + h] = segmentPos[h].length;
-            tails[h] = firstTailRow(h);
-        }
-        segmentTable = manager.create(table, new Shape(2, numKvHeads + 1));
-        tailRows = manager.create(tails);
     }
 
-    /**
-     * [H, 1, rowCapacity]: 0 where a filled row belongs to the head (its segment, or its slots of the tail), -inf elsewhere.
-     * Built on the device from each row's owning head (log of the 0/1 match): one int per row crosses to the device
-     * instead of H floats, and the host writes 1/H of what a float mask needs (every layer is re-laid out after every
-     * eviction, ~80K rows a layer at 32K tokens and 30 % kept).
-     */
-    private NDArray ownershipMask(int rowCapacity) {
-        int[] owner = new int[rowCapacity];
-        Arrays.fill(owner, -1); // spare rows: no head's
-        for (int h = 0; h < numKvHeads; h++) Arrays.fill(owner, segmentStart[h], firstTailRow(h) + tailLen, h);
-        try (NDManager scope = manager.newSubManager()) {
-            NDArray rowOwner = scope.create(owner, new Shape(1, 1, rowCapacity));
-            NDArray heads = scope.arange(numKvHeads).reshape(numKvHeads, 1, 1);
-            NDArray mask = rowOwner.eq(heads).toType(dtype, false).log();
-            mask.attach(manager);
-            return mask;
-        }
+    /** [H, 1, 1] int32: 0 … H-1, compared with each row's owner (made once). */
+    private NDArray headIndex() {
+        if (headIndex == null) headIndex = manager.arange(numKvHeads).reshape(numKvHeads, 1, 1);
+        return headIndex;
     }
 
     private NDArray diagonal() {
@@ -419,7 +462,7 @@ final class LayerKv {
         for (int h = 0; h < numKvHeads; h++) start[h + 1] = start[h] + segmentPos[h].length + newTailCap;
         int newRows = start[numKvHeads], oldRows = capacity();
         int[] newRowPos = new int[newRows];
-        long[] src = new long[newRows];
+        int[] src = new int[newRows];
         for (int h = 0; h < numKvHeads; h++) {
             int filled = segmentPos[h].length + tailLen;
             for (int i = 0; i < filled; i++) {
@@ -427,27 +470,35 @@ final class LayerKv {
                 newRowPos[start[h] + i] = rowPos[segmentStart[h] + i];
             }
         }
-        NDArray nk, nv;
-        if (oldRows == 0) {
-            nk = manager.zeros(new Shape(newRows, 1, headDim), dtype);
-            nv = manager.zeros(new Shape(newRows, 1, headDim), dtype);
-        } else {
-            try (NDArray index = manager.create(src); NDArray fk = rowsView(k); NDArray fv = rowsView(v);
-                 NDArray gk = fk.get(new NDIndex("{}", index)); NDArray gv = fv.get(new NDIndex("{}", index))) {
-                nk = gk.reshape(newRows, 1, headDim);
-                nv = gv.reshape(newRows, 1, headDim);
-                nk.attach(manager);
-                nv.attach(manager);
+        try (DeviceInts ints = new DeviceInts()) {
+            int srcAt = ints.add(src);
+            RaggedInts views = stageRaggedViews(ints, newRows, start, segmentPos, tailLen);
+            ints.upload(manager);
+            NDArray nk, nv;
+            if (oldRows == 0) {
+                nk = manager.zeros(new Shape(newRows, 1, headDim), dtype);
+                nv = manager.zeros(new Shape(newRows, 1, headDim), dtype);
+            } else {
+                try (NDManager scope = manager.newSubManager()) {
+                    NDArray index = ints.slice(srcAt, newRows, scope);
+                    NDArray fk = rowsView(k), fv = rowsView(v);
+                    fk.attach(scope);
+                    fv.attach(scope);
+                    nk = fk.get(new NDIndex("{}", index)).reshape(newRows, 1, headDim);
+                    nv = fv.get(new NDIndex("{}", index)).reshape(newRows, 1, headDim);
+                    nk.attach(manager);
+                    nv.attach(manager);
+                }
             }
+            freeStorage();
+            k = nk;
+            v = nv;
+            segmentStart = start;
+            tailCap = newTailCap;
+            rowPos = newRowPos;
+            tailPos = Arrays.copyOf(tailPos, newTailCap);
+            raggedViews(ints, views);
         }
-        freeStorage();
-        k = nk;
-        v = nv;
-        segmentStart = start;
-        tailCap = newTailCap;
-        rowPos = newRowPos;
-        tailPos = Arrays.copyOf(tailPos, newTailCap);
-        raggedViews();
     }
 
     /**
@@ -599,8 +650,10 @@ final class LayerKv {
             keepPos[h] = pick(p, keep);
         }
         if (k == null) return;
-        try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
-            target.assign(flatK, flatV, keepRows, keepPos);
+        try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v); DeviceInts ints = new DeviceInts()) {
+            Gather g = target.planGather(keepRows, keepPos, ints);
+            ints.upload(target.manager);
+            target.assign(flatK, flatV, g, ints);
         }
     }
 

@@ -91,7 +91,7 @@ final class Evictor {
                 }
             }
         }
-
+        cache.flush();
         return removed;
     }
 }
