@@ -67,52 +67,67 @@ public enum Budget {
     /**
      * Fills {@code keep} for layers [l0, l1) (one head if {@code head >= 0}): the protected entries and the best
      * candidates, {@code total} entries in all, protected ones included. Ties at the threshold go to lower (layer,
-     * head, index). Three passes over the entries (candidates' keys, then the count above the threshold over those
-     * keys, then the kept indices): an eviction of a 32K-token context selects over millions of entries.
+     * head, index). Linear passes over the entries, each head's in parallel for large inputs (an eviction of a
+     * 32K-token context selects over millions of entries): the threshold (a radix select), each head's count above
+     * it and at it, then each head's kept indices with its share of the ties.
      */
     private static void choose(float[][][] scores, boolean[][][] protect, int[][][] keep,
                                int l0, int l1, int head, long total) {
-        int entries = 0;
+        java.util.List<int[]> pairs = new java.util.ArrayList<>();
         for (int l = l0; l < l1; l++) {
             if (scores[l] == null) continue;
-            for (int h = 0; h < scores[l].length; h++) if (head < 0 || h == head) entries += scores[l][h].length;
+            for (int h = 0; h < scores[l].length; h++) if (head < 0 || h == head) pairs.add(new int[] {l, h});
         }
-        float[] candidates = new float[entries];
-        int n = 0;
-        for (int l = l0; l < l1; l++) {
-            if (scores[l] == null) continue;
-            for (int h = 0; h < scores[l].length; h++) {
-                if (head >= 0 && h != head) continue;
-                float[] s = scores[l][h];
-                boolean[] p = protect[l][h];
-                for (int i = 0; i < s.length; i++) if (!p[i]) candidates[n++] = key(s[i]);
-            }
+        int n = pairs.size();
+        float[][] s = new float[n][];
+        boolean[][] p = new boolean[n][];
+        long entries = 0;
+        for (int i = 0; i < n; i++) {
+            s[i] = scores[pairs.get(i)[0]][pairs.get(i)[1]];
+            p[i] = protect[pairs.get(i)[0]][pairs.get(i)[1]];
+            entries += s[i].length;
         }
-        long slots = Math.min(n, Math.max(0, total - (entries - n)));
+        long[] candidates = new long[n];
+        Parallel.forEach(n, entries, i -> {
+            long c = 0;
+            for (boolean x : p[i]) if (!x) c++;
+            candidates[i] = c;
+        });
+        long all = Arrays.stream(candidates).sum();
+        long slots = Math.min(all, Math.max(0, total - (entries - all)));
         // nothing to choose: a threshold above every key keeps the protected entries only
-        float threshold = slots == 0 ? Float.POSITIVE_INFINITY : FloatSelect.kthSmallest(candidates, n, (int) (n - slots));
-        long above = 0;
-        for (int i = 0; i < n; i++) if (candidates[i] > threshold) above++;
-        long tiesLeft = slots - above;
-        int[] buffer = new int[0];
-        for (int l = l0; l < l1; l++) {
-            if (scores[l] == null) continue;
-            for (int h = 0; h < scores[l].length; h++) {
-                if (head >= 0 && h != head) continue;
-                float[] s = scores[l][h];
-                boolean[] p = protect[l][h];
-                if (buffer.length < s.length) buffer = new int[s.length];
-                int kept = 0;
-                for (int i = 0; i < s.length; i++) {
-                    if (p[i]) buffer[kept++] = i;
-                    else {
-                        float k = key(s[i]);
-                        if (k > threshold || (k == threshold && tiesLeft-- > 0)) buffer[kept++] = i;
-                    }
-                }
-                keep[l][h] = Arrays.copyOf(buffer, kept);
+        float threshold = slots == 0 ? Float.POSITIVE_INFINITY : FloatSelect.kthSmallest(s, p, all - slots);
+        long[] above = new long[n], ties = new long[n];
+        Parallel.forEach(n, entries, i -> {
+            long a = 0, t = 0;
+            for (int e = 0; e < s[i].length; e++) {
+                if (p[i][e]) continue;
+                float k = key(s[i][e]);
+                if (k > threshold) a++;
+                else if (k == threshold) t++;
             }
+            above[i] = a;
+            ties[i] = t;
+        });
+        long tiesLeft = slots - Arrays.stream(above).sum();
+        long[] tieQuota = new long[n];
+        for (int i = 0; i < n; i++) {
+            tieQuota[i] = Math.max(0, Math.min(ties[i], tiesLeft));
+            tiesLeft -= tieQuota[i];
         }
+        Parallel.forEach(n, entries, i -> {
+            int[] buffer = new int[s[i].length];
+            int kept = 0;
+            long quota = tieQuota[i];
+            for (int e = 0; e < s[i].length; e++) {
+                if (p[i][e]) buffer[kept++] = e;
+                else {
+                    float k = key(s[i][e]);
+                    if (k > threshold || (k == threshold && quota-- > 0)) buffer[kept++] = e;
+                }
+            }
+            keep[pairs.get(i)[0]][pairs.get(i)[1]] = Arrays.copyOf(buffer, kept);
+        });
     }
 
     /** NaN (no score) sorts lowest. */

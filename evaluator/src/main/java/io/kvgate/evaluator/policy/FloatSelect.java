@@ -1,7 +1,5 @@
 package io.kvgate.evaluator.policy;
 
-import java.util.Arrays;
-
 /**
  * The k-th smallest of an array in two linear passes (radix select): floats are mapped to unsigned integer keys in
  * the same order, the top 16 bits of every key are counted to find the bucket holding rank k, then the low 16 bits
@@ -16,24 +14,48 @@ final class FloatSelect {
 
     /** The value that {@code Arrays.sort(a)} would put at index {@code k}; {@code a} is left as it is. No NaNs allowed. */
     static float kthSmallest(float[] a, int k) {
-        return kthSmallest(a, a.length, k);
+        if (k < 0 || k >= a.length) throw new IllegalArgumentException("k = " + k + " outside [0, " + a.length + ")");
+        return kthSmallest(new float[][] {a}, new boolean[][] {new boolean[a.length]}, k);
     }
 
-    /** As above, over the first {@code n} values of {@code a}. */
-    static float kthSmallest(float[] a, int n, int k) {
-        if (k < 0 || k >= n) throw new IllegalArgumentException("k = " + k + " outside [0, " + n + ")");
-        int[] count = new int[BUCKETS];
-        for (int i = 0; i < n; i++) count[key(a[i]) >>> 16]++;
+    /**
+     * The k-th smallest of the values {@code values[i][j]} whose {@code skip[i][j]} is false, NaN counted as
+     * -infinity: the same two radix passes over many arrays (an eviction's every (layer, head)), counted in parallel
+     * groups of arrays when there are many values (millions at 32K tokens). None of the arrays is changed.
+     */
+    static float kthSmallest(float[][] values, boolean[][] skip, long k) {
+        int[] count = histogram(values, skip, -1);
         int high = 0;
         while (k >= count[high]) k -= count[high++];
-        Arrays.fill(count, 0);
-        for (int i = 0; i < n; i++) {
-            int key = key(a[i]);
-            if (key >>> 16 == high) count[key & 0xffff]++;
-        }
+        count = histogram(values, skip, high);
         int low = 0;
         while (k >= count[low]) k -= count[low++];
         return value(high << 16 | low);
+    }
+
+    /** Counts of the keys' top 16 bits ({@code high} < 0), or of the low 16 bits of the keys whose top bits are {@code high}. */
+    private static int[] histogram(float[][] values, boolean[][] skip, int high) {
+        long work = 0;
+        for (float[] v : values) work += v.length;
+        int groups = Parallel.groups(values.length, work);
+        int[][] partial = new int[groups][];
+        Parallel.forEachGroup(values.length, groups, (g, from, to) -> {
+            int[] c = new int[BUCKETS];
+            for (int a = from; a < to; a++) {
+                float[] v = values[a];
+                boolean[] sk = skip[a];
+                for (int i = 0; i < v.length; i++) {
+                    if (sk[i]) continue;
+                    int key = key(Float.isNaN(v[i]) ? Float.NEGATIVE_INFINITY : v[i]);
+                    if (high < 0) c[key >>> 16]++;
+                    else if (key >>> 16 == high) c[key & 0xffff]++;
+                }
+            }
+            partial[g] = c;
+        });
+        int[] count = partial[0];
+        for (int g = 1; g < groups; g++) for (int b = 0; b < BUCKETS; b++) count[b] += partial[g][b];
+        return count;
     }
 
     /** An int whose unsigned order is the float order of Arrays.sort (-0.0 before 0.0): negatives flipped, sign set on positives. */

@@ -1,6 +1,7 @@
 package io.kvgate.evaluator.runtime;
 
 import io.kvgate.evaluator.policy.Budget;
+import io.kvgate.evaluator.policy.Parallel;
 import io.kvgate.evaluator.policy.Protection;
 import io.kvgate.models.KvCache;
 
@@ -63,8 +64,8 @@ final class Evictor {
     private int[][][] select(KvCache cache, float[][][] scores, double entriesPerHead, int recent, int keepFrom, int keepTo) {
         int end = cache.nextPosition();
         boolean[][][] protect = new boolean[scores.length][][];
-        for (int l = 0; l < scores.length; l++) {
-            if (scores[l] == null) continue;
+        Parallel.forEach(scores.length, entries(cache), l -> {
+            if (scores[l] == null) return;
             protect[l] = new boolean[scores[l].length][];
             for (int h = 0; h < scores[l].length; h++) {
                 int[] pos = cache.positions(l, h);
@@ -74,24 +75,24 @@ final class Evictor {
                 for (int i = 0; i < pos.length; i++) protect[l][h][i] = protection.isProtected(pos[i], contextStart, end, recent)
                         || (pos[i] >= keepFrom && pos[i] < keepTo);
             }
-        }
+        });
         return budget.select(scores, protect, entriesPerHead);
     }
 
     /** The storage half of {@link #evict}: retains the selected entries and re-lays the storage out (one upload for all layers). */
     long apply(KvCache cache, int[][][] keep) {
-        long removed = 0;
-        for (int l = 0; l < keep.length; l++) {
-            if (keep[l] == null) continue;
+        long[] removed = new long[keep.length];
+        Parallel.forEach(keep.length, entries(cache), l -> { // layers are independent until the flush
+            if (keep[l] == null) return;
             for (int h = 0; h < keep[l].length; h++) {
                 int held = cache.length(l, h);
                 if (keep[l][h].length < held) {
                     cache.retain(l, h, keep[l][h]);
-                    removed += held - keep[l][h].length;
+                    removed[l] += held - keep[l][h].length;
                 }
             }
-        }
+        });
         cache.flush();
-        return removed;
+        return java.util.Arrays.stream(removed).sum();
     }
 }

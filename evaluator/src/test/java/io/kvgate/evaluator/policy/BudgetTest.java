@@ -87,6 +87,53 @@ class BudgetTest {
     }
 
     @Test
+    void parallelSelectionOfALargeEvictionMatchesASortedReference() throws Exception {
+        // 8 layers x 4 heads x 5000 entries (above the parallel threshold), scores with many ties, 5 % protected
+        java.util.Random r = new java.util.Random(3);
+        int layers = 8, heads = 4, n = 5000;
+        float[][][] s = new float[layers][heads][n];
+        boolean[][][] p = new boolean[layers][heads][n];
+        for (int l = 0; l < layers; l++) for (int h = 0; h < heads; h++) for (int i = 0; i < n; i++) {
+            s[l][h][i] = r.nextInt(100) / 10f;
+            p[l][h][i] = r.nextInt(20) == 0;
+        }
+        java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(4); // parallel groups whatever the machine's cores
+        try {
+            for (double perHead : new double[] {300, 1500, 4000}) {
+                int[][][] keep = pool.submit(() -> Budget.GLOBAL.select(s, p, perHead)).get();
+                int[][][] expected = sortedReference(s, p, Math.round(perHead * layers * heads));
+                for (int l = 0; l < layers; l++) for (int h = 0; h < heads; h++)
+                    assertArrayEquals(expected[l][h], keep[l][h], "budget " + perHead + " layer " + l + " head " + h);
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    /** Protected entries, then candidates by descending score, ties by (layer, head, index), up to {@code total}. */
+    private static int[][][] sortedReference(float[][][] s, boolean[][][] p, long total) {
+        java.util.List<int[]> cands = new java.util.ArrayList<>();
+        long protectedCount = 0;
+        for (int l = 0; l < s.length; l++) for (int h = 0; h < s[l].length; h++) for (int i = 0; i < s[l][h].length; i++) {
+            if (p[l][h][i]) protectedCount++;
+            else cands.add(new int[] {l, h, i});
+        }
+        cands.sort((a, b) -> {
+            int c = Float.compare(s[b[0]][b[1]][b[2]], s[a[0]][a[1]][a[2]]);
+            return c != 0 ? c : java.util.Arrays.compare(a, b);
+        });
+        boolean[][][] kept = new boolean[s.length][s[0].length][s[0][0].length];
+        long slots = Math.max(0, total - protectedCount);
+        for (int c = 0; c < Math.min(slots, cands.size()); c++) kept[cands.get(c)[0]][cands.get(c)[1]][cands.get(c)[2]] = true;
+        int[][][] out = new int[s.length][s[0].length][];
+        for (int l = 0; l < s.length; l++) for (int h = 0; h < s[l].length; h++) {
+            final int ll = l, hh = h;
+            out[l][h] = java.util.stream.IntStream.range(0, s[l][h].length).filter(i -> p[ll][hh][i] || kept[ll][hh][i]).toArray();
+        }
+        return out;
+    }
+
+    @Test
     void parsesNames() {
         assertEquals(Budget.PER_HEAD, Budget.parse("per-head"));
         assertEquals(Budget.GLOBAL, Budget.parse("global"));
