@@ -14,42 +14,34 @@ final class FloatSelect {
 
     /** The value that {@code Arrays.sort(a)} would put at index {@code k}; {@code a} is left as it is. No NaNs allowed. */
     static float kthSmallest(float[] a, int k) {
-        if (k < 0 || k >= a.length) throw new IllegalArgumentException("k = " + k + " outside [0, " + a.length + ")");
-        return kthSmallest(new float[][] {a}, new boolean[][] {new boolean[a.length]}, k);
+        return kthSmallest(a, a.length, k);
     }
 
     /**
-     * The k-th smallest of the values {@code values[i][j]} whose {@code skip[i][j]} is false, NaN counted as
-     * -infinity: the same two radix passes over many arrays (an eviction's every (layer, head)), counted in parallel
-     * groups of arrays when there are many values (millions at 32K tokens). None of the arrays is changed.
+     * As above, over the first {@code n} values of {@code a}; each pass counts ranges of the array in parallel when
+     * it is large (an eviction's millions of candidates at 32K tokens).
      */
-    static float kthSmallest(float[][] values, boolean[][] skip, long k) {
-        int[] count = histogram(values, skip, -1);
+    static float kthSmallest(float[] a, int n, int k) {
+        if (k < 0 || k >= n) throw new IllegalArgumentException("k = " + k + " outside [0, " + n + ")");
+        int[] count = histogram(a, n, -1);
         int high = 0;
         while (k >= count[high]) k -= count[high++];
-        count = histogram(values, skip, high);
+        count = histogram(a, n, high);
         int low = 0;
         while (k >= count[low]) k -= count[low++];
         return value(high << 16 | low);
     }
 
     /** Counts of the keys' top 16 bits ({@code high} < 0), or of the low 16 bits of the keys whose top bits are {@code high}. */
-    private static int[] histogram(float[][] values, boolean[][] skip, int high) {
-        long work = 0;
-        for (float[] v : values) work += v.length;
-        int groups = Parallel.groups(values.length, work);
+    private static int[] histogram(float[] a, int n, int high) {
+        int groups = Parallel.groups(n, n);
         int[][] partial = new int[groups][];
-        Parallel.forEachGroup(values.length, groups, (g, from, to) -> {
+        Parallel.forEachGroup(n, groups, (g, from, to) -> {
             int[] c = new int[BUCKETS];
-            for (int a = from; a < to; a++) {
-                float[] v = values[a];
-                boolean[] sk = skip[a];
-                for (int i = 0; i < v.length; i++) {
-                    if (sk[i]) continue;
-                    int key = key(Float.isNaN(v[i]) ? Float.NEGATIVE_INFINITY : v[i]);
-                    if (high < 0) c[key >>> 16]++;
-                    else if (key >>> 16 == high) c[key & 0xffff]++;
-                }
+            if (high < 0) for (int i = from; i < to; i++) c[key(a[i]) >>> 16]++;
+            else for (int i = from; i < to; i++) {
+                int key = key(a[i]);
+                if (key >>> 16 == high) c[key & 0xffff]++;
             }
             partial[g] = c;
         });

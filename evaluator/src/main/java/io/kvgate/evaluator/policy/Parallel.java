@@ -12,7 +12,7 @@ import java.util.stream.IntStream;
  */
 public final class Parallel {
     /** Below this much work (entries), one group on the calling thread. */
-    private static final long MIN_PARALLEL = 1 << 17;
+    private static final long MIN_PARALLEL = 1 << 19;
 
     private Parallel() {}
 

@@ -88,9 +88,9 @@ class BudgetTest {
 
     @Test
     void parallelSelectionOfALargeEvictionMatchesASortedReference() throws Exception {
-        // 8 layers x 4 heads x 5000 entries (above the parallel threshold), scores with many ties, 5 % protected
+        // 8 layers x 4 heads x 20000 entries (above the parallel threshold), scores with many ties, 5 % protected
         java.util.Random r = new java.util.Random(3);
-        int layers = 8, heads = 4, n = 5000;
+        int layers = 8, heads = 4, n = 20000;
         float[][][] s = new float[layers][heads][n];
         boolean[][][] p = new boolean[layers][heads][n];
         for (int l = 0; l < layers; l++) for (int h = 0; h < heads; h++) for (int i = 0; i < n; i++) {
@@ -99,7 +99,7 @@ class BudgetTest {
         }
         java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(4); // parallel groups whatever the machine's cores
         try {
-            for (double perHead : new double[] {300, 1500, 4000}) {
+            for (double perHead : new double[] {1200, 6000, 16000}) {
                 int[][][] keep = pool.submit(() -> Budget.GLOBAL.select(s, p, perHead)).get();
                 int[][][] expected = sortedReference(s, p, Math.round(perHead * layers * heads));
                 for (int l = 0; l < layers; l++) for (int h = 0; h < heads; h++)
