@@ -75,18 +75,20 @@ public final class BenchEvictionCommand implements Runnable {
                 .withProtection(Protection.paper());
         List<EvictionBenchmark.Row> rows = EvictionBenchmark.run(model, p, settings, contexts, decodeSteps, reps, 1);
         TextTable t = new TextTable("context", "prefill ms", p.name() + " scored", "ratio", p.name() + "@" + ratio,
-                "ratio", "step ms", p.name() + " scored", "ratio", p.name() + "@" + ratio, "ratio", "KV kept",
+                "ratio", "step ms", p.name() + " scored", "ratio", p.name() + "@" + ratio, "ratio", "start ms",
+                "start @" + ratio, "KV kept",
                 "peak MB full", "peak MB @" + ratio);
         for (EvictionBenchmark.Row r : rows) {
             t.row(r.context(), ms(r.prefillFull()), ms(r.prefillScored()), x(r.prefillScored() / r.prefillFull()),
                     ms(r.prefillEvict()), x(r.prefillEvict() / r.prefillFull()), ms(r.stepFull()), ms(r.stepScored()),
-                    x(r.stepScored() / r.stepFull()), ms(r.stepEvict()), x(r.stepEvict() / r.stepFull()),
+                    x(r.stepScored() / r.stepFull()), ms(r.stepEvict()), x(r.stepEvict() / r.stepFull()), ms(r.startFull()), ms(r.startEvict()),
                     String.format(Locale.ROOT, "%.2f", r.bytesEvict() / (double) r.bytesFull()), mb(r.peakFull()), mb(r.peakEvict()));
         }
         System.out.println("Eviction overhead vs the ungated run: " + modelOptions.model + " on " + model.device() + " ("
                 + model.dtype() + "), policy " + p.name() + ", prefill chunk " + prefillChunk + ", " + decodeSteps
                 + " decode steps, best of " + reps + " interleaved repetitions");
-        System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction");
+        System.out.println("'scored' = scores computed, nothing evicted (ratio 1); '@" + ratio + "' = scoring + eviction; 'step' = decode steps "
+                + "after the second token; 'start' = a generation's query forward and first one-token step (graph capture, re-layout)");
         System.out.print(t);
         if (profilePrefill) {
             profilePrefills(model, p, settings);

@@ -163,7 +163,8 @@ public final class CompressedContext implements AutoCloseable {
             long t0 = System.nanoTime();
             int[] ids = new Generator().generate(model, work, queryIds, SamplingConfig.greedy(maxNewTokens), hook, null);
             double millis = (System.nanoTime() - t0) / 1e6;
-            return new Generation(ids, hook.peak, budget, hook.evictions, millis, work.bytes());
+            double startMillis = hook.thirdStep == 0 ? Double.NaN : (hook.thirdStep - t0) / 1e6;
+            return new Generation(ids, hook.peak, budget, hook.evictions, millis, startMillis, work.bytes());
         }
     }
 
@@ -180,6 +181,8 @@ public final class CompressedContext implements AutoCloseable {
         private int sinceCheck;
         private int evictions;
         private double peak;
+        private int steps;
+        private long thirdStep; // nanoTime at the third step's callback: tokens 1 and 2 have been read back by then
 
         DecodeEviction(KvCache work, double budget, int queryFrom, int queryLength) {
             this.work = work;
@@ -197,6 +200,7 @@ public final class CompressedContext implements AutoCloseable {
 
         @Override
         public void afterStep(KvCache cache, int[] generatedSoFar) {
+            if (++steps == 3) thirdStep = System.nanoTime();
             sinceCheck += generatedSoFar.length == 0 ? queryLength : 1; // the query, then one token per step
             double perHead = evictor.entries(cache) / (double) evictor.heads(cache);
             peak = Math.max(peak, perHead); // before any eviction
