@@ -131,6 +131,7 @@ class LayerKvTest {
                             LayerKv layer = inPlace.layer(l);
                             LayerKv.DecodeSlot slot = layer.decodeSlot();
                             assertEquals(evicted, slot.ownership() != null, "layout of layer " + l);
+                            if (evicted) assertSegmentTableMatchesTheHost(slot, hk, "step " + step + " layer " + l);
                             for (int h = 0; h < hk; h++) {
                                 int last = appended.length(l, h) - 1;
                                 ai.djl.ndarray.NDArray k = appended.keys(l, h).get(last), val = appended.values(l, h).get(last);
@@ -163,6 +164,27 @@ class LayerKvTest {
                         assertTrue(Fixtures.relErr(a, b) < 1e-6, (evicted ? "ragged" : "shared") + " step " + i + ": " + Fixtures.relErr(a, b));
                     }
                 }
+            }
+        }
+    }
+
+    /**
+     * What a captured decode step reads on the device (made from one staged upload per re-layout, DeviceInts) agrees
+     * with the host's bookkeeping: segment starts and kept counts (FlashAttention's cu_seqlens / seqused), each head's
+     * first tail row, and the ownership mask (0 exactly on the head's filled rows).
+     */
+    private static void assertSegmentTableMatchesTheHost(LayerKv.DecodeSlot slot, int hk, String where) {
+        int[] table = slot.segmentTable().toIntArray();
+        long[] tails = slot.tailRows().toLongArray();
+        int rows = (int) slot.keys().getShape().get(0);
+        float[] own = slot.ownership().toFloatArray(); // [H, 1, rows]
+        assertEquals(rows, table[hk], where + ": rows");
+        for (int h = 0; h < hk; h++) {
+            assertEquals(slot.firstRows()[h], tails[h], where + ": tail row of head " + h);
+            assertEquals(slot.firstRows()[h], table[h] + table[hk + 1 + h], where + ": start + kept of head " + h);
+            for (int r = 0; r < rows; r++) {
+                boolean mine = r >= table[h] && r < slot.firstRows()[h] + slot.writeIndex();
+                assertEquals(mine ? 0f : Float.NEGATIVE_INFINITY, own[h * rows + r], where + ": head " + h + " row " + r);
             }
         }
     }
