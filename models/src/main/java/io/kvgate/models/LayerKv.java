@@ -165,8 +165,12 @@ final class LayerKv {
         pendingRows = pendingPos = null;
         return () -> {
             NDArray[] old = storageArrays();
-            try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
-                assign(flatK, flatV, g, ints);
+            if (ragged) { // [rows, 1, D] already: gathered as it is, and a ragged result needs no reshape either
+                assign(k, v, g, ints);
+            } else {
+                try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
+                    assign(flatK, flatV, g, ints);
+                }
             }
             for (NDArray a : old) if (a != null) a.close();
         };
@@ -223,7 +227,7 @@ final class LayerKv {
     /** A planned re-layout: rows to gather (at {@code indexAt} in the staged ints), each head's positions; ragged: segment starts and staged views. */
     private record Gather(int total, int indexAt, int[][] positions, int[] start, RaggedInts views) {}
 
-    /** Makes this layer hold a planned gather of a flat source (one op per K/V, exact-size storage). The source is not closed. */
+    /** Makes this layer hold a planned gather of a source of rows ([rows, D], or ragged [rows, 1, D]): one op per K/V, exact-size storage. The source is not closed. */
     private void assign(NDArray srcK, NDArray srcV, Gather g, DeviceInts ints) {
         staleViews();
         int total = g.total();
@@ -270,6 +274,7 @@ final class LayerKv {
     }
 
     private NDArray reshapeOwned(NDArray a, Shape shape) {
+        if (a.getShape().equals(shape)) return a; // attached to the manager already
         NDArray r = a.reshape(shape);
         r.attach(manager);
         a.close();
@@ -302,8 +307,7 @@ final class LayerKv {
 
     /**
      * Ragged layout: the ownership mask [H, 1, rows] (0 where a filled row belongs to the head, -inf elsewhere: log of
-     * the owner match, built on the device), the views attention uses and the segment table a decode step reads, for
-     * the current storage, from data staged by {@link #stageRaggedViews}. The table and tail rows are copies, so they
+     * the owner match, built on the device) and the segment table a decode step reads, for the current storage, from data staged by {@link #stageRaggedViews}. The table and tail rows are copies, so they
      * do not keep the staging buffer alive.
      */
     private void raggedViews(DeviceInts ints, RaggedInts staged) {
@@ -317,10 +321,6 @@ final class LayerKv {
             segmentTable.attach(manager);
             tailRows.attach(manager);
         }
-        try (NDArray keyRows = k.reshape(rows, headDim)) { // a view: closed, or it would pin replaced storage
-            keysT = keyRows.transpose(1, 0);
-        }
-        valueRows = v.reshape(rows, headDim);
     }
 
     /** [H, 1, 1] int32: 0 … H-1, compared with each row's owner (made once). */
@@ -568,6 +568,13 @@ final class LayerKv {
      * position and the smallest position held.
      */
     Flat flat() {
+        if (keysT == null) { // made on first use: the fused module's paths (packed chunks, decode graphs) never read them
+            int rows = capacity();
+            try (NDArray keyRows = k.reshape(rows, headDim)) { // a view: closed, or it would pin replaced storage
+                keysT = keyRows.transpose(1, 0);
+            }
+            valueRows = v.reshape(rows, headDim);
+        }
         return new Flat(keysT, valueRows, ownership, rowPos, capacity(), minPos);
     }
 
