@@ -161,7 +161,7 @@ final class LayerKv {
      */
     Runnable planFlush(DeviceInts ints) {
         if (pendingRows == null) return null;
-        Gather g = planGather(pendingRows, pendingPos, ints);
+        Gather g = planGather(pendingRows, pendingPos, ints, 0); // exact size: an eviction frees what it removes
         pendingRows = pendingPos = null;
         return () -> {
             NDArray[] old = storageArrays();
@@ -209,28 +209,30 @@ final class LayerKv {
      * shared layout when all heads hold the same positions, ragged otherwise. The gather index and the ragged views'
      * int data are staged in {@code ints}.
      */
-    private Gather planGather(int[][] srcRows, int[][] srcPos, DeviceInts ints) {
+    private Gather planGather(int[][] srcRows, int[][] srcPos, DeviceInts ints, int room) {
         boolean same = true;
         for (int h = 1; h < numKvHeads && same; h++) same = Arrays.equals(srcPos[h], srcPos[0]);
-        int total = 0;
-        for (int[] r : srcRows) total += r.length;
-        int[] idx = new int[total];
-        int at = 0;
-        for (int[] r : srcRows) for (int x : r) idx[at++] = x;
-        int indexAt = total == 0 ? -1 : ints.add(idx);
-        if (same) return new Gather(total, indexAt, srcPos, null, null);
+        if (same) room = 0; // the shared layout grows by doubling instead
         int[] start = new int[numKvHeads + 1];
-        for (int h = 0; h < numKvHeads; h++) start[h + 1] = start[h] + srcPos[h].length;
-        return new Gather(total, indexAt, srcPos, start, stageRaggedViews(ints, total, start, srcPos, 0));
+        for (int h = 0; h < numKvHeads; h++) start[h + 1] = start[h] + srcRows[h].length + room;
+        int rows = start[numKvHeads];
+        int[] idx = new int[rows]; // spare rows copy row 0: finite values, hidden by the ownership mask and seqused
+        for (int h = 0; h < numKvHeads; h++) System.arraycopy(srcRows[h], 0, idx, start[h], srcRows[h].length);
+        int indexAt = rows == 0 ? -1 : ints.add(idx);
+        if (same) return new Gather(rows, indexAt, srcPos, null, null, 0);
+        return new Gather(rows, indexAt, srcPos, start, stageRaggedViews(ints, rows, start, srcPos, 0), room);
     }
 
-    /** A planned re-layout: rows to gather (at {@code indexAt} in the staged ints), each head's positions; ragged: segment starts and staged views. */
-    private record Gather(int total, int indexAt, int[][] positions, int[] start, RaggedInts views) {}
+    /**
+     * A planned re-layout: rows to gather (at {@code indexAt} in the staged ints), each head's positions; ragged: segment
+     * starts, staged views and the spare rows each segment gets for appended tokens.
+     */
+    private record Gather(int rows, int indexAt, int[][] positions, int[] start, RaggedInts views, int room) {}
 
     /** Makes this layer hold a planned gather of a source of rows ([rows, D], or ragged [rows, 1, D]): one op per K/V, exact-size storage. The source is not closed. */
     private void assign(NDArray srcK, NDArray srcV, Gather g, DeviceInts ints) {
         staleViews();
-        int total = g.total();
+        int total = g.rows();
         int[][] srcPos = g.positions();
         NDArray gk, gv;
         if (total == 0) {
@@ -267,8 +269,9 @@ final class LayerKv {
                 System.arraycopy(srcPos[h], 0, rowPos, segmentStart[h], srcPos[h].length);
                 if (srcPos[h].length > 0) minPos = Math.min(minPos, srcPos[h][0]);
             }
-            tailLen = tailCap = 0;
-            tailPos = new int[0];
+            tailLen = 0;
+            tailCap = g.room();
+            tailPos = new int[tailCap];
             raggedViews(ints, g.views());
         }
     }
@@ -449,7 +452,12 @@ final class LayerKv {
         int kept = 0;
         for (int[] p : segmentPos) kept += p.length;
         int perHead = kept / numKvHeads + tailCap;
-        relayoutSegments(Math.max(neededTokens, tailCap + Math.max(16, perHead / 8)));
+        relayoutSegments(Math.max(neededTokens, tailCap + growthRows(perHead)));
+    }
+
+    /** Rows a ragged segment grows by for appended tokens: an eighth of the head's entries, at least 16. */
+    private static int growthRows(int entriesPerHead) {
+        return Math.max(16, entriesPerHead / 8);
     }
 
     /**
@@ -657,8 +665,13 @@ final class LayerKv {
             keepPos[h] = pick(p, keep);
         }
         if (k == null) return;
+        int kept = 0;
+        for (int[] p : keepPos) kept += p.length;
+        // every copy is extended next (a generation's query and steps, KVzip's repeat prompt): room for that now
+        // spares the re-layout its first append would make
+        int room = capacity() == 0 ? 0 : growthRows(kept / numKvHeads);
         try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v); DeviceInts ints = new DeviceInts()) {
-            Gather g = target.planGather(keepRows, keepPos, ints);
+            Gather g = target.planGather(keepRows, keepPos, ints, room);
             ints.upload(target.manager);
             target.assign(flatK, flatV, g, ints);
         }

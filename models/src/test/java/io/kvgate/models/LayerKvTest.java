@@ -168,6 +168,27 @@ class LayerKvTest {
         }
     }
 
+    /** A copy of an evicted cache (what a generation decodes on) has spare rows for appends and decodes as the original. */
+    @Test
+    void aCopyOfAnEvictedCacheHasRoomToAppendAndDecodesAsTheOriginal() {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache orig = m.newCache()) {
+            int v = m.config().vocabSize();
+            run(m, orig, prompt(40, v), ForwardOptions.defaults());
+            evictUnevenly(orig);
+            try (KvCache copy = orig.subset(p -> true)) {
+                for (int l = 0; l < m.config().numLayers(); l++) {
+                    assertEquals(orig.layer(l).entries(), orig.layer(l).flat().rows(), "an eviction keeps exact size, layer " + l);
+                    assertEquals(orig.layer(l).entries() + 16L * m.config().numKvHeads(), copy.layer(l).flat().rows(), "16 spare rows a head, layer " + l);
+                }
+                for (int step = 0; step < 24; step++) { // past the spare rows: the copy grows once
+                    float[] a = run(m, orig, new int[] {(step * 5 + 1) % v}, ForwardOptions.defaults());
+                    float[] b = run(m, copy, new int[] {(step * 5 + 1) % v}, ForwardOptions.defaults());
+                    assertTrue(Fixtures.relErr(a, b) < 1e-6, "step " + step + ": " + Fixtures.relErr(a, b));
+                }
+            }
+        }
+    }
+
     /**
      * What a captured decode step reads on the device (made from one staged upload per re-layout, DeviceInts) agrees
      * with the host's bookkeeping: segment starts and kept counts (FlashAttention's cu_seqlens / seqused), each head's
