@@ -89,11 +89,17 @@ public enum Budget {
         }
         // the candidates (unprotected entries) as keys, head after head: a compact array the radix select reads twice
         int[] start = new int[n + 1];
-        Parallel.forEach(n, entries, i -> start[i + 1] = countUnprotected(p[i]));
-        for (int i = 0; i < n; i++) start[i + 1] += start[i];
+        float[] candidates;
+        if (Parallel.groups(n, entries) == 1) { // one thread: fill and count in one pass
+            candidates = new float[(int) entries];
+            for (int i = 0; i < n; i++) start[i + 1] = candidateKeys(s[i], p[i], candidates, start[i]);
+        } else { // counts first, so that every head knows where its keys go
+            Parallel.forEach(n, entries, i -> start[i + 1] = countUnprotected(p[i]));
+            for (int i = 0; i < n; i++) start[i + 1] += start[i];
+            float[] c = candidates = new float[start[n]];
+            Parallel.forEach(n, entries, i -> candidateKeys(s[i], p[i], c, start[i]));
+        }
         int all = start[n];
-        float[] candidates = new float[all];
-        Parallel.forEach(n, entries, i -> candidateKeys(s[i], p[i], candidates, start[i]));
         long slots = Math.min(all, Math.max(0, total - (entries - all)));
         // nothing to choose: a threshold above every key keeps the protected entries only
         float threshold = slots == 0 ? Float.POSITIVE_INFINITY : FloatSelect.kthSmallest(candidates, all, (int) (all - slots));
@@ -124,8 +130,10 @@ public enum Budget {
         return c;
     }
 
-    private static void candidateKeys(float[] s, boolean[] p, float[] out, int at) {
+    /** Writes the head's candidates' keys from {@code at}; returns where they end. */
+    private static int candidateKeys(float[] s, boolean[] p, float[] out, int at) {
         for (int e = 0; e < s.length; e++) if (!p[e]) out[at++] = key(s[e]);
+        return at;
     }
 
     // two simple counting loops run faster than one with two branches (measured: 35 vs 45 ms over 3.1 M candidates)

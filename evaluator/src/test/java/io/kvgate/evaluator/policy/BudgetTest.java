@@ -87,7 +87,7 @@ class BudgetTest {
     }
 
     @Test
-    void parallelSelectionOfALargeEvictionMatchesASortedReference() throws Exception {
+    void selectionOfALargeEvictionMatchesASortedReferenceOnOneOrManyThreads() throws Exception {
         // 8 layers x 4 heads x 20000 entries (above the parallel threshold), scores with many ties, 5 % protected
         java.util.Random r = new java.util.Random(3);
         int layers = 8, heads = 4, n = 20000;
@@ -97,16 +97,18 @@ class BudgetTest {
             s[l][h][i] = r.nextInt(100) / 10f;
             p[l][h][i] = r.nextInt(20) == 0;
         }
-        java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(4); // parallel groups whatever the machine's cores
-        try {
-            for (double perHead : new double[] {1200, 6000, 16000}) {
-                int[][][] keep = pool.submit(() -> Budget.GLOBAL.select(s, p, perHead)).get();
-                int[][][] expected = sortedReference(s, p, Math.round(perHead * layers * heads));
-                for (int l = 0; l < layers; l++) for (int h = 0; h < heads; h++)
-                    assertArrayEquals(expected[l][h], keep[l][h], "budget " + perHead + " layer " + l + " head " + h);
+        for (int threads : new int[] {1, 4}) { // one group on the calling thread, or parallel groups, whatever the machine's cores
+            java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(threads);
+            try {
+                for (double perHead : new double[] {1200, 6000, 16000}) {
+                    int[][][] keep = pool.submit(() -> Budget.GLOBAL.select(s, p, perHead)).get();
+                    int[][][] expected = sortedReference(s, p, Math.round(perHead * layers * heads));
+                    for (int l = 0; l < layers; l++) for (int h = 0; h < heads; h++)
+                        assertArrayEquals(expected[l][h], keep[l][h], threads + " threads, budget " + perHead + " layer " + l + " head " + h);
+                }
+            } finally {
+                pool.shutdown();
             }
-        } finally {
-            pool.shutdown();
         }
     }
 
