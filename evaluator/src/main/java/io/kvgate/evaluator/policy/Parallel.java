@@ -6,9 +6,10 @@ import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
 
 /**
- * An eviction's host work over its (layer, head) arrays, split across the common fork-join pool: the selection
- * over ~3 M entries after every prefill chunk of a 32K-token context took ~30 ms on one thread while the GPU waited.
- * Small inputs (the tiny model, tests) stay on the calling thread.
+ * An eviction's host work over its (layer, head) arrays, split across the fork-join pool: the selection over up to
+ * ~3 M entries after every prefill chunk of a 32K-token context took 132 ms of a 0.6B model's 32K prefill on one
+ * thread while the GPU waited, 33 ms on the GPU machine's 16 cores (BENCHMARKS.md, session 8). Small inputs (a
+ * 1K context, the tiny model, tests) stay on the calling thread.
  */
 public final class Parallel {
     /** Below this much work (entries), one group on the calling thread. */
