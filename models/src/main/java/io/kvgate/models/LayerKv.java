@@ -146,9 +146,13 @@ final class LayerKv {
 
     /** Applies pending retains: one gather per K/V into storage of the kept size. */
     void flush() {
-        if (pendingRows == null) return;
+        if (pendingRows != null) runStaged(this::planFlush);
+    }
+
+    /** Plans a re-layout against fresh staging, uploads its int data (one copy) and runs its device half. */
+    private void runStaged(java.util.function.Function<DeviceInts, Runnable> plan) {
         try (DeviceInts ints = new DeviceInts()) {
-            Runnable relayout = planFlush(ints);
+            Runnable relayout = plan.apply(ints);
             ints.upload(manager);
             relayout.run();
         }
@@ -161,8 +165,18 @@ final class LayerKv {
      */
     Runnable planFlush(DeviceInts ints) {
         if (pendingRows == null) return null;
-        Gather g = planGather(pendingRows, pendingPos, ints, 0); // exact size: an eviction frees what it removes
+        Runnable relayout = planRegather(pendingRows, pendingPos, 0, ints); // exact size: an eviction frees what it removes
         pendingRows = pendingPos = null;
+        return relayout;
+    }
+
+    /**
+     * A re-layout of this layer's own storage in two halves: stages in {@code ints} the gather of head h's
+     * {@code rows[h]} (positions {@code positions[h]}) with {@code room} spare rows a ragged segment for appended
+     * tokens, and returns the device half (run it after {@link DeviceInts#upload}), which frees the old storage.
+     */
+    private Runnable planRegather(int[][] rows, int[][] positions, int room, DeviceInts ints) {
+        Gather g = planGather(rows, positions, ints, room);
         return () -> {
             NDArray[] old = storageArrays();
             if (ragged) { // [rows, 1, D] already: gathered as it is, and a ragged result needs no reshape either
@@ -205,9 +219,10 @@ final class LayerKv {
     }
 
     /**
-     * A re-layout's host half: head h will hold {@code srcRows[h]} of a flat source (positions {@code srcPos[h]});
-     * shared layout when all heads hold the same positions, ragged otherwise. The gather index and the ragged views'
-     * int data are staged in {@code ints}.
+     * A re-layout's host half: head h will hold {@code srcRows[h]} of a source of rows (positions {@code srcPos[h]});
+     * shared layout when all heads hold the same positions, ragged otherwise, each segment with {@code room} spare rows
+     * (they copy row 0: finite values, which the ownership mask hides from plain-op attention, where a masked -inf
+     * score plus a NaN would not be hidden). The gather index and the ragged views' int data are staged in {@code ints}.
      */
     private Gather planGather(int[][] srcRows, int[][] srcPos, DeviceInts ints, int room) {
         boolean same = true;
@@ -216,7 +231,7 @@ final class LayerKv {
         int[] start = new int[numKvHeads + 1];
         for (int h = 0; h < numKvHeads; h++) start[h + 1] = start[h] + srcRows[h].length + room;
         int rows = start[numKvHeads];
-        int[] idx = new int[rows]; // spare rows copy row 0: finite values, hidden by the ownership mask and seqused
+        int[] idx = new int[rows]; // spare rows: index 0
         for (int h = 0; h < numKvHeads; h++) System.arraycopy(srcRows[h], 0, idx, start[h], srcRows[h].length);
         int indexAt = rows == 0 ? -1 : ints.add(idx);
         if (same) return new Gather(rows, indexAt, srcPos, null, null, 0);
@@ -235,9 +250,9 @@ final class LayerKv {
         int total = g.rows();
         int[][] srcPos = g.positions();
         NDArray gk, gv;
-        if (total == 0) {
-            gk = manager.zeros(new Shape(0, headDim), dtype);
-            gv = manager.zeros(new Shape(0, headDim), dtype);
+        if (total == 0 || srcK.getShape().get(0) == 0) { // nothing to gather: zeroed rows (spare ones of an empty layer)
+            gk = manager.zeros(new Shape(total, headDim), dtype);
+            gv = manager.zeros(new Shape(total, headDim), dtype);
         } else {
             try (NDManager scope = manager.newSubManager()) {
                 NDArray index = ints.slice(g.indexAt(), total, scope);
@@ -461,52 +476,16 @@ final class LayerKv {
     }
 
     /**
-     * Moves every head's filled rows into segments with room for {@code newTailCap} appended tokens: one gather per
-     * K/V, whose spare rows copy row 0 (finite values: the ownership mask hides them from plain-op attention, and a
-     * masked -inf score plus a NaN would not be hidden).
+     * Moves every head's filled rows (kept and appended: the tail joins the kept rows) into segments with room for
+     * {@code newTailCap} tokens counted from the old tail's start: the same gather as an eviction's, with spare rows.
      */
     private void relayoutSegments(int newTailCap) {
-        int[] start = new int[numKvHeads + 1];
-        for (int h = 0; h < numKvHeads; h++) start[h + 1] = start[h] + segmentPos[h].length + newTailCap;
-        int newRows = start[numKvHeads], oldRows = capacity();
-        int[] newRowPos = new int[newRows];
-        int[] src = new int[newRows];
+        int[][] rows = new int[numKvHeads][], positions = new int[numKvHeads][];
         for (int h = 0; h < numKvHeads; h++) {
-            int filled = segmentPos[h].length + tailLen;
-            for (int i = 0; i < filled; i++) {
-                src[start[h] + i] = segmentStart[h] + i;
-                newRowPos[start[h] + i] = rowPos[segmentStart[h] + i];
-            }
+            rows[h] = rows(h);
+            positions[h] = positions(h);
         }
-        try (DeviceInts ints = new DeviceInts()) {
-            int srcAt = ints.add(src);
-            RaggedInts views = stageRaggedViews(ints, newRows, start, segmentPos, tailLen);
-            ints.upload(manager);
-            NDArray nk, nv;
-            if (oldRows == 0) {
-                nk = manager.zeros(new Shape(newRows, 1, headDim), dtype);
-                nv = manager.zeros(new Shape(newRows, 1, headDim), dtype);
-            } else {
-                try (NDManager scope = manager.newSubManager()) {
-                    NDArray index = ints.slice(srcAt, newRows, scope);
-                    NDArray fk = rowsView(k), fv = rowsView(v);
-                    fk.attach(scope);
-                    fv.attach(scope);
-                    nk = fk.get(new NDIndex("{}", index)).reshape(newRows, 1, headDim);
-                    nv = fv.get(new NDIndex("{}", index)).reshape(newRows, 1, headDim);
-                    nk.attach(manager);
-                    nv.attach(manager);
-                }
-            }
-            freeStorage();
-            k = nk;
-            v = nv;
-            segmentStart = start;
-            tailCap = newTailCap;
-            rowPos = newRowPos;
-            tailPos = Arrays.copyOf(tailPos, newTailCap);
-            raggedViews(ints, views);
-        }
+        runStaged(ints -> planRegather(rows, positions, newTailCap - tailLen, ints)); // the tail joins the kept rows
     }
 
     /**
@@ -669,7 +648,7 @@ final class LayerKv {
         for (int[] p : keepPos) kept += p.length;
         // every copy is extended next (a generation's query and steps, KVzip's repeat prompt): room for that now
         // spares the re-layout its first append would make
-        int room = capacity() == 0 ? 0 : growthRows(kept / numKvHeads);
+        int room = growthRows(kept / numKvHeads);
         try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v); DeviceInts ints = new DeviceInts()) {
             Gather g = target.planGather(keepRows, keepPos, ints, room);
             ints.upload(target.manager);

@@ -68,7 +68,7 @@ public final class CompressedContext implements AutoCloseable {
                     int[][][] keep = evictor.select(c, scores, budget, window);
                     phases.selectionDone();
                     evictor.apply(c, keep);
-                    phases.evictionDone(c);
+                    phases.evictionDone();
                 }
             }
             if (s != null) s.contextDone(c);

@@ -33,10 +33,9 @@ public final class PrefillPhases {
         if (model != null) selectMs += lap();
     }
 
-    /** After an eviction's re-layout; {@code cache}'s retains are applied first, so the re-layout counts here, not in the next chunk. */
-    void evictionDone(io.kvgate.models.KvCache cache) {
+    /** After an eviction's re-layout (Evictor.apply flushes the cache, so it counts here, not in the next chunk). */
+    void evictionDone() {
         if (model == null) return;
-        cache.bytes(); // applies pending retains
         evictMs += lap();
         evictions++;
     }
