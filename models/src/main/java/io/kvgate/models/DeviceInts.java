@@ -31,7 +31,7 @@ final class DeviceInts implements AutoCloseable {
         all = manager.create(Arrays.copyOf(data, Math.max(size, 1)));
     }
 
-    /** int32 [length] view of the staged values at {@code offset}, attached to {@code owner}. */
+    /** int32 [length] view of the staged values at {@code offset}, attached to {@code owner}; valid while this is open (on a CPU the upload may alias host memory). */
     NDArray slice(int offset, int length, NDManager owner) {
         NDArray s = all.get(new NDIndex("{}:{}", offset, offset + length));
         s.attach(owner);

@@ -27,6 +27,7 @@ public final class KvCache implements AutoCloseable {
     private final DataType dtype;
     private final LayerKv[] layers;
     private int nextPosition;
+    private DeviceInts chunkInts; // the int data prepareChunk staged for the current chunk (CPU arrays may alias it)
 
     KvCache(NDManager parent, int numLayers, int numKvHeads, int headDim, DataType dtype) {
         this.manager = parent.newSubManager();
@@ -95,14 +96,56 @@ public final class KvCache implements AutoCloseable {
      * index data of all layers crossing to the device in one copy: an eviction's re-layout waits for the GPU once.
      */
     public void flush() {
-        try (DeviceInts ints = new DeviceInts()) {
-            Runnable[] relayouts = new Runnable[numLayers];
-            boolean any = false;
-            for (int l = 0; l < numLayers; l++) any |= (relayouts[l] = layers[l].planFlush(ints)) != null;
-            if (!any) return;
-            ints.upload(manager);
-            for (Runnable r : relayouts) if (r != null) r.run();
+        flush(0);
+    }
+
+    /**
+     * {@link #flush}, giving every re-laid-out segment {@code room} spare rows for the tokens appended next (the next
+     * prefill chunk, the decode steps before the next eviction): their append then writes in place instead of
+     * re-laying the layer out a second time.
+     */
+    public void flush(int room) {
+        if (room < 0) throw new IllegalArgumentException("room must be >= 0, found " + room);
+        runStaged((l, ints) -> layers[l].planFlush(ints, room));
+    }
+
+    /**
+     * Before a chunk of {@code t} tokens at position {@code p0} goes through the layers: makes room for it in every
+     * layer (pending retains and growth, one upload for all layers), then stages where every ragged layer writes it and,
+     * for the layers {@code packedLayer} names, the packed view its attention reads (a second upload). Without this each
+     * layer copied its own index arrays from the host during the chunk, and each such copy waited for the GPU.
+     */
+    void prepareChunk(int t, int p0, java.util.function.IntPredicate packedLayer) {
+        runStaged((l, ints) -> layers[l].planReserve(ints, t));
+        if (chunkInts != null) chunkInts.close();
+        chunkInts = new DeviceInts(); // the layers hold views of it until the chunk has passed: kept open until the next
+        if (!stage(chunkInts, (l, ints) -> layers[l].planChunk(t, p0, packedLayer.test(l), ints))) {
+            chunkInts.close();
+            chunkInts = null;
         }
+    }
+
+    /** Plans every layer against one staging buffer, uploads it once (if any layer planned work) and runs the plans. */
+    private void runStaged(LayerPlan plan) {
+        try (DeviceInts ints = new DeviceInts()) {
+            stage(ints, plan);
+        }
+    }
+
+    /** {@link #runStaged} into {@code ints}, left open; false when no layer planned anything (nothing uploaded). */
+    private boolean stage(DeviceInts ints, LayerPlan plan) {
+        Runnable[] planned = new Runnable[numLayers];
+        boolean any = false;
+        for (int l = 0; l < numLayers; l++) any |= (planned[l] = plan.plan(l, ints)) != null;
+        if (!any) return false;
+        ints.upload(manager);
+        for (Runnable r : planned) if (r != null) r.run();
+        return true;
+    }
+
+    /** A layer's host half of a staged step: stages its int data, returns its device half (null: nothing to do). */
+    private interface LayerPlan {
+        Runnable plan(int layer, DeviceInts ints);
     }
 
     /** Total entries over all layers and heads. */
@@ -141,6 +184,7 @@ public final class KvCache implements AutoCloseable {
 
     @Override
     public void close() {
+        if (chunkInts != null) chunkInts.close();
         manager.close();
     }
 }

@@ -57,6 +57,7 @@ final class LayerKv {
     // pending retain: rows (in the current storage) and positions each head keeps; null when none
     private int[][] pendingRows, pendingPos;
     private NDArray[] headKeys, headValues; // cached per-head copies for keys()/values(); null when stale
+    private StagedChunk staged;     // the next append's rows (and packed view) on the device, staged by planChunk
 
     LayerKv(NDManager manager, int numKvHeads, int headDim, DataType dtype) {
         this.manager = manager;
@@ -146,7 +147,7 @@ final class LayerKv {
 
     /** Applies pending retains: one gather per K/V into storage of the kept size. */
     void flush() {
-        if (pendingRows != null) runStaged(this::planFlush);
+        if (pendingRows != null) runStaged(ints -> planFlush(ints, 0));
     }
 
     /** Plans a re-layout against fresh staging, uploads its int data (one copy) and runs its device half. */
@@ -163,11 +164,68 @@ final class LayerKv {
      * copy ({@link KvCache#flush}): stages the data in {@code ints} now and returns the device half, to run after
      * {@link DeviceInts#upload}. Null when nothing is pending.
      */
-    Runnable planFlush(DeviceInts ints) {
+    Runnable planFlush(DeviceInts ints, int room) {
         if (pendingRows == null) return null;
-        Runnable relayout = planRegather(pendingRows, pendingPos, 0, ints); // exact size: an eviction frees what it removes
+        // room 0: exact size, an eviction frees what it removes; else spare rows for the tokens the caller appends next
+        Runnable relayout = planRegather(pendingRows, pendingPos, room, ints);
         pendingRows = pendingPos = null;
         return relayout;
+    }
+
+    /**
+     * Makes room for {@code tokens} appended tokens, planned like {@link #planFlush} (pending retains are applied with
+     * that room, so an eviction and the growth it would cause are one gather): null when the layer has room already.
+     */
+    Runnable planReserve(DeviceInts ints, int tokens) {
+        if (pendingRows != null) return planFlush(ints, tokens);
+        if (!ragged || tailLen + tokens <= tailCap) return null;
+        return planGrowth(tailLen + tokens, ints);
+    }
+
+    /**
+     * Stages, for every head, the rows the next append of {@code t} tokens at {@code p0} writes to and, with
+     * {@code packed}, the packed view of the layer after that append ({@link #packed}): a ragged layer's append and
+     * packed attention otherwise each copy an index from the host, and such a copy waits for all queued GPU work (four
+     * waits a layer for every chunk after an eviction). Needs room for the tokens ({@link #planReserve} first).
+     * Returns the device half (run after {@link DeviceInts#upload}); null for a shared layer.
+     */
+    Runnable planChunk(int t, int p0, boolean packed, DeviceInts ints) {
+        flush();
+        if (!ragged) return null;
+        if (tailLen + t > tailCap) throw new IllegalStateException("planChunk without room: reserve " + t + " tokens first");
+        int[] dst = new int[numKvHeads * t]; // head-major, as the new keys/values: head h's t rows after its filled ones
+        for (int h = 0; h < numKvHeads; h++)
+            for (int i = 0; i < t; i++) dst[h * t + i] = firstTailRow(h) + tailLen + i;
+        int dstAt = ints.add(dst);
+        int indexAt = -1, startsAt = -1, total = 0, longest = 0;
+        if (packed) {
+            int[] starts = new int[numKvHeads + 1];
+            for (int h = 0; h < numKvHeads; h++) {
+                int n = length(h) + t;
+                starts[h + 1] = starts[h] + n;
+                longest = Math.max(longest, n);
+            }
+            total = starts[numKvHeads];
+            int[] idx = new int[total]; // a head's rows are contiguous: its kept ones, the tail and the chunk
+            for (int h = 0; h < numKvHeads; h++) for (int i = starts[h]; i < starts[h + 1]; i++) idx[i] = segmentStart[h] + i - starts[h];
+            indexAt = ints.add(idx);
+            startsAt = ints.add(starts);
+        }
+        int iAt = indexAt, sAt = startsAt, rows = total, run = longest;
+        return () -> {
+            dropStaged();
+            staged = new StagedChunk(t, p0, ints.slice(dstAt, numKvHeads * t, manager),
+                    iAt < 0 ? null : ints.slice(iAt, rows, manager), sAt < 0 ? null : ints.slice(sAt, numKvHeads + 1, manager), run);
+        };
+    }
+
+    /** What {@link #planChunk} staged: the append's rows; the packed view's index and run starts (null: not staged). */
+    private record StagedChunk(int t, int p0, NDArray dst, NDArray packedIndex, NDArray packedStarts, int longest) {}
+
+    private void dropStaged() {
+        if (staged == null) return;
+        for (NDArray a : new NDArray[] {staged.dst(), staged.packedIndex(), staged.packedStarts()}) if (a != null) a.close();
+        staged = null;
     }
 
     /**
@@ -247,6 +305,7 @@ final class LayerKv {
     /** Makes this layer hold a planned gather of a source of rows ([rows, D], or ragged [rows, 1, D]): one op per K/V, exact-size storage. The source is not closed. */
     private void assign(NDArray srcK, NDArray srcV, Gather g, DeviceInts ints) {
         staleViews();
+        dropStaged(); // planned against the old layout
         int total = g.rows();
         int[][] srcPos = g.positions();
         NDArray gk, gv;
@@ -405,14 +464,16 @@ final class LayerKv {
             return;
         }
         ensureTailCapacity(tailLen + t);
-        long[] dst = new long[numKvHeads * t]; // head-major, as the new keys/values: head h's t rows after its filled ones
+        boolean useStaged = staged != null && staged.t() == t && staged.p0() == p0;
+        if (!useStaged) dropStaged();
+        int[] dst = new int[numKvHeads * t]; // head-major, as the new keys/values: head h's t rows after its filled ones
         for (int h = 0; h < numKvHeads; h++)
             for (int i = 0; i < t; i++) {
                 dst[h * t + i] = firstTailRow(h) + tailLen + i;
-                rowPos[(int) dst[h * t + i]] = p0 + i;
+                rowPos[dst[h * t + i]] = p0 + i;
             }
         try (NDManager scope = manager.newSubManager()) {
-            NDArray index = scope.create(dst);
+            NDArray index = useStaged ? staged.dst() : scope.create(dst); // staged: no host copy (and GPU wait) per layer
             NDIndex rows = new NDIndex("{}", index);
             NDArray kr = newK.reshape(numKvHeads * t, 1, headDim), vr = newV.reshape(numKvHeads * t, 1, headDim);
             kr.attach(scope);
@@ -424,6 +485,7 @@ final class LayerKv {
         for (int i = 0; i < t; i++) tailPos[tailLen + i] = p0 + i;
         tailLen += t;
         if (minPos == Integer.MAX_VALUE) minPos = p0;
+        if (useStaged && staged.packedIndex() == null) dropStaged(); // else packed() takes the rest
     }
 
     /** Ownership-mask columns [H, 1, H * t] of t new tokens' rows in head-major order: 0 for the row's head only. */
@@ -463,11 +525,7 @@ final class LayerKv {
      * them reach 100 % of an evicted cache), and each growth, which copies the layer, still comes after many appends.
      */
     private void ensureTailCapacity(int neededTokens) {
-        if (neededTokens <= tailCap) return;
-        int kept = 0;
-        for (int[] p : segmentPos) kept += p.length;
-        int perHead = kept / numKvHeads + tailCap;
-        relayoutSegments(Math.max(neededTokens, tailCap + growthRows(perHead)));
+        if (neededTokens > tailCap) runStaged(ints -> planGrowth(neededTokens, ints));
     }
 
     /** Rows a ragged segment grows by for appended tokens: an eighth of the head's entries, at least 16. */
@@ -476,16 +534,20 @@ final class LayerKv {
     }
 
     /**
-     * Moves every head's filled rows (kept and appended: the tail joins the kept rows) into segments with room for
-     * {@code newTailCap} tokens counted from the old tail's start: the same gather as an eviction's, with spare rows.
+     * Plans moving every head's filled rows (kept and appended: the tail joins the kept rows) into segments with room
+     * for at least {@code neededTokens} tokens counted from the old tail's start: the same gather as an eviction's,
+     * with spare rows.
      */
-    private void relayoutSegments(int newTailCap) {
+    private Runnable planGrowth(int neededTokens, DeviceInts ints) {
+        int kept = 0;
+        for (int[] p : segmentPos) kept += p.length;
+        int newTailCap = Math.max(neededTokens, tailCap + growthRows(kept / numKvHeads + tailCap));
         int[][] rows = new int[numKvHeads][], positions = new int[numKvHeads][];
         for (int h = 0; h < numKvHeads; h++) {
             rows[h] = rows(h);
             positions[h] = positions(h);
         }
-        runStaged(ints -> planRegather(rows, positions, newTailCap - tailLen, ints)); // the tail joins the kept rows
+        return planRegather(rows, positions, newTailCap - tailLen, ints); // the tail joins the kept rows
     }
 
     /**
@@ -602,6 +664,15 @@ final class LayerKv {
      */
     Packed packed(NDManager scope) {
         flush();
+        if (staged != null && staged.packedIndex() != null && tailLen > 0 && tailPos[tailLen - 1] == staged.p0() + staged.t() - 1) {
+            NDArray keyRows = rowsView(k), valueRows = rowsView(v); // planned with this append: the layout is unchanged since
+            Packed p = new Packed(keyRows, valueRows, staged.packedIndex(), staged.packedStarts(), staged.longest());
+            for (NDArray a : new NDArray[] {keyRows, valueRows, p.index(), p.starts()}) a.attach(scope);
+            staged.dst().close();
+            staged = null;
+            return p;
+        }
+        dropStaged();
         int[] starts = new int[numKvHeads + 1];
         int longest = 0;
         for (int h = 0; h < numKvHeads; h++) {
@@ -701,5 +772,6 @@ final class LayerKv {
         for (NDArray a : storageArrays()) if (a != null) a.close();
         k = v = ownership = keysT = valueRows = segmentTable = tailRows = null;
         staleViews();
+        dropStaged();
     }
 }

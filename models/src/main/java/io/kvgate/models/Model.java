@@ -251,6 +251,9 @@ public final class Model implements AutoCloseable {
             return wholeFirstChunk((PtNDManager) st, cache, ids, p0, obs, positions);
         AttentionMasks masks = new AttentionMasks(st, p0, t);
         boolean gemma = config.family() == ModelConfig.Family.GEMMA3;
+        // an evicted cache's int data for the whole chunk crosses to the device up front, not layer by layer
+        if (opt.extendCache()) cache.prepareChunk(t, p0, l -> t >= FLAT_MAX_QUERIES && config.windowOf(l) == 0
+                && fusedAttends(obs != null && obs.wantsAttentionProbs(l)));
 
         // embed_tokens (Gemma3: scaled by sqrt(hidden))
         NDArray x = keep(w.embedTokens.get(new NDIndex("{}", st.create(Arrays.stream(ids).asLongStream().toArray()))), st);

@@ -105,6 +105,40 @@ class LayerKvTest {
     }
 
     /**
+     * A chunk staged for every layer before it passes ({@link KvCache#prepareChunk}: the rows its append writes and the
+     * packed view, one upload) appends and packs exactly as a layer that copies its own index arrays during the chunk.
+     */
+    @Test
+    void aChunkStagedUpFrontAppendsAndPacksAsALayerByLayerOne() {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck);
+             KvCache staged = m.newCache(); KvCache plain = m.newCache(); ai.djl.ndarray.NDManager scope = m.manager().newSubManager()) {
+            int[] ctx = prompt(40, m.config().vocabSize());
+            run(m, staged, ctx, ForwardOptions.defaults());
+            run(m, plain, ctx, ForwardOptions.defaults());
+            evictUnevenly(staged);
+            evictUnevenly(plain);
+            int t = 20, p0 = staged.nextPosition(), hk = m.config().numKvHeads(), d = m.config().headDim();
+            staged.prepareChunk(t, p0, l -> true);
+            for (int l = 0; l < m.config().numLayers(); l++) {
+                ai.djl.ndarray.NDArray k = scope.arange(hk * t * d).toType(ai.djl.ndarray.types.DataType.FLOAT32, false)
+                        .mul(0.37f + l).sin().reshape(hk, t, d), v = k.cos();
+                staged.layer(l).append(k, v, p0);
+                plain.layer(l).append(k, v, p0);
+                LayerKv.Packed a = staged.layer(l).packed(scope), b = plain.layer(l).packed(scope);
+                assertEquals(ai.djl.ndarray.types.DataType.INT32, a.index().getDataType(), "layer " + l + ": the staged index is used");
+                org.junit.jupiter.api.Assertions.assertArrayEquals(b.starts().toIntArray(), a.starts().toIntArray(), "layer " + l);
+                assertEquals(b.longest(), a.longest(), "layer " + l);
+                // what attend_packed reads: the rows the index gathers (the two layouts may differ in spare rows)
+                for (boolean keys : new boolean[] {true, false}) {
+                    ai.djl.ndarray.NDArray ga = (keys ? a.keyRows() : a.valueRows()).get(new ai.djl.ndarray.index.NDIndex("{}", a.index()));
+                    ai.djl.ndarray.NDArray gb = (keys ? b.keyRows() : b.valueRows()).get(new ai.djl.ndarray.index.NDIndex("{}", b.index()));
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(gb.toFloatArray(), ga.toFloatArray(), "layer " + l + (keys ? " keys" : " values"));
+                }
+            }
+        }
+    }
+
+    /**
      * The contract a decode step captured as a CUDA graph relies on (DecodeGraph, tools/make_fused_attention.py
      * decode_step): writing a token's keys/values at {@link LayerKv#decodeSlot}'s index (shared layout: that column;
      * ragged: row firstRows[h] + index of each head h, with its ownership column set to the head diagonal) and then calling

@@ -67,7 +67,7 @@ public final class CompressedContext implements AutoCloseable {
                     phases.scoresDone();
                     int[][][] keep = evictor.select(c, scores, budget, window);
                     phases.selectionDone();
-                    evictor.apply(c, keep);
+                    evictor.apply(c, keep, last ? 0 : Math.min(n, to + settings.prefillChunk()) - to);
                     phases.evictionDone();
                 }
             }
@@ -212,7 +212,8 @@ public final class CompressedContext implements AutoCloseable {
                 return;
             }
             float[][][] scores = session.scores(cache, Stage.DECODE);
-            evictor.evict(cache, scores, budget, settings.decodeRecent(), queryFrom, queryTo);
+            // room 0: the next step's append grows the segments by an eighth (KV bytes as reported), not by a whole interval
+            evictor.evict(cache, scores, budget, settings.decodeRecent(), queryFrom, queryTo, 0);
             evictions++;
         }
     }

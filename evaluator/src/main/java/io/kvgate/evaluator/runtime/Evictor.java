@@ -44,16 +44,13 @@ final class Evictor {
     }
 
     /**
-     * Evicts down to {@code entriesPerHead} on average (protected entries count in), the {@code recent}
-     * latest tokens protected. Layers the scores leave null are left alone. Returns the entries removed.
+     * Evicts down to {@code entriesPerHead} on average (protected entries count in), the {@code recent} latest tokens
+     * and positions [keepFrom, keepTo) (the query while its answer is decoded) protected; the re-laid-out layers get
+     * {@code room} spare rows a head for the tokens appended before the next eviction. Layers the scores leave null
+     * are left alone. Returns the entries removed.
      */
-    long evict(KvCache cache, float[][][] scores, double entriesPerHead, int recent) {
-        return evict(cache, scores, entriesPerHead, recent, 0, 0);
-    }
-
-    /** As above, also protecting positions [keepFrom, keepTo) (the query while its answer is decoded). */
-    long evict(KvCache cache, float[][][] scores, double entriesPerHead, int recent, int keepFrom, int keepTo) {
-        return apply(cache, select(cache, scores, entriesPerHead, recent, keepFrom, keepTo));
+    long evict(KvCache cache, float[][][] scores, double entriesPerHead, int recent, int keepFrom, int keepTo, int room) {
+        return apply(cache, select(cache, scores, entriesPerHead, recent, keepFrom, keepTo), room);
     }
 
     /** The host half of {@link #evict}: which entries each (layer, head) keeps (null layers: left alone). */
@@ -79,8 +76,12 @@ final class Evictor {
         return budget.select(scores, protect, entriesPerHead);
     }
 
-    /** The storage half of {@link #evict}: retains the selected entries and re-lays the storage out (one upload for all layers). */
-    long apply(KvCache cache, int[][][] keep) {
+    /**
+     * The storage half of {@link #evict}: retains the selected entries and re-lays the storage out (one upload for all
+     * layers), with {@code room} spare rows a head for what is appended next (the next prefill chunk; 0 after the last),
+     * so that append writes in place instead of re-laying every layer out again.
+     */
+    long apply(KvCache cache, int[][][] keep, int room) {
         long[] removed = new long[keep.length];
         Parallel.forEach(keep.length, entries(cache), l -> { // layers are independent until the flush
             if (keep[l] == null) return;
@@ -92,7 +93,7 @@ final class Evictor {
                 }
             }
         });
-        cache.flush();
+        cache.flush(room);
         return java.util.Arrays.stream(removed).sum();
     }
 }
