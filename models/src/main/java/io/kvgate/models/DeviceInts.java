@@ -16,6 +16,7 @@ final class DeviceInts implements AutoCloseable {
     private int[] data = new int[256];
     private int size;
     private NDArray all;
+    private RaggedViewBatch views;
 
     /** Stages {@code values}; returns their offset. */
     int add(int[] values) {
@@ -26,9 +27,18 @@ final class DeviceInts implements AutoCloseable {
         return size - values.length;
     }
 
-    /** Copies everything staged to the manager's device (one transfer). */
+    /** The ragged layouts' views whose int data travels with this upload, made for all their layers at once after it. */
+    RaggedViewBatch views() {
+        if (views == null) views = new RaggedViewBatch();
+        return views;
+    }
+
+    /** Copies everything staged (the views' data included) to the manager's device (one transfer), then makes the views. */
     void upload(NDManager manager) {
+        boolean withViews = views != null && !views.isEmpty();
+        if (withViews) views.stage(this);
         all = manager.create(Arrays.copyOf(data, Math.max(size, 1)));
+        if (withViews) views.build(this, manager);
     }
 
     /** int32 [length] view of the staged values at {@code offset}, attached to {@code owner}; valid while this is open (on a CPU the upload may alias host memory). */
@@ -40,6 +50,7 @@ final class DeviceInts implements AutoCloseable {
 
     @Override
     public void close() {
+        if (views != null) views.close();
         if (all != null) all.close();
     }
 }

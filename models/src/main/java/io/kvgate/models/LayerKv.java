@@ -52,7 +52,6 @@ final class LayerKv {
     private NDArray keysT, valueRows; // ragged views of k [D, rowCapacity] and v [rowCapacity, D]
     private NDArray segmentTable;   // int32 [2, H + 1] on the device: segment starts; rows each head kept (decode steps)
     private NDArray tailRows;       // int64 [H] on the device: each head's first row after its kept ones
-    private NDArray headIndex;      // [H, 1, 1] int32 0..H-1 (ownership masks)
     private NDArray diagonal;       // [H, 1, H]: 0 where the two heads are equal, -inf elsewhere (a new token's mask)
     // pending retain: rows (in the current storage) and positions each head keeps; null when none
     private int[][] pendingRows, pendingPos;
@@ -292,15 +291,15 @@ final class LayerKv {
         int[] idx = new int[rows]; // spare rows: index 0
         for (int h = 0; h < numKvHeads; h++) System.arraycopy(srcRows[h], 0, idx, start[h], srcRows[h].length);
         int indexAt = rows == 0 ? -1 : ints.add(idx);
-        if (same) return new Gather(rows, indexAt, srcPos, null, null, 0);
+        if (same) return new Gather(rows, indexAt, srcPos, null, -1, 0);
         return new Gather(rows, indexAt, srcPos, start, stageRaggedViews(ints, rows, start, srcPos, 0), room);
     }
 
     /**
      * A planned re-layout: rows to gather (at {@code indexAt} in the staged ints), each head's positions; ragged: segment
-     * starts, staged views and the spare rows each segment gets for appended tokens.
+     * starts, the slot of its views in the staging's {@link RaggedViewBatch} and the spare rows each segment gets for appended tokens.
      */
-    private record Gather(int rows, int indexAt, int[][] positions, int[] start, RaggedInts views, int room) {}
+    private record Gather(int rows, int indexAt, int[][] positions, int[] start, int viewSlot, int room) {}
 
     /** Makes this layer hold a planned gather of a source of rows ([rows, D], or ragged [rows, 1, D]): one op per K/V, exact-size storage. The source is not closed. */
     private void assign(NDArray srcK, NDArray srcV, Gather g, DeviceInts ints) {
@@ -346,7 +345,7 @@ final class LayerKv {
             tailLen = 0;
             tailCap = g.room();
             tailPos = new int[tailCap];
-            raggedViews(ints, g.views());
+            raggedViews(ints, g.viewSlot());
         }
     }
 
@@ -358,16 +357,14 @@ final class LayerKv {
         return r;
     }
 
-    /** Where a ragged layout's view data sits in a {@link DeviceInts}: each row's owning head, the segment table, the tail rows. */
-    private record RaggedInts(int rows, int owner, int table, int tails) {}
-
     /**
      * Stages the int data of the ragged views for a storage of {@code rows} rows whose head h has its segment at
      * {@code start[h]}, {@code segPos[h]} kept entries and {@code tail} appended ones: every row's owning head (-1 for
      * spare rows: one int a row crosses to the device instead of H mask values, ~80K rows a layer at 32K tokens and
-     * 30 % kept), the segment table (starts; rows each head kept) and each head's first tail row.
+     * 30 % kept), the segment table (starts; rows each head kept) and each head's first tail row. Returns the layer's
+     * slot in the staging's {@link RaggedViewBatch}, which makes the views of all layers staged with it at once.
      */
-    private RaggedInts stageRaggedViews(DeviceInts ints, int rows, int[] start, int[][] segPos, int tail) {
+    private int stageRaggedViews(DeviceInts ints, int rows, int[] start, int[][] segPos, int tail) {
         int[] owner = new int[rows];
         Arrays.fill(owner, -1);
         int[] table = new int[2 * (numKvHeads + 1)];
@@ -379,31 +376,19 @@ final class LayerKv {
             table[numKvHeads + 1 + h] = segPos[h].length;
         }
         table[numKvHeads] = start[numKvHeads];
-        return new RaggedInts(rows, ints.add(owner), ints.add(table), ints.add(tails));
+        return ints.views().add(numKvHeads, dtype, owner, table, tails);
     }
 
     /**
      * Ragged layout: the ownership mask [H, 1, rows] (0 where a filled row belongs to the head, -inf elsewhere: log of
-     * the owner match, built on the device) and the segment table a decode step reads, for the current storage, from data staged by {@link #stageRaggedViews}. The table and tail rows are copies, so they
-     * do not keep the staging buffer alive.
+     * the owner match, built on the device), the segment table and tail rows a decode step reads, for the current
+     * storage: the layer's slices of the views {@link RaggedViewBatch} made for every layer of the staging.
      */
-    private void raggedViews(DeviceInts ints, RaggedInts staged) {
-        int rows = capacity();
-        try (NDManager scope = manager.newSubManager()) {
-            NDArray rowOwner = ints.slice(staged.owner(), rows, scope).reshape(1, 1, rows);
-            ownership = rowOwner.eq(headIndex()).toType(dtype, false).log();
-            segmentTable = ints.slice(staged.table(), 2 * (numKvHeads + 1), scope).reshape(2, numKvHeads + 1).duplicate();
-            tailRows = ints.slice(staged.tails(), numKvHeads, scope).toType(DataType.INT64, true);
-            ownership.attach(manager);
-            segmentTable.attach(manager);
-            tailRows.attach(manager);
-        }
-    }
-
-    /** [H, 1, 1] int32: 0 … H-1, compared with each row's owner (made once). */
-    private NDArray headIndex() {
-        if (headIndex == null) headIndex = manager.arange(numKvHeads).reshape(numKvHeads, 1, 1);
-        return headIndex;
+    private void raggedViews(DeviceInts ints, int slot) {
+        NDArray[] views = ints.views().take(slot, manager);
+        ownership = views[0];
+        segmentTable = views[1];
+        tailRows = views[2];
     }
 
     private NDArray diagonal() {
