@@ -239,7 +239,7 @@ final class LayerKv {
             if (ragged) { // [rows, 1, D] already: gathered as it is, and a ragged result needs no reshape either
                 assign(k, v, g, ints);
             } else {
-                try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v)) {
+                try (NDArray flatK = rowsView(k, g); NDArray flatV = rowsView(v, g)) {
                     assign(flatK, flatV, g, ints);
                 }
             }
@@ -273,6 +273,11 @@ final class LayerKv {
     /** A [rows, D] view of a storage array (shared storage viewed as [H * capacity, D]). */
     private NDArray rowsView(NDArray a) {
         return a.reshape(-1, headDim);
+    }
+
+    /** A storage array viewed as rows in the row shape of {@code g}'s result ([rows, 1, D] when ragged: no reshape after the gather). */
+    private NDArray rowsView(NDArray a, Gather g) {
+        return g.start() != null ? a.reshape(-1, 1, headDim) : rowsView(a);
     }
 
     /**
@@ -705,10 +710,12 @@ final class LayerKv {
         // every copy is extended next (a generation's query and steps, KVzip's repeat prompt): room for that now
         // spares the re-layout its first append would make
         int room = growthRows(kept / numKvHeads);
-        try (NDArray flatK = rowsView(k); NDArray flatV = rowsView(v); DeviceInts ints = new DeviceInts()) {
+        try (DeviceInts ints = new DeviceInts()) {
             Gather g = target.planGather(keepRows, keepPos, ints, room);
             ints.upload(target.manager);
-            target.assign(flatK, flatV, g, ints);
+            try (NDArray flatK = rowsView(k, g); NDArray flatV = rowsView(v, g)) {
+                target.assign(flatK, flatV, g, ints);
+            }
         }
     }
 
