@@ -105,6 +105,7 @@ final class DecodeGraph {
         meta[1] = p;
         NDArray[] bound = new NDArray[3 * layers + 2];
         LayerKv.DecodeSlot[] slots = new LayerKv.DecodeSlot[layers];
+        cache.reserve(1); // any growth of all layers in one staged re-layout, before the slots are taken
         for (int l = 0; l < layers; l++) {
             slots[l] = cache.layer(l).decodeSlot();
             meta[2 + l] = slots[l].writeIndex();

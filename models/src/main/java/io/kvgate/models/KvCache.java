@@ -116,13 +116,22 @@ public final class KvCache implements AutoCloseable {
      * layer copied its own index arrays from the host during the chunk, and each such copy waited for the GPU.
      */
     void prepareChunk(int t, int p0, java.util.function.IntPredicate packedLayer) {
-        runStaged((l, ints) -> layers[l].planReserve(ints, t));
+        reserve(t);
         if (chunkInts != null) chunkInts.close();
         chunkInts = new DeviceInts(); // the layers hold views of it until the chunk has passed: kept open until the next
         if (!stage(chunkInts, (l, ints) -> layers[l].planChunk(t, p0, packedLayer.test(l), ints))) {
             chunkInts.close();
             chunkInts = null;
         }
+    }
+
+    /**
+     * Room for {@code tokens} more tokens in every layer (pending retains applied with that room, ragged segments
+     * grown), every layer's re-layout staged in one upload: a decode step's growth after an eviction otherwise
+     * re-laid each layer out on its own, one host copy (and GPU wait) a layer.
+     */
+    void reserve(int tokens) {
+        runStaged((l, ints) -> layers[l].planReserve(ints, tokens));
     }
 
     /** Plans every layer against one staging buffer, uploads it once (if any layer planned work) and runs the plans. */
