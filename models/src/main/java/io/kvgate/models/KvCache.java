@@ -117,12 +117,20 @@ public final class KvCache implements AutoCloseable {
      */
     void prepareChunk(int t, int p0, java.util.function.IntPredicate packedLayer) {
         reserve(t);
-        if (chunkInts != null) chunkInts.close();
-        chunkInts = new DeviceInts(); // the layers hold views of it until the chunk has passed: kept open until the next
+        endChunk();
+        chunkInts = new DeviceInts(); // the layers hold views of it until the chunk has passed (endChunk)
         if (!stage(chunkInts, (l, ints) -> layers[l].planChunk(t, p0, packedLayer.test(l), ints))) {
             chunkInts.close();
             chunkInts = null;
         }
+    }
+
+    /** After the chunk prepared by {@link #prepareChunk} has passed: frees its staged int data (and any a layer left). */
+    void endChunk() {
+        if (chunkInts == null) return;
+        for (LayerKv layer : layers) layer.dropStaged();
+        chunkInts.close();
+        chunkInts = null;
     }
 
     /**
@@ -193,7 +201,7 @@ public final class KvCache implements AutoCloseable {
 
     @Override
     public void close() {
-        if (chunkInts != null) chunkInts.close();
+        endChunk();
         manager.close();
     }
 }

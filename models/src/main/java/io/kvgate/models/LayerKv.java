@@ -221,7 +221,7 @@ final class LayerKv {
     /** What {@link #planChunk} staged: the append's rows; the packed view's index and run starts (null: not staged). */
     private record StagedChunk(int t, int p0, NDArray dst, NDArray packedIndex, NDArray packedStarts, int longest) {}
 
-    private void dropStaged() {
+    void dropStaged() {
         if (staged == null) return;
         for (NDArray a : new NDArray[] {staged.dst(), staged.packedIndex(), staged.packedStarts()}) if (a != null) a.close();
         staged = null;

@@ -276,6 +276,7 @@ public final class Model implements AutoCloseable {
         x = gemma ? gemmaRmsNorm(x, w.finalNorm) : rmsNorm(x, w.finalNorm);
 
         if (opt.extendCache()) {
+            cache.endChunk();
             cache.advance(t);
             for (int l = 0; l < config.numLayers(); l++)
                 if (config.isSlidingLayer(l)) cache.dropInvisible(l, config.slidingWindow());
