@@ -101,8 +101,7 @@ public final class KvCache implements AutoCloseable {
 
     /**
      * {@link #flush}, giving every re-laid-out segment {@code room} spare rows for the tokens appended next (the next
-     * prefill chunk, the decode steps before the next eviction): their append then writes in place instead of
-     * re-laying the layer out a second time.
+     * prefill chunk): their append then writes in place instead of re-laying the layer out a second time.
      */
     public void flush(int room) {
         if (room < 0) throw new IllegalArgumentException("room must be >= 0, found " + room);
