@@ -142,7 +142,8 @@ class LayerKvTest {
      * The contract a decode step captured as a CUDA graph relies on (DecodeGraph, tools/make_fused_attention.py
      * decode_step): writing a token's keys/values at {@link LayerKv#decodeSlot}'s index (shared layout: that column;
      * ragged: row firstRows[h] + index of each head h, with its ownership column set to the head diagonal) and then calling
-     * {@link LayerKv#appendedInPlace} leaves the cache exactly as {@code append} does, for both layouts.
+     * {@link LayerKv#appendedInPlace} leaves the cache exactly as {@code append} does, for both layouts; the ragged
+     * layers' views being slices of views made for all layers at once (an eviction's flush, a step's reserve).
      */
     @Test
     void aTokenWrittenInPlaceAtTheDecodeSlotEqualsAnAppend() {
@@ -157,10 +158,12 @@ class LayerKvTest {
                     if (evicted) {
                         evictUnevenly(appended);
                         evictUnevenly(inPlace);
+                        inPlace.flush(); // all layers in one staged step: the views are slices of one batch (RaggedViewBatch)
                     }
                     for (int step = 0; step < 20; step++) { // past the first growth of either layout
                         int p = appended.nextPosition();
                         run(m, appended, new int[] {(step * 7 + 3) % v}, ForwardOptions.defaults());
+                        inPlace.reserve(1); // as DecodeGraph: any growth of every layer in one staged step
                         for (int l = 0; l < m.config().numLayers(); l++) {
                             LayerKv layer = inPlace.layer(l);
                             LayerKv.DecodeSlot slot = layer.decodeSlot();
