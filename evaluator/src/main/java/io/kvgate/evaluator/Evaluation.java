@@ -19,6 +19,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static io.kvgate.models.util.IntArrays.concat;
+
 /**
  * Runs tasks under policies and ratios, query-agnostic: each distinct context is prefilled and compressed
  * once per (policy, ratio), then every query on it is answered greedily on a copy of the compressed cache.
@@ -247,12 +249,5 @@ public final class Evaluation {
 
     private static String where(Task t) {
         return t.line() > 0 ? "line " + t.line() + " (" + t.id() + ")" : t.id();
-    }
-
-    static int[] concat(int[] a, int[] b) {
-        int[] c = new int[a.length + b.length];
-        System.arraycopy(a, 0, c, 0, a.length);
-        System.arraycopy(b, 0, c, a.length, b.length);
-        return c;
     }
 }

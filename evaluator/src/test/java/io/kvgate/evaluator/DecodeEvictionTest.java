@@ -56,10 +56,10 @@ class DecodeEvictionTest {
     static Task repeatTheModelSolves(Model model) {
         TaskGenerator gen = new TaskGenerator(5, Filler.bundled(), new int[] {100, 600}, new int[] {4, 16}, new int[] {250, 340});
         for (Task t : gen.generate(Map.of("repeat", 12))) {
-            int[] prefix = Evaluation.concat(TinyModel.BYTES.encode(t.context()), TinyModel.BYTES.encode(t.query()));
+            int[] prefix = io.kvgate.models.util.IntArrays.concat(TinyModel.BYTES.encode(t.context()), TinyModel.BYTES.encode(t.query()));
             int[] answer = TinyModel.BYTES.encode(t.answer());
             try (NDManager scope = model.manager().newSubManager(); KvCache cache = model.newCache()) {
-                long[] pred = model.forward(scope, cache, Evaluation.concat(prefix, answer),
+                long[] pred = model.forward(scope, cache, io.kvgate.models.util.IntArrays.concat(prefix, answer),
                         ForwardOptions.defaults().withLogits(ForwardOptions.Logits.ALL)).logits().argMax(1).toLongArray();
                 boolean exact = true;
                 for (int i = 0; i < answer.length && exact; i++) exact = pred[prefix.length - 1 + i] == answer[i];

@@ -192,30 +192,23 @@ final class LayerKv {
         flush();
         if (!ragged) return null;
         if (tailLen + t > tailCap) throw new IllegalStateException("planChunk without room: reserve " + t + " tokens first");
-        int[] dst = new int[numKvHeads * t]; // head-major, as the new keys/values: head h's t rows after its filled ones
-        for (int h = 0; h < numKvHeads; h++)
-            for (int i = 0; i < t; i++) dst[h * t + i] = firstTailRow(h) + tailLen + i;
-        int dstAt = ints.add(dst);
-        int indexAt = -1, startsAt = -1, total = 0, longest = 0;
-        if (packed) {
-            int[] starts = new int[numKvHeads + 1];
-            for (int h = 0; h < numKvHeads; h++) {
-                int n = length(h) + t;
-                starts[h + 1] = starts[h] + n;
-                longest = Math.max(longest, n);
-            }
-            total = starts[numKvHeads];
-            int[] idx = new int[total]; // a head's rows are contiguous: its kept ones, the tail and the chunk
-            for (int h = 0; h < numKvHeads; h++) for (int i = starts[h]; i < starts[h + 1]; i++) idx[i] = segmentStart[h] + i - starts[h];
-            indexAt = ints.add(idx);
-            startsAt = ints.add(starts);
-        }
-        int iAt = indexAt, sAt = startsAt, rows = total, run = longest;
+        int dstAt = ints.add(appendRows(t));
+        PackedLayout layout = packed ? packedLayout(t) : null; // as after the append: the chunk is every head's last t rows
+        int indexAt = packed ? ints.add(layout.index()) : -1, startsAt = packed ? ints.add(layout.starts()) : -1;
         return () -> {
             dropStaged();
             staged = new StagedChunk(t, p0, ints.slice(dstAt, numKvHeads * t, manager),
-                    iAt < 0 ? null : ints.slice(iAt, rows, manager), sAt < 0 ? null : ints.slice(sAt, numKvHeads + 1, manager), run);
+                    packed ? ints.slice(indexAt, layout.index().length, manager) : null,
+                    packed ? ints.slice(startsAt, numKvHeads + 1, manager) : null, packed ? layout.longest() : 0);
         };
+    }
+
+    /** Rows an append of {@code t} tokens writes, head-major as the new keys/values: head h's t rows after its filled ones. */
+    private int[] appendRows(int t) {
+        int[] dst = new int[numKvHeads * t];
+        for (int h = 0; h < numKvHeads; h++)
+            for (int i = 0; i < t; i++) dst[h * t + i] = firstTailRow(h) + tailLen + i;
+        return dst;
     }
 
     /** What {@link #planChunk} staged: the append's rows; the packed view's index and run starts (null: not staged). */
@@ -456,12 +449,8 @@ final class LayerKv {
         ensureTailCapacity(tailLen + t);
         boolean useStaged = staged != null && staged.t() == t && staged.p0() == p0;
         if (!useStaged) dropStaged();
-        int[] dst = new int[numKvHeads * t]; // head-major, as the new keys/values: head h's t rows after its filled ones
-        for (int h = 0; h < numKvHeads; h++)
-            for (int i = 0; i < t; i++) {
-                dst[h * t + i] = firstTailRow(h) + tailLen + i;
-                rowPos[dst[h * t + i]] = p0 + i;
-            }
+        int[] dst = appendRows(t);
+        for (int j = 0; j < dst.length; j++) rowPos[dst[j]] = p0 + j % t;
         try (NDManager scope = manager.newSubManager()) {
             NDArray index = useStaged ? staged.dst() : scope.create(dst); // staged: no host copy (and GPU wait) per layer
             NDIndex rows = new NDIndex("{}", index);
@@ -663,21 +652,32 @@ final class LayerKv {
             return p;
         }
         dropStaged();
-        int[] starts = new int[numKvHeads + 1];
-        int longest = 0;
-        for (int h = 0; h < numKvHeads; h++) {
-            starts[h + 1] = starts[h] + length(h);
-            longest = Math.max(longest, length(h));
-        }
-        long[] idx = new long[starts[numKvHeads]];
-        for (int h = 0; h < numKvHeads; h++) for (int i = starts[h]; i < starts[h + 1]; i++) idx[i] = row(h, i - starts[h]);
-        NDArray keyRows = rowsView(k), valueRows = rowsView(v), index = scope.create(idx), run = scope.create(starts);
+        PackedLayout layout = packedLayout(0);
+        NDArray keyRows = rowsView(k), valueRows = rowsView(v), run = scope.create(layout.starts()),
+                index = scope.create(Arrays.stream(layout.index()).asLongStream().toArray());
         keyRows.attach(scope);
         valueRows.attach(scope);
-        return new Packed(keyRows, valueRows, index, run, longest);
+        return new Packed(keyRows, valueRows, index, run, layout.longest());
     }
 
     record Packed(NDArray keyRows, NDArray valueRows, NDArray index, NDArray starts, int longest) {}
+
+    /** Where each head's run starts [H + 1], the rows of every run head after head, the longest run. */
+    private record PackedLayout(int[] starts, int[] index, int longest) {}
+
+    /** The packed view's host data with {@code appended} more tokens in every head (their rows follow its filled ones). */
+    private PackedLayout packedLayout(int appended) {
+        int[] starts = new int[numKvHeads + 1];
+        int longest = 0;
+        for (int h = 0; h < numKvHeads; h++) {
+            int n = length(h) + appended;
+            starts[h + 1] = starts[h] + n;
+            longest = Math.max(longest, n);
+        }
+        int[] idx = new int[starts[numKvHeads]];
+        for (int h = 0; h < numKvHeads; h++) for (int i = starts[h]; i < starts[h + 1]; i++) idx[i] = row(h, i - starts[h]);
+        return new PackedLayout(starts, idx, longest);
+    }
 
     /** Position given to padding slots: after every query, so the causal mask hides them. */
     static final int PAD_POSITION = Integer.MAX_VALUE;

@@ -8,6 +8,8 @@ import ai.djl.ndarray.types.DataType;
 import java.util.ArrayList;
 import java.util.List;
 
+import static io.kvgate.models.util.IntArrays.concat;
+
 /**
  * The device views of every ragged layer re-laid out in one staged step ({@link KvCache#flush}, a chunk's room):
  * ownership masks [H, 1, rows], segment tables [2, H + 1] and tail rows [H], made from the staged ints with a fixed
@@ -72,18 +74,6 @@ final class RaggedViewBatch implements AutoCloseable {
         if (views[0] == ownership) ownership = null; // handed over
         for (NDArray a : views) a.attach(owner);
         return views;
-    }
-
-    private static int[] concat(List<int[]> parts) {
-        int total = 0;
-        for (int[] p : parts) total += p.length;
-        int[] out = new int[total];
-        int o = 0;
-        for (int[] p : parts) {
-            System.arraycopy(p, 0, out, o, p.length);
-            o += p.length;
-        }
-        return out;
     }
 
     /** Frees the batch's own handles; the layers' slices keep what they view. */

@@ -3,6 +3,8 @@ package io.kvgate.objectives;
 import java.util.Arrays;
 import java.util.function.Function;
 
+import static io.kvgate.models.util.IntArrays.concat;
+
 /**
  * The reconstruction request of KVzip, as token ids, and how it is wrapped for a model.
  *
@@ -60,18 +62,6 @@ public record RepeatPrompt(int[] request, int[] continuationPrefix, int[] contin
     boolean isWrapper(int id) {
         for (int w : wrapperIds) if (w == id) return true;
         return false;
-    }
-
-    static int[] concat(int[]... parts) {
-        int n = 0;
-        for (int[] p : parts) n += p.length;
-        int[] out = new int[n];
-        int o = 0;
-        for (int[] p : parts) {
-            System.arraycopy(p, 0, out, o, p.length);
-            o += p.length;
-        }
-        return out;
     }
 
     @Override

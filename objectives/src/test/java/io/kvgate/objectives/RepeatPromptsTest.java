@@ -31,7 +31,7 @@ class RepeatPromptsTest {
             RepeatPrompt p = RepeatPrompts.forModel(tok, template, RepeatPrompts.Style.AUTO, null);
             String request = tok.decode(p.request(), false);
             assertEquals("<|im_start|>user\nRepeat the previous context exactly.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", request);
-            String later = tok.decode(RepeatPrompt.concat(p.continuationPrefix(), tok.encode("QUOTED"), p.continuationSuffix()), false);
+            String later = tok.decode(io.kvgate.models.util.IntArrays.concat(p.continuationPrefix(), tok.encode("QUOTED"), p.continuationSuffix()), false);
             assertEquals("<|im_start|>user\nRepeat the part of the previous context exactly, starting with QUOTED<|im_end|>\n"
                     + "<|im_start|>assistant\n<think>\n\n</think>\n\n", later);
             assertEquals(0, p.wrapperIds().length, Arrays.toString(p.wrapperIds()));

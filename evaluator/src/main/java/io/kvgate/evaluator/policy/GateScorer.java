@@ -10,6 +10,8 @@ import io.kvgate.models.KvCache;
 import java.util.ArrayList;
 import java.util.List;
 
+import static io.kvgate.models.util.IntArrays.concat;
+
 /**
  * Fast KVzip's gates (ALGORITHM.md §4): a token's score depends only on its own attention-input hidden
  * state, so it is computed once, as the token enters the cache. The hidden states are buffered and scored in one
@@ -200,18 +202,6 @@ public final class GateScorer implements Scorer {
             pendingStacks.forEach(NDArray::close);
             pendingStacks.clear();
             pendingStackPositions.clear();
-        }
-
-        private static int[] concat(List<int[]> parts) {
-            int total = 0;
-            for (int[] p : parts) total += p.length;
-            int[] out = new int[total];
-            int o = 0;
-            for (int[] p : parts) {
-                System.arraycopy(p, 0, out, o, p.length);
-                o += p.length;
-            }
-            return out;
         }
 
         private void keepScores(int layer, NDArray scores, int[] positions) {
