@@ -11,10 +11,11 @@
 #      cache: attend_packed): accuracy and KV kept as with Model's own ops (docs/gpu-results/s5/call2.log);
 #   3. bench eviction of the 0.6B-shaped model (gate overhead, evicting prefill by phase, peak memory), and the same
 #      with KVGATE_OLD_CLASSPATH's jars;
-#   4. parity fixtures on the GPU in float32 and float16;
-#   5. decode/prefill of the 0.6B-shaped model and of the tiny model, float16 and float32, and transformers'
+#   4. the eviction's host selection on one thread and on the pool (bench selection);
+#   5. parity fixtures on the GPU in float32 and float16;
+#   6. decode/prefill of the 0.6B-shaped model and of the tiny model, float16 and float32, and transformers'
 #      same-call reference;
-#   6. the eval in float32, decode steps at 30 % kept vs full (0.6B, both dtypes), the tiny model's bench eviction.
+#   7. the eval in float32, decode steps at 30 % kept vs full (0.6B, both dtypes), the tiny model's bench eviction.
 set -uo pipefail
 T0=$(date +%s); sec(){ echo; echo "== $1 (t=$(( $(date +%s)-T0 ))s)"; }
 nvidia-smi --query-gpu=name,memory.used,clocks.current.sm --format=csv
@@ -47,6 +48,8 @@ if [ -n "${KVGATE_OLD_CLASSPATH:-}" ]; then
   sec "eviction 0.6B float16, KVGATE_OLD_CLASSPATH's jars"
   KVGATE_CLASSPATH=$KVGATE_OLD_CLASSPATH eviction_06b
 fi
+sec "selection (host, 16 cores)"
+timeout 60 ./kvgate bench selection 2>&1 | tail -12
 sec parity
 for dt in float32 float16; do timeout 60 ./kvgate parity --device gpu --dtype $dt models/src/test/resources/parity/{qwen3,qwen2,gemma3}-tiny-a 2>&1 | tail -5; done
 for dt in float16 float32; do

@@ -12,8 +12,12 @@ import java.util.stream.IntStream;
  * 1K context, the tiny model, tests) stay on the calling thread.
  */
 public final class Parallel {
-    /** Below this much work (entries), one group on the calling thread. */
-    private static final long MIN_PARALLEL = 1 << 19;
+    /**
+     * Below this much work (entries), one group on the calling thread; system property {@value #MIN_PARALLEL_PROPERTY}
+     * overrides it (read per call: {@code kvgate bench selection} times several settings in one process).
+     */
+    public static final long MIN_PARALLEL = 1 << 19;
+    public static final String MIN_PARALLEL_PROPERTY = "kvgate.parallelMinEntries";
 
     private Parallel() {}
 
@@ -27,7 +31,7 @@ public final class Parallel {
      * parallelism of the pool the work runs in (the common pool, or the caller's own fork-join pool).
      */
     static int groups(int n, long work) {
-        if (work < MIN_PARALLEL || n < 2) return 1;
+        if (work < Long.getLong(MIN_PARALLEL_PROPERTY, MIN_PARALLEL) || n < 2) return 1;
         ForkJoinPool pool = ForkJoinTask.inForkJoinPool() ? ForkJoinTask.getPool() : ForkJoinPool.commonPool();
         return Math.min(n, Math.max(1, pool.getParallelism()));
     }
