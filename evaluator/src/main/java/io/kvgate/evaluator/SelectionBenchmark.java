@@ -52,6 +52,14 @@ public final class SelectionBenchmark {
                             protect[l][h][i] = protection.isProtected(i, 0, n, window);
                         }
                 Mode[] modes = Mode.values();
+                // the modes must agree before their times mean anything
+                int[][][][] kept = new int[modes.length][][][];
+                for (int m = 0; m < modes.length; m++) {
+                    int mode = m;
+                    time(modes[m], oneThread, () -> kept[mode] = budget.select(scores, protect, ratio * n));
+                    if (!Arrays.deepEquals(kept[0], kept[m]))
+                        throw new IllegalStateException(modes[m].label + " kept other entries than " + modes[0].label + " at " + n + " entries a head");
+                }
                 double[][] t = new double[modes.length][reps];
                 // interleaved: the modes see the same machine state, run after run
                 for (int r = -warmup; r < reps; r++) {
