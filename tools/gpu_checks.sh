@@ -9,13 +9,14 @@
 #   1. writes the fused module; writing it checks every function against float64 references;
 #   2. eval of the tiny model with gates at 0.3 and 64-token prefill chunks (chunks after the first attend an evicted
 #      cache: attend_packed): accuracy and KV kept as with Model's own ops (docs/gpu-results/s5/call2.log);
-#   3. bench eviction of the 0.6B-shaped model (gate overhead, evicting prefill by phase, peak memory), and the same
-#      with KVGATE_OLD_CLASSPATH's jars;
+#   3. bench eviction of the 0.6B-shaped model with random sink gates (gate overhead, evicting prefill by phase, peak
+#      memory), and the same with KVGATE_OLD_CLASSPATH's jars;
 #   4. the eviction's host selection on one thread and on the pool (bench selection);
 #   5. parity fixtures on the GPU in float32 and float16;
 #   6. decode/prefill of the 0.6B-shaped model and of the tiny model, float16 and float32, and transformers'
 #      same-call reference;
-#   7. the eval in float32, decode steps at 30 % kept vs full (0.6B, both dtypes), the tiny model's bench eviction.
+#   7. the eval in float32, decode steps at 30 % kept vs full (0.6B, both dtypes), the 0.6B bench eviction with random
+#      linear gates, the tiny model's bench eviction.
 set -uo pipefail
 T0=$(date +%s); sec(){ echo; echo "== $1 (t=$(( $(date +%s)-T0 ))s)"; }
 nvidia-smi --query-gpu=name,memory.used,clocks.current.sm --format=csv
@@ -28,8 +29,8 @@ eval_tiny() { # dtype
      --out /tmp/ev-$1 --quiet 2>&1 | grep -v "^\s*at \|cannot draw" | tail -2
   cat /tmp/ev-$1/results.csv
 }
-eviction_06b() {
-  timeout 200 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates /tmp/g06 --policy gate --ratio 0.3 --device gpu \
+eviction_06b() { # gates directory (random sink gates: the method's; /tmp/g06-linear: the baseline gate)
+  timeout 200 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates $1 --policy gate --ratio 0.3 --device gpu \
      --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,8192,32768 --reps 3 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -16
 }
 sec fused
@@ -42,11 +43,12 @@ $PY -c "import sys; sys.path.insert(0,'tools'); import hf_reference_bench as h; 
 $PY tools/make_random_gates.py /tmp/qwen3-0.6b-random /tmp/g06 --fingerprint x >/dev/null
 FP=$(./kvgate inspect /tmp/g06 --model /tmp/qwen3-0.6b-random 2>&1 | sed -n 's/.*not for this model (\([0-9a-f]*\)).*/\1/p')
 $PY tools/make_random_gates.py /tmp/qwen3-0.6b-random /tmp/g06 --fingerprint "$FP"
-sec "eviction 0.6B float16"
-eviction_06b
+$PY tools/make_random_gates.py /tmp/qwen3-0.6b-random /tmp/g06-linear --fingerprint "$FP" --type linear
+sec "eviction 0.6B float16, random sink gates"
+eviction_06b /tmp/g06
 if [ -n "${KVGATE_OLD_CLASSPATH:-}" ]; then
-  sec "eviction 0.6B float16, KVGATE_OLD_CLASSPATH's jars"
-  KVGATE_CLASSPATH=$KVGATE_OLD_CLASSPATH eviction_06b
+  sec "eviction 0.6B float16, random sink gates, KVGATE_OLD_CLASSPATH's jars"
+  KVGATE_CLASSPATH=$KVGATE_OLD_CLASSPATH eviction_06b /tmp/g06
 fi
 sec "selection (host, 16 cores)"
 timeout 60 ./kvgate bench selection 2>&1 | tail -12
@@ -71,6 +73,8 @@ for dt in float16 float32; do
   timeout 110 ./kvgate bench profile --device gpu --dtype $dt --model /tmp/qwen3-0.6b-random \
     --contexts 1024,8192,32768 --steps 32 --warmup 4 --prefill-reps 1 --keep 0.3 --profile-steps 0 2>&1 | tail -5
 done
+sec "eviction 0.6B float16, random linear gates (the gate of sessions 3-9's overhead rows)"
+eviction_06b /tmp/g06-linear
 sec "eviction tiny float16"
 timeout 100 ./kvgate bench eviction --model checkpoints/tiny-retrieval-qwen3 --gates ${GATES:-runs/quickstart/gates}/sink --policy gate --ratio 0.3 \
    --device gpu --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,2000 --reps 2 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -22
