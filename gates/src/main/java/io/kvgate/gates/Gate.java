@@ -56,6 +56,32 @@ public interface Gate extends AutoCloseable {
      */
     NDArray scoreBatch(NDArray xs, java.util.List<NDArray> w);
 
+    /**
+     * Indices into {@link #deviceParams} of the projection weights multiplied with the inputs: {@link GateSet} casts these
+     * to a half-precision input's dtype under {@link GateSet#PRECISION_ENV}{@code =input}.
+     */
+    int[] projectionParams();
+
+    /**
+     * {@code xs @ w} as float32: in w's precision when it is xs's (half-precision weights made for half-precision inputs:
+     * tensor cores, no float32 copy of the inputs), else in float32 ({@code xsFloat}: xs as float32, made once by the caller).
+     */
+    static NDArray project(NDArray xs, java.util.function.Supplier<NDArray> xsFloat, NDArray w) {
+        if (w.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32 && w.getDataType() == xs.getDataType())
+            return xs.matMul(w).toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+        return xsFloat.get().matMul(w);
+    }
+
+    /** xs as float32, converted on first use only (shared by a gate's projections; none when they run in xs's precision). */
+    static java.util.function.Supplier<NDArray> floatInputs(NDArray xs) {
+        NDArray[] made = {null};
+        return () -> {
+            if (made[0] == null)
+                made[0] = xs.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32 ? xs : xs.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+            return made[0];
+        };
+    }
+
     /** Stacks gates' {@link #deviceParams} (this type, equal shapes) along a new leading axis into {@code m}. */
     java.util.List<NDArray> stack(java.util.List<java.util.List<NDArray>> perGate, ai.djl.ndarray.NDManager m);
 

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import io.kvgate.models.KvgateException;
 
 import java.util.ArrayList;
@@ -67,8 +68,24 @@ public final class GateSet implements AutoCloseable {
     public NDArray scoreLayers(int[] layers, NDArray xs) {
         if (xs.getShape().dimension() != 3 || xs.getShape().get(0) != layers.length || xs.getShape().get(2) != hiddenSize())
             throw new IllegalArgumentException("scoreLayers expects [" + layers.length + ", T, " + hiddenSize() + "], got " + xs.getShape());
-        List<NDArray> w = stacked(layers, xs.getDevice());
+        List<NDArray> w = stacked(layers, xs.getDevice(), projectionType(xs.getDataType()));
         return w != null ? gate(layers[0]).scoreBatch(xs, w) : scoreEach(layers, xs, this::score);
+    }
+
+    /**
+     * {@code KVGATE_GATE_PRECISION} (or system property {@code kvgate.gatePrecision}): {@code float32} (the default) scores
+     * half-precision inputs in float32 throughout (the inputs converted, then projected); {@code input} projects them
+     * in their own precision (float32 accumulation, tensor cores, no float32 copy of the [layers, T, hidden] inputs) and
+     * computes the rest in float32. Projections are most of a batched gate's GPU time at 8K+ tokens.
+     */
+    public static final String PRECISION_ENV = "KVGATE_GATE_PRECISION";
+
+    /** The dtype the projections of {@code input}-typed inputs run in under {@link #PRECISION_ENV}. */
+    static DataType projectionType(DataType input) {
+        String v = System.getProperty("kvgate.gatePrecision", System.getenv(PRECISION_ENV));
+        if (v == null || v.isBlank() || v.equals("float32")) return DataType.FLOAT32;
+        if (!v.equals("input")) throw new KvgateException(PRECISION_ENV + "=" + v + ": expected float32 or input");
+        return input == DataType.FLOAT16 ? input : DataType.FLOAT32;
     }
 
     /**
@@ -92,9 +109,12 @@ public final class GateSet implements AutoCloseable {
         }
     }
 
-    /** The layers' gate parameters stacked on {@code device}, made once; null when their shapes differ. */
-    private synchronized List<NDArray> stacked(int[] layers, Device device) {
-        String key = device + " " + Arrays.toString(layers);
+    /**
+     * The layers' gate parameters stacked on {@code device}, made once, the projection weights in {@code projection};
+     * null when their shapes differ.
+     */
+    private synchronized List<NDArray> stacked(int[] layers, Device device, DataType projection) {
+        String key = device + " " + projection + " " + Arrays.toString(layers);
         if (stacks.containsKey(key)) return stacks.get(key);
         List<List<NDArray>> perGate = new ArrayList<>();
         for (int l : layers) perGate.add(gate(l).deviceParams(device));
@@ -102,6 +122,14 @@ public final class GateSet implements AutoCloseable {
         for (List<NDArray> w : perGate)
             for (int i = 0; i < w.size() && same; i++) same = w.get(i).getShape().equals(perGate.get(0).get(i).getShape());
         List<NDArray> w = same ? gate(layers[0]).stack(perGate, stackManagers.computeIfAbsent(device, NDManager::newBaseManager)) : null;
+        if (w != null && projection != DataType.FLOAT32) {
+            w = new ArrayList<>(w);
+            for (int i : gate(layers[0]).projectionParams()) {
+                NDArray cast = w.get(i).toType(projection, false);
+                w.get(i).close();
+                w.set(i, cast);
+            }
+        }
         stacks.put(key, w);
         return w;
     }

@@ -86,11 +86,15 @@ public final class LinearGate implements Gate {
         NDManager owner = xs.getManager();
         try (NDManager scope = owner.newSubManager()) {
             xs.tempAttach(scope);
-            NDArray xf = xs.getDataType() == DataType.FLOAT32 ? xs : xs.toType(DataType.FLOAT32, false);
-            NDArray score = Activation.sigmoid(xf.matMul(w.get(0)).add(w.get(1))).transpose(0, 2, 1);  // [n,H,T]
+            NDArray score = Activation.sigmoid(Gate.project(xs, Gate.floatInputs(xs), w.get(0)).add(w.get(1))).transpose(0, 2, 1); // [n,H,T]
             score.attach(owner);
             return score;
         }
+    }
+
+    @Override
+    public int[] projectionParams() {
+        return new int[] {0};
     }
 
     @Override

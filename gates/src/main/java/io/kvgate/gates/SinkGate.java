@@ -230,9 +230,9 @@ public final class SinkGate implements Gate {
         NDManager owner = xs.getManager();
         try (NDManager scope = owner.newSubManager()) {
             xs.tempAttach(scope);
-            NDArray xf = xs.getDataType() == DataType.FLOAT32 ? xs : xs.toType(DataType.FLOAT32, false);
-            NDArray q = rmsNorm(xf.matMul(w.get(0)).add(w.get(1)).reshape(n, t, h, g, dim), w.get(3), eps); // [n,T,H,G,d′]
-            NDArray k = rmsNorm(xf.matMul(w.get(2)).reshape(n, t, h, 1, dim), w.get(4), eps);             // [n,T,H,1,d′]
+            java.util.function.Supplier<NDArray> xf = Gate.floatInputs(xs);
+            NDArray q = rmsNorm(Gate.project(xs, xf, w.get(0)).add(w.get(1)).reshape(n, t, h, g, dim), w.get(3), eps); // [n,T,H,G,d′]
+            NDArray k = rmsNorm(Gate.project(xs, xf, w.get(2)).reshape(n, t, h, 1, dim), w.get(4), eps);             // [n,T,H,1,d′]
             NDArray logit = q.mul(k).sum(new int[] {4}).mul(invSqrtD).add(w.get(6));                 // [n,T,H,G]
             NDArray qh = q.transpose(0, 2, 1, 3, 4).reshape(n, h, t * g, dim);                        // [n,H,T·G,d′]
             NDArray ls = qh.matMul(w.get(5)).mul(invSqrtD);                                           // [n,H,T·G,S]
@@ -243,6 +243,11 @@ public final class SinkGate implements Gate {
             score.attach(owner);
             return score;
         }
+    }
+
+    @Override
+    public int[] projectionParams() {
+        return new int[] {0, 2}; // W_q, W_k
     }
 
     @Override

@@ -83,6 +83,49 @@ class GateScoringTest {
     }
 
     @Test
+    void halfPrecisionInputsProjectedInTheirOwnPrecisionScoreAsInFloat32() {
+        Random r = new Random(8);
+        int t = 23, d = DIMS.hidden(), h = DIMS.kvHeads();
+        int[] layers = {0, 3};
+        java.util.List<Gate> sinks = new java.util.ArrayList<>(), linears = new java.util.ArrayList<>();
+        for (int l : layers) {
+            sinks.add(new SinkGate(l, GateTestData.randomSink(DIMS, 30 + l)));
+            linears.add(new LinearGate(l, d, h, GateTestData.gaussian(r, h * d, 0.3), GateTestData.gaussian(r, h, 1.0)));
+        }
+        assertEquals(DataType.FLOAT32, GateSet.projectionType(DataType.FLOAT16)); // the default
+        for (GateSet set : new GateSet[] {new GateSet(GateType.SINK, sinks), new GateSet(GateType.LINEAR, linears)}) {
+            try (set; NDManager m = NDManager.newBaseManager()) {
+                NDArray xs = m.create(GateTestData.gaussian(r, layers.length * t * d, 1.0), new Shape(layers.length, t, d))
+                        .toType(DataType.FLOAT16, false);
+                float[] float32 = set.scoreLayers(layers, xs).toFloatArray();
+                System.setProperty("kvgate.gatePrecision", "input");
+                try {
+                    assertEquals(DataType.FLOAT16, GateSet.projectionType(DataType.FLOAT16));
+                    assertEquals(DataType.FLOAT32, GateSet.projectionType(DataType.FLOAT32));
+                    NDArray half = set.scoreLayers(layers, xs);
+                    assertEquals(DataType.FLOAT32, half.getDataType());
+                    float[] got = half.toFloatArray();
+                    double worst = 0;
+                    for (int i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - float32[i]));
+                    // float16 projection outputs carry ~5e-4 relative rounding; the scores move by far less than their spread
+                    assertTrue(worst < 3e-3, set.type() + ": worst score difference " + worst);
+                    assertTrue(worst > 0, set.type() + ": identical to float32: the projections did not run in float16");
+                } finally {
+                    System.clearProperty("kvgate.gatePrecision");
+                }
+            }
+        }
+        System.setProperty("kvgate.gatePrecision", "bf16");
+        try {
+            io.kvgate.models.KvgateException e = org.junit.jupiter.api.Assertions.assertThrows(io.kvgate.models.KvgateException.class,
+                    () -> GateSet.projectionType(DataType.FLOAT16));
+            assertTrue(e.getMessage().contains("KVGATE_GATE_PRECISION=bf16"), e.getMessage());
+        } finally {
+            System.clearProperty("kvgate.gatePrecision");
+        }
+    }
+
+    @Test
     void initialSinkGateScoresSigmoidOfBiasMinusLogSinks() {
         // zero projections and sink keys: q = 0, so l = b and logsumexp over 16 zero logits = ln 16
         SinkGate.Params p = SinkGate.Params.zeros(DIMS);
