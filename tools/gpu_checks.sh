@@ -32,7 +32,7 @@ eval_tiny() { # dtype
 }
 eviction_06b() { # gates directory (random sink gates: the method's; /tmp/g06-linear: the baseline gate)
   timeout 200 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates $1 --policy gate --ratio 0.3 --device gpu \
-     --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,8192,32768 --reps 3 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -16
+     --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,8192,32768 --reps 3 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -40
 }
 sec fused
 timeout 120 $PY tools/make_fused_attention.py /tmp/fa.pt --graph-ops "$KVGATE_CUDA_GRAPH_OPS" 2>&1 | grep -v "^decode graph\|^decode_step\|^forward\|^decoder_\|Warn\|warn" | tail -30
