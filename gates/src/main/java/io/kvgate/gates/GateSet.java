@@ -73,19 +73,22 @@ public final class GateSet implements AutoCloseable {
     }
 
     /**
-     * {@code KVGATE_GATE_PRECISION} (or system property {@code kvgate.gatePrecision}): {@code float32} (the default) scores
-     * half-precision inputs in float32 throughout (the inputs converted, then projected); {@code input} projects them
-     * in their own precision (float32 accumulation, tensor cores, no float32 copy of the [layers, T, hidden] inputs) and
-     * computes the rest in float32. Projections are most of a batched gate's GPU time at 8K+ tokens.
+     * {@code KVGATE_GATE_PRECISION} (or system property {@code kvgate.gatePrecision}): {@code input} (the default) projects
+     * half-precision inputs in their own precision, as the reference implementation's gates do (kvpress'
+     * {@code FastKVzipGate}: {@code q_proj}/{@code k_proj} in the checkpoint's dtype, norms and sink keys in float32),
+     * with tensor cores and no float32 copy of the [layers, T, hidden] inputs, and computes the rest in float32;
+     * {@code float32} converts the inputs and projects in float32 (0.6B float16 on an H100: an 8K prefill's gate
+     * overhead 1.147× against 1.100×, BENCHMARKS.md session 10). Float32 inputs are float32 either way.
      */
     public static final String PRECISION_ENV = "KVGATE_GATE_PRECISION";
 
     /** The dtype the projections of {@code input}-typed inputs run in under {@link #PRECISION_ENV}. */
     static DataType projectionType(DataType input) {
         String v = System.getProperty("kvgate.gatePrecision", System.getenv(PRECISION_ENV));
-        if (v == null || v.isBlank() || v.equals("float32")) return DataType.FLOAT32;
-        if (!v.equals("input")) throw new KvgateException(PRECISION_ENV + "=" + v + ": expected float32 or input");
-        return input == DataType.FLOAT16 ? input : DataType.FLOAT32;
+        if (v != null && !v.isBlank() && !v.equals("input") && !v.equals("float32"))
+            throw new KvgateException(PRECISION_ENV + "=" + v + ": expected input or float32");
+        boolean inInput = v == null || v.isBlank() || v.equals("input");
+        return inInput && input == DataType.FLOAT16 ? input : DataType.FLOAT32;
     }
 
     /**

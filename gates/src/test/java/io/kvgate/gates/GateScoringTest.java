@@ -83,7 +83,7 @@ class GateScoringTest {
     }
 
     @Test
-    void halfPrecisionInputsProjectedInTheirOwnPrecisionScoreAsInFloat32() {
+    void halfPrecisionInputsProjectedInTheirOwnPrecisionByDefaultScoreAsInFloat32() {
         Random r = new Random(8);
         int t = 23, d = DIMS.hidden(), h = DIMS.kvHeads();
         int[] layers = {0, 3};
@@ -92,27 +92,28 @@ class GateScoringTest {
             sinks.add(new SinkGate(l, GateTestData.randomSink(DIMS, 30 + l)));
             linears.add(new LinearGate(l, d, h, GateTestData.gaussian(r, h * d, 0.3), GateTestData.gaussian(r, h, 1.0)));
         }
-        assertEquals(DataType.FLOAT32, GateSet.projectionType(DataType.FLOAT16)); // the default
+        assertEquals(DataType.FLOAT16, GateSet.projectionType(DataType.FLOAT16)); // the default: the inputs' own precision
+        assertEquals(DataType.FLOAT32, GateSet.projectionType(DataType.FLOAT32));
         for (GateSet set : new GateSet[] {new GateSet(GateType.SINK, sinks), new GateSet(GateType.LINEAR, linears)}) {
             try (set; NDManager m = NDManager.newBaseManager()) {
                 NDArray xs = m.create(GateTestData.gaussian(r, layers.length * t * d, 1.0), new Shape(layers.length, t, d))
                         .toType(DataType.FLOAT16, false);
-                float[] float32 = set.scoreLayers(layers, xs).toFloatArray();
-                System.setProperty("kvgate.gatePrecision", "input");
+                float[] float32;
+                System.setProperty("kvgate.gatePrecision", "float32");
                 try {
-                    assertEquals(DataType.FLOAT16, GateSet.projectionType(DataType.FLOAT16));
-                    assertEquals(DataType.FLOAT32, GateSet.projectionType(DataType.FLOAT32));
-                    NDArray half = set.scoreLayers(layers, xs);
-                    assertEquals(DataType.FLOAT32, half.getDataType());
-                    float[] got = half.toFloatArray();
-                    double worst = 0;
-                    for (int i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - float32[i]));
-                    // float16 projection outputs carry ~5e-4 relative rounding; the scores move by far less than their spread
-                    assertTrue(worst < 3e-3, set.type() + ": worst score difference " + worst);
-                    assertTrue(worst > 0, set.type() + ": identical to float32: the projections did not run in float16");
+                    assertEquals(DataType.FLOAT32, GateSet.projectionType(DataType.FLOAT16));
+                    float32 = set.scoreLayers(layers, xs).toFloatArray();
                 } finally {
                     System.clearProperty("kvgate.gatePrecision");
                 }
+                NDArray half = set.scoreLayers(layers, xs); // the default
+                assertEquals(DataType.FLOAT32, half.getDataType());
+                float[] got = half.toFloatArray();
+                double worst = 0;
+                for (int i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - float32[i]));
+                // float16 projection outputs carry ~5e-4 relative rounding; the scores move by far less than their spread
+                assertTrue(worst < 3e-3, set.type() + ": worst score difference " + worst);
+                assertTrue(worst > 0, set.type() + ": identical to float32: the projections did not run in float16");
             }
         }
         System.setProperty("kvgate.gatePrecision", "bf16");
