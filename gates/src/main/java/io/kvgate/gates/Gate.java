@@ -58,7 +58,7 @@ public interface Gate extends AutoCloseable {
 
     /**
      * Indices into {@link #deviceParams} of the projection weights multiplied with the inputs: {@link GateSet} casts these
-     * to a half-precision input's dtype under {@link GateSet#PRECISION_ENV}{@code =input}.
+     * to a half-precision input's dtype (unless {@link GateSet#PRECISION_ENV}{@code =float32}).
      */
     int[] projectionParams();
 
