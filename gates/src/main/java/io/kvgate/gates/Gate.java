@@ -1,6 +1,7 @@
 package io.kvgate.gates;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 
 import java.util.Map;
 
@@ -63,23 +64,19 @@ public interface Gate extends AutoCloseable {
     int[] projectionParams();
 
     /**
-     * {@code xs @ w} as float32: in w's precision when it is xs's (half-precision weights made for half-precision inputs:
-     * tensor cores, no float32 copy of the inputs), else in float32 ({@code xsFloat}: xs as float32, made once by the caller).
+     * What a gate's projections multiply: {@code xs} itself when the projection weight {@code w} is in xs's half
+     * precision ({@link GateSet} made it so: tensor cores, no float32 copy of the inputs), else xs as float32.
      */
-    static NDArray project(NDArray xs, java.util.function.Supplier<NDArray> xsFloat, NDArray w) {
-        if (w.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32 && w.getDataType() == xs.getDataType())
-            return xs.matMul(w).toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
-        return xsFloat.get().matMul(w);
+    static NDArray projectionInput(NDArray xs, NDArray w) {
+        boolean inInputPrecision = w.getDataType() == xs.getDataType();
+        return inInputPrecision || xs.getDataType() == DataType.FLOAT32 ? xs
+                : xs.toType(DataType.FLOAT32, false);
     }
 
-    /** xs as float32, converted on first use only (shared by a gate's projections; none when they run in xs's precision). */
-    static java.util.function.Supplier<NDArray> floatInputs(NDArray xs) {
-        NDArray[] made = {null};
-        return () -> {
-            if (made[0] == null)
-                made[0] = xs.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32 ? xs : xs.toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
-            return made[0];
-        };
+    /** {@code x @ w} (x from {@link #projectionInput}) as float32. */
+    static NDArray project(NDArray x, NDArray w) {
+        NDArray p = x.matMul(w);
+        return p.getDataType() == DataType.FLOAT32 ? p : p.toType(DataType.FLOAT32, false);
     }
 
     /** Stacks gates' {@link #deviceParams} (this type, equal shapes) along a new leading axis into {@code m}. */

@@ -2,7 +2,6 @@ package io.kvgate.gates;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 
@@ -86,7 +85,7 @@ public final class LinearGate implements Gate {
         NDManager owner = xs.getManager();
         try (NDManager scope = owner.newSubManager()) {
             xs.tempAttach(scope);
-            NDArray score = Activation.sigmoid(Gate.project(xs, Gate.floatInputs(xs), w.get(0)).add(w.get(1))).transpose(0, 2, 1); // [n,H,T]
+            NDArray score = Activation.sigmoid(Gate.project(Gate.projectionInput(xs, w.get(0)), w.get(0)).add(w.get(1))).transpose(0, 2, 1); // [n,H,T]
             score.attach(owner);
             return score;
         }

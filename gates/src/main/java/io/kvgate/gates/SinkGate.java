@@ -2,7 +2,6 @@ package io.kvgate.gates;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import io.kvgate.models.KvgateException;
@@ -230,9 +229,9 @@ public final class SinkGate implements Gate {
         NDManager owner = xs.getManager();
         try (NDManager scope = owner.newSubManager()) {
             xs.tempAttach(scope);
-            java.util.function.Supplier<NDArray> xf = Gate.floatInputs(xs);
-            NDArray q = rmsNorm(Gate.project(xs, xf, w.get(0)).add(w.get(1)).reshape(n, t, h, g, dim), w.get(3), eps); // [n,T,H,G,d′]
-            NDArray k = rmsNorm(Gate.project(xs, xf, w.get(2)).reshape(n, t, h, 1, dim), w.get(4), eps);             // [n,T,H,1,d′]
+            NDArray x = Gate.projectionInput(xs, w.get(0)); // W_q and W_k share a dtype
+            NDArray q = rmsNorm(Gate.project(x, w.get(0)).add(w.get(1)).reshape(n, t, h, g, dim), w.get(3), eps); // [n,T,H,G,d′]
+            NDArray k = rmsNorm(Gate.project(x, w.get(2)).reshape(n, t, h, 1, dim), w.get(4), eps);             // [n,T,H,1,d′]
             NDArray logit = q.mul(k).sum(new int[] {4}).mul(invSqrtD).add(w.get(6));                 // [n,T,H,G]
             NDArray qh = q.transpose(0, 2, 1, 3, 4).reshape(n, h, t * g, dim);                        // [n,H,T·G,d′]
             NDArray ls = qh.matMul(w.get(5)).mul(invSqrtD);                                           // [n,H,T·G,S]
