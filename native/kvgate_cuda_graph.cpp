@@ -21,6 +21,8 @@
 // and a float32 decode attention kernel (native/kvgate_decode_attention.cu, compiled by nvcc), which replaces the
 // matmul -> softmax -> split-matmul chain of a float32 decode step:
 //   kvgate::decode_attention(q, k_rows, v_rows, starts, head_rows, lengths, max_len, scale) -> out
+// and a sink-gate scoring kernel (native/kvgate_sink_gate.cu): everything of Fast KVzip's gate after its projections
+//   kvgate::sink_gate_scores(q_proj, k_proj, q_bias, q_norm, k_norm, sink_keys, bias, kv_heads, eps) -> [n, H, T]
 //
 // Graphs are kept by an integer key chosen by the caller (one per decoding sequence). All operators are
 // registered with CONSERVATIVE alias analysis: they return nothing, and TorchScript must neither drop nor reorder them.
@@ -137,6 +139,9 @@ cudaError_t kvgate_decode_attention_f32(const float* q, const float* k, const fl
                                         long long head_rows, const int* lengths, int per_head_lengths, int hkv, int g,
                                         int d, int splits, int chunk, float scale, float* part, float* ml, float* out,
                                         cudaStream_t stream);
+cudaError_t kvgate_sink_gate_scores(int dtype, const void* qp, const void* kp, const float* q_bias, const float* q_norm,
+                                    const float* k_norm, const float* sink_keys, const float* bias, float* out, int n,
+                                    long long t, int h, int g, int d, int s, float eps, cudaStream_t stream);
 }
 
 // One decode token's attention in float32: q [Hkv, G, D] against each KV head's rows of k_rows/v_rows [R, D]: head h
@@ -173,6 +178,39 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_rows, const
     return out;
 }
 
+// Sink-gate scores [n, H, T] (float32) of n gated layers from their projections q_proj [n, T, H*G*d] (= x W_q, no
+// bias) and k_proj [n, T, H*d] (float32, float16 or bfloat16, one dtype), with the float32 parameters q_bias [n, H*G*d],
+// q_norm/k_norm [n, d], sink_keys [n, H, d, S] (a column per sink key) and bias [n, H*G], each in any shape with those
+// elements (n = 1: one gate's own shapes). d in {8, 16, 32, 64}.
+at::Tensor sink_gate_scores(const at::Tensor& q_proj, const at::Tensor& k_proj, const at::Tensor& q_bias,
+                            const at::Tensor& q_norm, const at::Tensor& k_norm, const at::Tensor& sink_keys,
+                            const at::Tensor& bias, int64_t kv_heads, double eps) {
+    TORCH_CHECK(q_proj.is_cuda() && q_proj.dim() == 3 && k_proj.dim() == 3 && k_proj.scalar_type() == q_proj.scalar_type()
+                && k_proj.size(0) == q_proj.size(0) && k_proj.size(1) == q_proj.size(1),
+                "kvgate::sink_gate_scores: q_proj [n, T, H*G*d] and k_proj [n, T, H*d] must be CUDA tensors of one dtype");
+    const int64_t n = q_proj.size(0), t = q_proj.size(1), h = kv_heads;
+    TORCH_CHECK(h > 0 && k_proj.size(2) % h == 0 && q_proj.size(2) % k_proj.size(2) == 0,
+                "kvgate::sink_gate_scores: ", k_proj.size(2), " key columns and ", q_proj.size(2), " query columns do not fit ", h, " KV heads");
+    const int64_t d = k_proj.size(2) / h, g = q_proj.size(2) / k_proj.size(2);
+    const int64_t s = sink_keys.numel() / std::max<int64_t>(1, n * h * d);
+    TORCH_CHECK(q_bias.numel() == n * h * g * d && q_norm.numel() == n * d && k_norm.numel() == n * d
+                && sink_keys.numel() == n * h * d * s && s > 0 && bias.numel() == n * h * g,
+                "kvgate::sink_gate_scores: parameter sizes do not match n=", n, " H=", h, " G=", g, " d=", d);
+    const int dtype = q_proj.scalar_type() == at::kFloat ? 0 : q_proj.scalar_type() == at::kHalf ? 1
+                      : q_proj.scalar_type() == at::kBFloat16 ? 2 : -1;
+    TORCH_CHECK(dtype >= 0, "kvgate::sink_gate_scores: projections must be float32, float16 or bfloat16");
+    auto f32 = [](const at::Tensor& p) { return p.to(at::kFloat).contiguous(); };
+    at::Tensor qp = q_proj.contiguous(), kp = k_proj.contiguous();
+    at::Tensor qb = f32(q_bias), qn = f32(q_norm), kn = f32(k_norm), keys = f32(sink_keys), b = f32(bias);
+    at::Tensor out = at::empty({n, h, t}, qp.options().dtype(at::kFloat));
+    cudaError_t err = kvgate_sink_gate_scores(dtype, qp.data_ptr(), kp.data_ptr(), qb.data_ptr<float>(), qn.data_ptr<float>(),
+        kn.data_ptr<float>(), keys.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), static_cast<int>(n), t,
+        static_cast<int>(h), static_cast<int>(g), static_cast<int>(d), static_cast<int>(s), static_cast<float>(eps),
+        c10::cuda::getCurrentCUDAStream(q_proj.get_device()).stream());
+    TORCH_CHECK(err == cudaSuccess, "kvgate::sink_gate_scores: ", cudaGetErrorString(err), " (d = ", d, " must be 8, 16, 32 or 64)");
+    return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(kvgate, m) {
@@ -185,4 +223,6 @@ TORCH_LIBRARY(kvgate, m) {
     m.def(torch::schema("memory_reset_peak(int device) -> ()", c10::AliasAnalysisKind::CONSERVATIVE), memory_reset_peak);
     m.def("decode_attention(Tensor q, Tensor k_rows, Tensor v_rows, Tensor starts, int head_rows, Tensor lengths, "
           "int max_len, float scale) -> Tensor", decode_attention);
+    m.def("sink_gate_scores(Tensor q_proj, Tensor k_proj, Tensor q_bias, Tensor q_norm, Tensor k_norm, Tensor sink_keys, "
+          "Tensor bias, int kv_heads, float eps) -> Tensor", sink_gate_scores);
 }

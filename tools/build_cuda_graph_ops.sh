@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds native/kvgate_cuda_graph.cpp (kvgate's own CUDA-graph operators) and native/kvgate_decode_attention.cu against the torch that kvgate will load.
+# Builds native/kvgate_cuda_graph.cpp (kvgate's own CUDA-graph operators) with its kernels native/kvgate_decode_attention.cu
+# and native/kvgate_sink_gate.cu against the torch that kvgate will load.
 #
 #   tools/build_cuda_graph_ops.sh OUT.so [PYTHON]
 #
@@ -14,14 +15,19 @@ src="$(cd "$(dirname "$0")/.." && pwd)/native/kvgate_cuda_graph.cpp"
 torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 abi=$("$py" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
 cuda=${CUDA_HOME:-/usr/local/cuda}
-# the float32 decode attention kernel: plain CUDA, compiled by nvcc for the GPU found (else sm_90), PTX kept for newer ones
+# the kernels (float32 decode attention, sink-gate scores): plain CUDA, compiled by nvcc for the GPU found (else sm_90),
+# PTX kept for newer ones
 arch=$("$py" -c 'import torch; c = torch.cuda.get_device_capability() if torch.cuda.is_available() else (9, 0); print(f"{c[0]}{c[1]}")')
-kernel_obj=$(mktemp --suffix=.o)
-trap 'rm -f "$kernel_obj"' EXIT
-"$cuda/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -gencode "arch=compute_$arch,code=[sm_$arch,compute_$arch]" \
-    -c "$(dirname "$src")/kvgate_decode_attention.cu" -o "$kernel_obj"
+objs=()
+trap 'rm -f "${objs[@]}"' EXIT
+for kernel in kvgate_decode_attention kvgate_sink_gate; do
+    obj=$(mktemp --suffix=.o)
+    objs+=("$obj")
+    "$cuda/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -gencode "arch=compute_$arch,code=[sm_$arch,compute_$arch]" \
+        -c "$(dirname "$src")/$kernel.cu" -o "$obj"
+done
 g++ -O2 -std="${CXX_STD:-c++17}" -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DUSE_CUDA \
     -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" -I"$cuda/include" \
-    "$src" "$kernel_obj" -o "$out" \
+    "$src" "${objs[@]}" -o "$out" \
     -L"$torch_dir/lib" -L"$cuda/lib64" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart
 echo "built $out against torch in $torch_dir"

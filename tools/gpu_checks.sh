@@ -10,8 +10,8 @@
 #   2. eval of the tiny model with gates at 0.3 and 64-token prefill chunks (chunks after the first attend an evicted
 #      cache: attend_packed): accuracy and KV kept as with Model's own ops (docs/gpu-results/s5/call2.log);
 #   3. bench eviction of the 0.6B-shaped model with random sink gates (gate overhead, evicting prefill by phase, peak
-#      memory), the same with KVGATE_OLD_CLASSPATH's jars, and with the gates' projections in float32
-#      (KVGATE_GATE_PRECISION=float32; the tiny eval too);
+#      memory), the same with KVGATE_OLD_CLASSPATH's jars, and with the gates' own ops instead of the fused module's
+#      kernel (KVGATE_FUSED_GATES=off; the tiny eval too);
 #   4. the eviction's host selection on one thread and on the pool (bench selection);
 #   5. parity fixtures on the GPU in float32 and float16;
 #   6. decode/prefill of the 0.6B-shaped model and of the tiny model, float16 and float32, and transformers'
@@ -51,10 +51,10 @@ if [ -n "${KVGATE_OLD_CLASSPATH:-}" ]; then
   sec "eviction 0.6B float16, random sink gates, KVGATE_OLD_CLASSPATH's jars"
   KVGATE_CLASSPATH=$KVGATE_OLD_CLASSPATH eviction_06b /tmp/g06
 fi
-sec "eviction 0.6B float16, random sink gates, KVGATE_GATE_PRECISION=float32"
-KVGATE_GATE_PRECISION=float32 eviction_06b /tmp/g06
-sec "eval tiny float16 prefill-chunk 64, KVGATE_GATE_PRECISION=float32"
-KVGATE_GATE_PRECISION=float32 eval_tiny float16
+sec "eviction 0.6B float16, random sink gates, KVGATE_FUSED_GATES=off (the gates' own ops)"
+KVGATE_FUSED_GATES=off eviction_06b /tmp/g06
+sec "eval tiny float16 prefill-chunk 64, KVGATE_FUSED_GATES=off"
+KVGATE_FUSED_GATES=off eval_tiny float16
 sec "selection (host, 16 cores)"
 timeout 60 ./kvgate bench selection 2>&1 | tail -12
 sec parity

@@ -61,6 +61,14 @@ decode_step(meta, embed, layer_w, ks, vs, owns, segments, limits, diag, cos, sin
   attend with FlashAttention-2 varlen, the filled lengths read on the device (seqused_k): shared as one sequence of
   Hkv heads, ragged as one sequence per KV head (its segment).
 
+sink_gate_scores(x, wq, q_bias, wk, q_norm, k_norm, sink_keys, bias, kv_heads, eps) -> [n, Hkv, T] float32
+  Fast KVzip's sink-attention gates of n layers (ALGORITHM.md §2) in one call: x [n, T, D] the layers' attention
+  inputs, wq [n, D, Hkv*G*d] and wk [n, D, Hkv*d] the projections (x is cast to their dtype: float16 inputs project in
+  float16 unless kvgate's KVGATE_GATE_PRECISION=float32), the float32 rest (q_bias [n, Hkv*G*d], q_norm/k_norm [n, d],
+  sink_keys [n, Hkv, d, S] a column per sink key, bias [n, Hkv*G]) in any shape with those elements (n = 1: one gate's
+  own shapes, x [1, T, D]). With --graph-ops on a GPU everything after the two projections is one kernel
+  (kvgate::sink_gate_scores, native/kvgate_sink_gate.cu) instead of ~17 elementwise passes; else torch's ops.
+
 With --graph-ops LIB (kvgate's own native/kvgate_cuda_graph.cpp, built by tools/build_cuda_graph_ops.sh) the
 module also gets
 decode_capture(key, meta, <decode_step's other arguments>) -> [logits, hs, static logits, static hs]
@@ -79,7 +87,7 @@ from typing import List, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 8  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 9  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -164,6 +172,24 @@ def _decode_scores(q: torch.Tensor, keys: torch.Tensor, scale: float) -> torch.T
     return torch.matmul(keys, q.transpose(1, 2)).transpose(1, 2).float() * scale
 
 
+def _sink_gate_torch(qp: torch.Tensor, kp: torch.Tensor, q_bias: torch.Tensor, q_norm: torch.Tensor, k_norm: torch.Tensor,
+                     sink_keys: torch.Tensor, bias: torch.Tensor, kv_heads: int, eps: float) -> torch.Tensor:
+    """Sink-gate scores [n, Hkv, T] from the projections qp [n, T, Hkv*G*d] and kp [n, T, Hkv*d] with torch's ops (as
+    kvgate's Java path computes them: float32 after the projections)."""
+    n, t = qp.size(0), qp.size(1)
+    d = kp.size(2) // kv_heads
+    g = qp.size(2) // kp.size(2)
+    s = sink_keys.numel() // (n * kv_heads * d)
+    scale = float(d) ** -0.5
+    q = qp.float().view(n, t, kv_heads, g, d) + q_bias.float().reshape(n, 1, kv_heads, g, d)
+    q = torch.rms_norm(q, [d], None, eps) * q_norm.float().reshape(n, 1, 1, 1, d)
+    k = torch.rms_norm(kp.float().view(n, t, kv_heads, 1, d), [d], None, eps) * k_norm.float().reshape(n, 1, 1, 1, d)
+    logit = (q * k).sum(-1) * scale + bias.float().reshape(n, 1, kv_heads, g)                    # [n, T, Hkv, G]
+    sink_logits = torch.matmul(q, sink_keys.float().reshape(n, 1, kv_heads, d, s)) * scale        # [n, T, Hkv, G, S]
+    score = torch.sigmoid(logit - torch.logsumexp(sink_logits, -1)).mean(-1)                      # [n, T, Hkv]
+    return score.transpose(1, 2).contiguous()
+
+
 class FusedAttention(torch.nn.Module):
     def __init__(self, flash_decode: bool = True, decode_kernel: bool = False):
         super().__init__()
@@ -200,11 +226,25 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 8
+        return 9
 
     @torch.jit.export
     def has_graphs(self) -> bool:
         return False
+
+    def _sink_gate_tail(self, qp: torch.Tensor, kp: torch.Tensor, q_bias: torch.Tensor, q_norm: torch.Tensor,
+                        k_norm: torch.Tensor, sink_keys: torch.Tensor, bias: torch.Tensor, kv_heads: int,
+                        eps: float) -> torch.Tensor:
+        # kvgate::sink_gate_scores where kvgate's operators are loaded (GraphedFusedAttention)
+        return _sink_gate_torch(qp, kp, q_bias, q_norm, k_norm, sink_keys, bias, kv_heads, eps)
+
+    @torch.jit.export
+    def sink_gate_scores(self, x: torch.Tensor, wq: torch.Tensor, q_bias: torch.Tensor, wk: torch.Tensor,
+                         q_norm: torch.Tensor, k_norm: torch.Tensor, sink_keys: torch.Tensor, bias: torch.Tensor,
+                         kv_heads: int, eps: float) -> torch.Tensor:
+        xp = x if x.dtype == wq.dtype else x.to(wq.dtype)
+        return self._sink_gate_tail(torch.matmul(xp, wq), torch.matmul(xp, wk), q_bias, q_norm, k_norm, sink_keys, bias,
+                                    kv_heads, eps)
 
     @torch.jit.export
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, scale: float,
@@ -480,6 +520,13 @@ class GraphedFusedAttention(FusedAttention):
     def _kernel_attention(self, q: torch.Tensor, k_rows: torch.Tensor, v_rows: torch.Tensor, starts: torch.Tensor,
                           head_rows: int, lengths: torch.Tensor, max_len: int, scale: float) -> torch.Tensor:
         return torch.ops.kvgate.decode_attention(q, k_rows, v_rows, starts, head_rows, lengths, max_len, scale)
+
+    def _sink_gate_tail(self, qp: torch.Tensor, kp: torch.Tensor, q_bias: torch.Tensor, q_norm: torch.Tensor,
+                        k_norm: torch.Tensor, sink_keys: torch.Tensor, bias: torch.Tensor, kv_heads: int,
+                        eps: float) -> torch.Tensor:
+        if qp.is_cuda and kp.size(2) // kv_heads in [8, 16, 32, 64]:
+            return torch.ops.kvgate.sink_gate_scores(qp, kp, q_bias, q_norm, k_norm, sink_keys, bias, kv_heads, eps)
+        return _sink_gate_torch(qp, kp, q_bias, q_norm, k_norm, sink_keys, bias, kv_heads, eps)
 
     @torch.jit.export
     def decode_capture(self, key: int, meta: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor],
@@ -819,6 +866,65 @@ def check_prefill(module):
         print(f"prefill {str(dtype)[6:]}: max rel err {max(errs):.2e} against float64, {same:.1e} against the per-layer functions")
 
 
+def sink_gate_reference(x, wq, q_bias, wk, q_norm, k_norm, sink_keys, bias, kv_heads, eps):
+    """ALGORITHM.md §2 in float64, written out per term (x [n, T, D] and the weights as the module gets them,
+    sink_keys [n, Hkv, d, S]). Returns [n, Hkv, T]."""
+    n, t = x.size(0), x.size(1)
+    xd = x.double()
+    qp = xd @ wq.double().reshape(n, x.size(2), -1) + q_bias.double().reshape(n, 1, -1)
+    kp = xd @ wk.double().reshape(n, x.size(2), -1)
+    d = kp.size(2) // kv_heads
+    g = qp.size(2) // kp.size(2)
+    q = qp.view(n, t, kv_heads, g, d)
+    q = q / (q.pow(2).mean(-1, keepdim=True) + eps).sqrt() * q_norm.double().reshape(n, 1, 1, 1, d)
+    k = kp.view(n, t, kv_heads, 1, d)
+    k = k / (k.pow(2).mean(-1, keepdim=True) + eps).sqrt() * k_norm.double().reshape(n, 1, 1, 1, d)
+    keys = sink_keys.double().reshape(n, 1, kv_heads, d, -1)
+    logit = (q * k).sum(-1) / d ** 0.5 + bias.double().reshape(n, 1, kv_heads, g)
+    lse = torch.logsumexp(q @ keys / d ** 0.5, -1)
+    return torch.sigmoid(logit - lse).mean(-1).transpose(1, 2)
+
+
+def check_sink_gates(module, kernel):
+    """sink_gate_scores against the float64 reference (stacked gates and one gate's own shapes, float32 and half
+    inputs), and with kvgate's operators on a GPU the kernel against torch's ops on the same projections."""
+    torch.manual_seed(3)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    cases = ((3, 37, 64, 2, 3, 16, 5), (28, 1000, 128, 8, 2, 16, 16), (2, 9, 32, 4, 1, 32, 3), (2, 11, 48, 2, 2, 24, 4))
+    for n, t, hidden, h, g, d, s in cases:
+        for dtype in ([torch.float32, torch.float16] if dev == "cuda" else [torch.float32]):
+            x = torch.randn(n, t, hidden, device=dev).to(dtype)
+            wq = (torch.randn(n, hidden, h * g * d, device=dev) / hidden ** 0.5).to(dtype)
+            wk = (torch.randn(n, hidden, h * d, device=dev) / hidden ** 0.5).to(dtype)
+            q_bias = torch.randn(n, 1, h * g * d, device=dev) * 0.1
+            q_norm, k_norm = torch.rand(n, 1, 1, 1, d, device=dev) + 0.5, torch.rand(n, 1, 1, 1, d, device=dev) + 0.5
+            sink_keys = torch.randn(n, h, d, s, device=dev) * 2
+            bias = torch.randn(n, 1, h, g, device=dev)
+            args = (q_bias, wk, q_norm, k_norm, sink_keys, bias, h, 1e-6)
+            got = module.sink_gate_scores(x, wq, *args)
+            ref = sink_gate_reference(x, wq, q_bias, wk, q_norm, k_norm, sink_keys, bias, h, 1e-6)
+            err = (got.double() - ref).abs().max().item()
+            assert got.shape == (n, h, t) and err < (1e-5 if dtype == torch.float32 else 5e-3), (n, t, h, g, d, s, dtype, err)
+            line = f"sink_gate_scores n={n} T={t} Hkv={h} G={g} d={d} S={s} {str(dtype)[6:]}: max abs err {err:.1e}"
+            if kernel and dev == "cuda" and d in (8, 16, 32, 64):
+                xp = x if x.dtype == wq.dtype else x.to(wq.dtype)
+                qp, kp = xp @ wq, xp @ wk
+                fused = torch.ops.kvgate.sink_gate_scores(qp, kp, q_bias, q_norm, k_norm, sink_keys, bias, h, 1e-6)
+                plain = _sink_gate_torch(qp, kp, q_bias, q_norm, k_norm, sink_keys, bias, h, 1e-6)
+                kerr = (fused - plain).abs().max().item()
+                assert kerr < 2e-5, (n, t, h, g, d, s, dtype, kerr)
+                line += f"; kernel vs torch's ops {kerr:.1e}"
+            print(line)
+        # one gate's own shapes (n = 1): 1-d norms and bias, sink keys a transposed view [Hkv, d, S]
+        x1 = x[:1].float()
+        one = module.sink_gate_scores(x1, wq[0].float(), q_bias[0, 0], wk[0].float(), q_norm[0].flatten(),
+                                      k_norm[0].flatten(), sink_keys[0].transpose(1, 2).contiguous().transpose(1, 2),
+                                      bias[0, 0], h, 1e-6)
+        ref1 = sink_gate_reference(x1, wq[:1].float(), q_bias[:1], wk[:1].float(), q_norm[:1], k_norm[:1], sink_keys[:1],
+                                   bias[:1], h, 1e-6)
+        assert (one.double() - ref1).abs().max().item() < 1e-5
+
+
 def check_decode_kernel():
     """kvgate::decode_attention (float32 decode attention, native/kvgate_decode_attention.cu) against float64 on both
     layouts: rows per head at h * head_rows (shared), or from per-head starts with per-head lengths (ragged)."""
@@ -920,6 +1026,7 @@ if __name__ == "__main__":
     scripted = torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel))
     check(scripted)
     check_prefill(scripted)
+    check_sink_gates(scripted, bool(opts.graph_ops))
     if opts.graph_ops and torch.cuda.is_available():
         check_decode_kernel()
     check_decode(scripted, bool(opts.graph_ops))

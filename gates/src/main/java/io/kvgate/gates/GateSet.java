@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.kvgate.models.FusedSinkGates;
 import io.kvgate.models.KvgateException;
 
 import java.util.ArrayList;
@@ -66,10 +67,21 @@ public final class GateSet implements AutoCloseable {
      * layer list. Gates of unequal shapes are scored one by one and stacked. The result belongs to xs's manager.
      */
     public NDArray scoreLayers(int[] layers, NDArray xs) {
+        return scoreLayers(layers, xs, null);
+    }
+
+    /**
+     * As {@link #scoreLayers(int[], NDArray)}; sink gates go through {@code fused} (the model's fused module: one call, one
+     * kernel after the projections on a GPU) when it is not null. The same function either way (tools/make_fused_attention.py
+     * checks the module against a float64 reference; FusedSinkGatesTest the module against {@link SinkGate#scoreBatch}).
+     */
+    public NDArray scoreLayers(int[] layers, NDArray xs, FusedSinkGates fused) {
         if (xs.getShape().dimension() != 3 || xs.getShape().get(0) != layers.length || xs.getShape().get(2) != hiddenSize())
             throw new IllegalArgumentException("scoreLayers expects [" + layers.length + ", T, " + hiddenSize() + "], got " + xs.getShape());
         List<NDArray> w = stacked(layers, xs.getDevice(), projectionType(xs.getDataType()));
-        return w != null ? gate(layers[0]).scoreBatch(xs, w) : scoreEach(layers, xs, this::score);
+        if (w == null) return scoreEach(layers, xs, this::score);
+        Gate first = gate(layers[0]);
+        return fused != null && first instanceof SinkGate sink ? sink.scoreFused(xs, w, fused) : first.scoreBatch(xs, w);
     }
 
     /**

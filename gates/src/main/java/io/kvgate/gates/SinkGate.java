@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import io.kvgate.models.FusedSinkGates;
 import io.kvgate.models.KvgateException;
 
 import java.util.LinkedHashMap;
@@ -242,6 +243,11 @@ public final class SinkGate implements Gate {
             score.attach(owner);
             return score;
         }
+    }
+
+    /** {@link #scoreBatch} through the model's fused module: one call (and on a GPU one kernel after the projections). */
+    public NDArray scoreFused(NDArray xs, List<NDArray> w, FusedSinkGates fused) {
+        return fused.scores(xs, w.get(0), w.get(1), w.get(2), w.get(3), w.get(4), w.get(5), w.get(6), p.dims.kvHeads(), NORM_EPS);
     }
 
     @Override

@@ -49,7 +49,8 @@ final class FusedAttention implements AutoCloseable {
      * 1: forward only (files written before the decoder-layer functions); 2: attend, decoder_in, decoder_out; 3: decode_step;
      * 4: decoder_in_gated (gates in the layer call, measured slower than kvgate's batched gates and gone in 6);
      * 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then); 7: decoder_in takes
-     * the chunk's cos/sin rows and rotate_half as a matrix; 8: prefill (a first chunk through the whole model in one call).
+     * the chunk's cos/sin rows and rotate_half as a matrix; 8: prefill (a first chunk through the whole model in one call);
+     * 9: sink_gate_scores ({@link FusedSinkGates}).
      * Only {@link #REQUIRED_VERSION} is accepted.
      */
     private int moduleVersion() {
@@ -98,7 +99,7 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
-    static final int REQUIRED_VERSION = 8;
+    static final int REQUIRED_VERSION = 9;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {

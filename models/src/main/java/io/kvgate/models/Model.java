@@ -51,6 +51,8 @@ public final class Model implements AutoCloseable {
     private final DecodeGraph decodeGraph;
     /** Whether a first chunk (empty cache) runs as one call of the fused module's {@code prefill}. */
     private final boolean wholePrefill;
+    /** Sink gates scored by the fused module when one is loaded, else null. */
+    private final FusedSinkGates fusedSinkGates;
     /**
      * Fewest new tokens for which a layer whose heads hold different entries is attended per head (gathered into a
      * padded [Hkv, L, D]) instead of flat over the whole layer: flat costs numKvHeads× the score FLOPs, which only
@@ -77,6 +79,7 @@ public final class Model implements AutoCloseable {
                 ? new DecodeGraph(fused, fusedLayers, w, config, rope[0], manager) : null;
         this.wholePrefill = fusedLayers != null && wholeModelStepFits()
                 && FusedDecoderLayers.switchedOn("kvgate.wholePrefill", FusedDecoderLayers.WHOLE_PREFILL_ENV);
+        this.fusedSinkGates = fused != null && FusedSinkGates.enabled() ? new FusedSinkGates(fused) : null;
         constant((float) config.attentionScale()); // made now: the fused path never asks for it, Model's own path does
     }
 
@@ -85,6 +88,15 @@ public final class Model implements AutoCloseable {
         for (int l = 0; l < config.numLayers(); l++)
             if (config.windowOf(l) > 0 || rope[l] != rope[0]) return false;
         return config.finalLogitSoftcap() <= 0 && config.attnLogitSoftcap() <= 0;
+    }
+
+    /**
+     * Sink gates of many layers in one call of the fused module (one kernel after the projections on a GPU with kvgate's
+     * operators), or null when no fused module is loaded or {@code KVGATE_FUSED_GATES=off}: gate scorers then compute
+     * with their own ops.
+     */
+    public FusedSinkGates fusedSinkGates() {
+        return fusedSinkGates;
     }
 
     /** Whether decode steps run as one captured CUDA graph (docs/GPU.md); for reports. */

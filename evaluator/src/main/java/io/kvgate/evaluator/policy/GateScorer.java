@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.kvgate.models.ForwardObserver;
+import io.kvgate.models.FusedSinkGates;
 import io.kvgate.models.KvCache;
 
 import java.util.ArrayList;
@@ -61,9 +62,11 @@ public final class GateScorer implements Scorer {
         private long bufferedBytes;                                           // prefill: of pendingX
         private final int lastGated;
         private final ai.djl.Device device;
+        private final FusedSinkGates fused;                                   // the model's, or null
 
         Session(SequenceInfo seq) {
             device = seq.model().device();
+            fused = seq.model().fusedSinkGates();
             int layers = seq.model().config().numLayers();
             book = new PositionBook(layers, seq.model().config().numKvHeads(), gates.layers());
             buffers = seq.model().manager().newSubManager();
@@ -171,7 +174,7 @@ public final class GateScorer implements Scorer {
                 if (samePositions) {
                     NDArray stacked = xs.size() == 1 ? xs.get(0).expandDims(0) : NDArrays.stack(xs, 0); // [n, N, hidden]
                     stacked.attach(scope);
-                    keepScores(layers, gates.scoreLayers(layers, stacked), positions[0]);
+                    keepScores(layers, gates.scoreLayers(layers, stacked, fused), positions[0]);
                 }
             }
             for (int l : layers) {
@@ -197,7 +200,7 @@ public final class GateScorer implements Scorer {
                     rows = stacked.get(new ai.djl.ndarray.index.NDIndex("{}", index));
                     rows.attach(scope);
                 }
-                keepScores(gated, gates.scoreLayers(gated, rows), positions);
+                keepScores(gated, gates.scoreLayers(gated, rows, fused), positions);
             }
             pendingStacks.forEach(NDArray::close);
             pendingStacks.clear();

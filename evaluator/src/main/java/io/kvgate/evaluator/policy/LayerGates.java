@@ -3,6 +3,7 @@ package io.kvgate.evaluator.policy;
 import ai.djl.ndarray.NDArray;
 import io.kvgate.export.GateArtifact;
 import io.kvgate.gates.GateSet;
+import io.kvgate.models.FusedSinkGates;
 import io.kvgate.models.Model;
 
 import java.nio.file.Path;
@@ -20,9 +21,10 @@ public interface LayerGates {
 
     /**
      * Scores [n, kvHeads, T] of the n {@code layers}' hidden states xs [n, T, D] (row i is layer layers[i]'s), attached to
-     * xs's manager. The default scores layer by layer; a {@link GateSet} scores all of them in one batched computation.
+     * xs's manager. The default scores layer by layer; a {@link GateSet} scores all of them in one batched computation,
+     * sink gates through {@code fused} (the model's fused module, or null) when there is one.
      */
-    default NDArray scoreLayers(int[] layers, NDArray xs) {
+    default NDArray scoreLayers(int[] layers, NDArray xs, FusedSinkGates fused) {
         return GateSet.scoreEach(layers, xs, this::score);
     }
 
@@ -39,8 +41,8 @@ public interface LayerGates {
             }
 
             @Override
-            public NDArray scoreLayers(int[] layers, NDArray xs) {
-                return gates.scoreLayers(layers, xs);
+            public NDArray scoreLayers(int[] layers, NDArray xs, FusedSinkGates fused) {
+                return gates.scoreLayers(layers, xs, fused);
             }
         };
     }
