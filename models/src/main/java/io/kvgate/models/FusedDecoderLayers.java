@@ -33,7 +33,7 @@ final class FusedDecoderLayers {
 
     static boolean switchedOn(String property, String env) {
         String v = System.getProperty(property, System.getenv(env));
-        return v == null || !(v.equals("0") || v.equalsIgnoreCase("false"));
+        return v == null || !(v.equals("0") || v.equalsIgnoreCase("false") || v.equalsIgnoreCase("off"));
     }
 
     private final FusedAttention module;

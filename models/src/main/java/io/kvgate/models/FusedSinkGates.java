@@ -32,12 +32,6 @@ public final class FusedSinkGates {
         return f == null ? null : new FusedSinkGates(f);
     }
 
-    /** Whether {@link #ENV} leaves the fused scoring on (the default). */
-    static boolean enabled() {
-        String v = System.getProperty("kvgate.fusedGates", System.getenv(ENV));
-        return v == null || !(v.equals("0") || v.equalsIgnoreCase("false") || v.equalsIgnoreCase("off"));
-    }
-
     /**
      * Scores [n, kvHeads, T] (float32) of the attention inputs xs [n, T, D] with n gates' parameters: projections
      * wq [n, D, H·G·d′] and wk [n, D, H·d′] (xs is cast to their dtype), float32 q_bias (H·G·d′ a gate), q_norm and k_norm

@@ -79,7 +79,7 @@ public final class Model implements AutoCloseable {
                 ? new DecodeGraph(fused, fusedLayers, w, config, rope[0], manager) : null;
         this.wholePrefill = fusedLayers != null && wholeModelStepFits()
                 && FusedDecoderLayers.switchedOn("kvgate.wholePrefill", FusedDecoderLayers.WHOLE_PREFILL_ENV);
-        this.fusedSinkGates = fused != null && FusedSinkGates.enabled() ? new FusedSinkGates(fused) : null;
+        this.fusedSinkGates = fused != null && FusedDecoderLayers.switchedOn("kvgate.fusedGates", FusedSinkGates.ENV) ? new FusedSinkGates(fused) : null;
         constant((float) config.attentionScale()); // made now: the fused path never asks for it, Model's own path does
     }
 
