@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmarks printed as tables with ratios against a same-process baseline.",
         subcommands = {BenchForwardCommand.class, BenchKvzipCommand.class, BenchEvictionCommand.class,
-                BenchDeviceCommand.class, BenchProfileCommand.class, BenchFitCommand.class, BenchSelectionCommand.class})
+                BenchDeviceCommand.class, BenchProfileCommand.class, BenchFitCommand.class, BenchSelectionCommand.class, BenchGatesCommand.class})
 public final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;

@@ -103,6 +103,11 @@ public final class GateSet implements AutoCloseable {
         return inInput && input == DataType.FLOAT16 ? input : DataType.FLOAT32;
     }
 
+    /** The projections' dtype for {@code input}-typed inputs, for reports. */
+    public static String projectionDtypeName(DataType input) {
+        return projectionType(input).toString().toLowerCase(java.util.Locale.ROOT);
+    }
+
     /**
      * Scores [n, kvHeads, T] of xs [n, T, D] one layer at a time with {@code score(layer, x [T, D])}, stacked: for gates
      * that cannot be batched, and scorers that only score one layer. The result belongs to xs's manager.

@@ -86,6 +86,28 @@ public final class SinkGate implements Gate {
                     qn, kn, new float[d.kvHeads() * d.sinks() * d.dim()], new float[d.kvHeads() * d.group()]);
         }
 
+        /**
+         * Every parameter random (non-zero sink keys, non-unit norms), so every term of the gate matters: for tests and
+         * benchmarks of the scoring paths, not a starting point for fitting.
+         */
+        public static Params random(Dims d, java.util.Random r) {
+            Params p = zeros(d);
+            gaussian(r, p.qWeight, 1 / Math.sqrt(d.hidden()));
+            gaussian(r, p.qBias, 0.3);
+            gaussian(r, p.kWeight, 1 / Math.sqrt(d.hidden()));
+            for (int i = 0; i < d.dim(); i++) {
+                p.qNorm[i] = (float) (1 + 0.5 * r.nextGaussian());
+                p.kNorm[i] = (float) (1 + 0.5 * r.nextGaussian());
+            }
+            gaussian(r, p.kBase, 1.0);
+            gaussian(r, p.b, 1.0);
+            return p;
+        }
+
+        private static void gaussian(java.util.Random r, float[] a, double scale) {
+            for (int i = 0; i < a.length; i++) a[i] = (float) (r.nextGaussian() * scale);
+        }
+
         public Params copy() {
             return new Params(dims, qWeight.clone(), qBias.clone(), kWeight.clone(), qNorm.clone(), kNorm.clone(), kBase.clone(), b.clone());
         }
