@@ -12,7 +12,8 @@
 #   3. bench eviction of the 0.6B-shaped model with random sink gates (gate overhead, evicting prefill by phase, peak
 #      memory), the same with KVGATE_OLD_CLASSPATH's jars, and with the gates' own ops instead of the fused module's
 #      kernel (KVGATE_FUSED_GATES=off; the tiny eval too);
-#   4. the eviction's host selection on one thread and on the pool (bench selection);
+#   4. one batch of sink-gate scoring by part (bench gates); the eviction's host selection on one thread and on the
+#      pool (bench selection);
 #   5. parity fixtures on the GPU in float32 and float16;
 #   6. decode/prefill of the 0.6B-shaped model and of the tiny model, float16 and float32, and transformers'
 #      same-call reference;
@@ -55,6 +56,8 @@ sec "eviction 0.6B float16, random sink gates, KVGATE_FUSED_GATES=off (the gates
 KVGATE_FUSED_GATES=off eviction_06b /tmp/g06
 sec "eval tiny float16 prefill-chunk 64, KVGATE_FUSED_GATES=off"
 KVGATE_FUSED_GATES=off eval_tiny float16
+sec "gate scoring by part (bench gates)"
+timeout 120 ./kvgate bench gates --device gpu --dtype float16 --tokens 1024,4096,8192,32768 --warmup 3 --reps 10 2>&1 | grep -v "^\s*at " | tail -20
 sec "selection (host, 16 cores)"
 timeout 60 ./kvgate bench selection 2>&1 | tail -12
 sec parity
