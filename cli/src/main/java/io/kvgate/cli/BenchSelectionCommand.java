@@ -3,7 +3,9 @@ package io.kvgate.cli;
 import io.kvgate.evaluator.SelectionBenchmark;
 import io.kvgate.evaluator.policy.Budget;
 import io.kvgate.evaluator.policy.Parallel;
+import io.kvgate.models.ComputeTarget;
 import io.kvgate.models.KvgateException;
+import io.kvgate.models.StagingBenchmark;
 import io.kvgate.models.util.TextTable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -14,7 +16,8 @@ import java.util.Locale;
 /** Host time of an eviction's selection, one thread against the fork-join pool. */
 @Command(name = "selection", mixinStandardHelpOptions = true,
         description = {"Host time of an eviction's selection (which entries each layer and KV head keeps) over random scores of a "
-                + "model's shape, on one thread against the fork-join pool, with ratios to one thread.",
+                + "model's shape, on one thread against the fork-join pool, with ratios to one thread; then of staging a re-layout "
+                + "of as many rows per head for the device (its gather index and row owners in one upload).",
                 "Defaults: the Qwen3-0.6B shape (28 layers, 8 KV heads) after a 1K, 8K and 32K eviction at 0.3."})
 public final class BenchSelectionCommand implements Runnable {
     @Option(names = "--layers", defaultValue = "28", description = "Evictable layers (default: ${DEFAULT-VALUE}).")
@@ -40,6 +43,10 @@ public final class BenchSelectionCommand implements Runnable {
     @Option(names = "--reps", defaultValue = "20", description = "Timed selections per size and mode (default: ${DEFAULT-VALUE}).")
     int reps;
 
+    @Option(names = "--device", defaultValue = "cpu", description = "Where the re-layout's staged ints go (second table): "
+            + ComputeTarget.DEVICE_HELP + " (default: ${DEFAULT-VALUE}).")
+    String device;
+
     @Override
     public void run() {
         if (layers < 1 || kvHeads < 1) throw new KvgateException("--layers and --kv-heads must be >= 1");
@@ -58,6 +65,20 @@ public final class BenchSelectionCommand implements Runnable {
         System.out.printf(Locale.ROOT, "%s budget at %.2f, %d layers x %d KV heads, %d warm-up + %d timed selections per row, interleaved; "
                         + "pool parallelism %d, default threshold %,d entries%n", b.id(), ratio, layers, kvHeads, warmup, reps,
                 java.util.concurrent.ForkJoinPool.commonPool().getParallelism(), Parallel.MIN_PARALLEL);
+
+        // what the eviction does next on the host: stage its re-layout's int data for the device in one upload
+        ai.djl.Device dev = ComputeTarget.parseDevice(device);
+        TextTable staging = new TextTable("rows/head", "ints staged", "best ms", "median ms");
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(dev, "PyTorch")) {
+            for (int n : entries) {
+                double[] t = StagingBenchmark.run(m, layers, kvHeads, n, warmup, reps);
+                staging.row(n, 2L * layers * kvHeads * n, f(t[0]), f(t[1]));
+            }
+        }
+        System.out.println();
+        System.out.print(staging);
+        System.out.printf(Locale.ROOT, "a re-layout's gather index and row owners (one int each per row, %d layers x %d KV heads) staged and "
+                + "uploaded to %s as one int32 array; arrays made before timing%n", layers, kvHeads, dev);
     }
 
     private static String f(double ms) {

@@ -18,6 +18,9 @@ class BenchSelectionCommandTest {
                 assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| " + n + " +\\| \\d+ +\\| " + java.util.regex.Pattern.quote(mode)
                         + " +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d\\dx +\\|")), n + " / " + mode + " row missing:\n" + r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| 100 .*\\| 1 thread .*\\| 1\\.00x +\\|")), r.out());
+        // then the re-layout's staging: 2 ints a row, 3 layers x 2 heads x rows per head
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| 100 +\\| 1200 +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\|")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| 700 +\\| 8400 +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\|")), r.out());
     }
 
     @Test

@@ -3,26 +3,37 @@ package io.kvgate.models;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 
-import java.util.Arrays;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Int data bound for the device, gathered from many places and copied in ONE host-to-device transfer. A copy from
  * pageable host memory waits for all GPU work queued before it, so a re-layout that created its gather index, mask
  * owners and segment table array by array synchronised four times a layer (112 times per eviction of a 28-layer
  * model); staged here, an eviction waits once. Add every piece, {@link #upload}, then take {@link #slice}s.
+ *
+ * <p>The pieces are kept, not copied, until the upload writes them once into one direct buffer that libtorch reads
+ * without a further copy: the last eviction of a 0.6B model's 32K prefill stages ~6 M ints, which a growing array,
+ * its trimmed copy and DJL's own direct copy moved three more times on the host. For a GPU the buffer is the thread's,
+ * reused (libtorch's copy from pageable memory has read it when the upload returns): a fresh 25 MB buffer's page
+ * faults cost more than the copy into it. On a CPU the tensor aliases the buffer, so each upload gets its own.
  */
 final class DeviceInts implements AutoCloseable {
-    private int[] data = new int[256];
+    private final List<int[]> pieces = new ArrayList<>();
     private int size;
+    private ByteBuffer host; // what was uploaded; a CPU tensor aliases it
     private NDArray all;
     private RaggedViewBatch views;
 
-    /** Stages {@code values}; returns their offset. */
+    /** Stages {@code values}, kept as they are (the caller hands over a new array and does not change it); returns their offset. */
     int add(int[] values) {
         if (all != null) throw new IllegalStateException("already uploaded");
-        if (size + values.length > data.length) data = Arrays.copyOf(data, Math.max(data.length * 2, size + values.length));
-        System.arraycopy(values, 0, data, size, values.length);
+        pieces.add(values);
         size += values.length;
         return size - values.length;
     }
@@ -37,8 +48,26 @@ final class DeviceInts implements AutoCloseable {
     void upload(NDManager manager) {
         boolean withViews = views != null && !views.isEmpty();
         if (withViews) views.stage(this);
-        all = manager.create(Arrays.copyOf(data, Math.max(size, 1)));
+        int n = Math.max(size, 1);
+        host = manager.getDevice().isGpu() ? reusedBuffer(n * Integer.BYTES) : ByteBuffer.allocateDirect(n * Integer.BYTES).order(ByteOrder.nativeOrder());
+        java.nio.IntBuffer ints = host.asIntBuffer();
+        for (int[] piece : pieces) ints.put(piece);
+        pieces.clear();
+        all = manager.create(host, new Shape(n), DataType.INT32);
+        if (manager.getDevice().isGpu()) host = null; // copied to the device: the thread may reuse it
         if (withViews) views.build(this, manager);
+    }
+
+    private static final ThreadLocal<ByteBuffer> REUSED = new ThreadLocal<>();
+
+    /** The thread's upload buffer, exactly {@code bytes} long (a view of a larger one), grown when too small. */
+    private static ByteBuffer reusedBuffer(int bytes) {
+        ByteBuffer b = REUSED.get();
+        if (b == null || b.capacity() < bytes) {
+            b = ByteBuffer.allocateDirect(Math.max(bytes, b == null ? 0 : 2 * b.capacity())).order(ByteOrder.nativeOrder());
+            REUSED.set(b);
+        }
+        return b.duplicate().clear().limit(bytes).slice().order(ByteOrder.nativeOrder());
     }
 
     /** int32 [length] view of the staged values at {@code offset}, attached to {@code owner}; valid while this is open (on a CPU the upload may alias host memory). */

@@ -8,8 +8,6 @@ import ai.djl.ndarray.types.DataType;
 import java.util.ArrayList;
 import java.util.List;
 
-import static io.kvgate.models.util.IntArrays.concat;
-
 /**
  * The device views of every ragged layer re-laid out in one staged step ({@link KvCache#flush}, a chunk's room):
  * ownership masks [H, 1, rows], segment tables [2, H + 1] and tail rows [H], made from the staged ints with a fixed
@@ -47,9 +45,19 @@ final class RaggedViewBatch implements AutoCloseable {
 
     /** Stages every layer's data in {@code ints}, each kind contiguous (before the upload). */
     void stage(DeviceInts ints) {
-        ownerAt = ints.add(concat(owners));
-        tableAt = ints.add(concat(tables));
-        tailAt = ints.add(concat(tails));
+        ownerAt = addAll(ints, owners);
+        tableAt = addAll(ints, tables);
+        tailAt = addAll(ints, tails);
+    }
+
+    /** Stages the arrays one after another (contiguous: nothing else is staged in between); returns the first's offset. */
+    private static int addAll(DeviceInts ints, List<int[]> arrays) {
+        int first = -1;
+        for (int[] a : arrays) {
+            int at = ints.add(a);
+            if (first < 0) first = at;
+        }
+        return first;
     }
 
     /** Makes the batched arrays from the uploaded {@code ints} (the table and tail rows are copies: they do not pin them). */

@@ -1,0 +1,34 @@
+package io.kvgate.models;
+
+import ai.djl.ndarray.NDManager;
+
+import java.util.Arrays;
+
+/**
+ * Host time of staging an eviction's re-layout for the device ({@link DeviceInts}): every layer's gather index and row
+ * owners (one int per row each, the bulk of what a re-layout uploads) added, written once into the upload buffer and
+ * created as one int32 array on {@code manager}'s device. The arrays are made before the clock starts: this times the
+ * staging, not the planning. For {@code kvgate bench selection}, next to the selection that precedes it.
+ */
+public final class StagingBenchmark {
+    private StagingBenchmark() {}
+
+    /** {best, median} milliseconds over {@code reps} timed stagings after {@code warmup} untimed ones. */
+    public static double[] run(NDManager manager, int layers, int kvHeads, int rowsPerHead, int warmup, int reps) {
+        int rows = kvHeads * rowsPerHead;
+        int[][] arrays = new int[2 * layers][rows];
+        for (int[] a : arrays) for (int i = 0; i < rows; i++) a[i] = i;
+        double[] times = new double[reps];
+        for (int rep = -warmup; rep < reps; rep++) {
+            long t0 = System.nanoTime();
+            try (DeviceInts ints = new DeviceInts(); NDManager scope = manager.newSubManager()) {
+                for (int[] a : arrays) ints.add(a);
+                ints.upload(manager);
+                ints.slice(0, 1, scope).toIntArray(); // the upload has landed
+            }
+            if (rep >= 0) times[rep] = (System.nanoTime() - t0) / 1e6;
+        }
+        Arrays.sort(times);
+        return new double[] {times[0], times[reps / 2]};
+    }
+}
