@@ -68,11 +68,14 @@ public final class BenchSelectionCommand implements Runnable {
 
         // what the eviction does next on the host: stage its re-layout's int data for the device in one upload
         ai.djl.Device dev = ComputeTarget.parseDevice(device);
-        TextTable staging = new TextTable("rows/head", "ints staged", "best ms", "median ms");
+        TextTable staging = new TextTable("rows/head", "ints staged", "upload buffer", "best ms", "median ms", "median vs fresh");
         try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(dev, "PyTorch")) {
             for (int n : entries) {
-                double[] t = StagingBenchmark.run(m, layers, kvHeads, n, warmup, reps);
-                staging.row(n, 2L * layers * kvHeads * n, f(t[0]), f(t[1]));
+                double[] fresh = StagingBenchmark.run(m, layers, kvHeads, n, false, warmup, reps);
+                double[] reused = StagingBenchmark.run(m, layers, kvHeads, n, true, warmup, reps);
+                staging.row(n, 2L * layers * kvHeads * n, "fresh (CPU uploads)", f(fresh[0]), f(fresh[1]), "1.00x");
+                staging.row(n, 2L * layers * kvHeads * n, "reused (GPU uploads)", f(reused[0]), f(reused[1]),
+                        String.format(Locale.ROOT, "%.2fx", reused[1] / fresh[1]));
             }
         }
         System.out.println();

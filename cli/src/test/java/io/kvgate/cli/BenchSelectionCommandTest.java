@@ -19,8 +19,10 @@ class BenchSelectionCommandTest {
                         + " +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d\\dx +\\|")), n + " / " + mode + " row missing:\n" + r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| 100 .*\\| 1 thread .*\\| 1\\.00x +\\|")), r.out());
         // then the re-layout's staging: 2 ints a row, 3 layers x 2 heads x rows per head
-        assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| 100 +\\| 1200 +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\|")), r.out());
-        assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| 700 +\\| 8400 +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\|")), r.out());
+        for (String row : List.of("100 +\\| 1200", "700 +\\| 8400"))
+            for (String buffer : List.of("fresh \\(CPU uploads\\)", "reused \\(GPU uploads\\)"))
+                assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| " + row + " +\\| " + buffer + " +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d\\dx +\\|")),
+                        row + " / " + buffer + " missing:\n" + r.out());
     }
 
     @Test

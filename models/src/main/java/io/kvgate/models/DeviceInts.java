@@ -46,15 +46,24 @@ final class DeviceInts implements AutoCloseable {
 
     /** Copies everything staged (the views' data included) to the manager's device (one transfer), then makes the views. */
     void upload(NDManager manager) {
+        upload(manager, manager.getDevice().isGpu());
+    }
+
+    /**
+     * {@link #upload}; {@code reuse}: write into the thread's upload buffer, which the next upload overwrites (right for a
+     * GPU, whose tensor is a copy; on a CPU, where the tensor aliases the buffer, only for a caller that is done with
+     * this upload's arrays before the next one: {@link StagingBenchmark}).
+     */
+    void upload(NDManager manager, boolean reuse) {
         boolean withViews = views != null && !views.isEmpty();
         if (withViews) views.stage(this);
         int n = Math.max(size, 1);
-        host = manager.getDevice().isGpu() ? reusedBuffer(n * Integer.BYTES) : ByteBuffer.allocateDirect(n * Integer.BYTES).order(ByteOrder.nativeOrder());
+        host = reuse ? reusedBuffer(n * Integer.BYTES) : ByteBuffer.allocateDirect(n * Integer.BYTES).order(ByteOrder.nativeOrder());
         java.nio.IntBuffer ints = host.asIntBuffer();
         for (int[] piece : pieces) ints.put(piece);
         pieces.clear();
         all = manager.create(host, new Shape(n), DataType.INT32);
-        if (manager.getDevice().isGpu()) host = null; // copied to the device: the thread may reuse it
+        if (reuse) host = null; // the thread's: not this upload's to keep
         if (withViews) views.build(this, manager);
     }
 

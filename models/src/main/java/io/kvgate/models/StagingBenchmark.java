@@ -13,8 +13,11 @@ import java.util.Arrays;
 public final class StagingBenchmark {
     private StagingBenchmark() {}
 
-    /** {best, median} milliseconds over {@code reps} timed stagings after {@code warmup} untimed ones. */
-    public static double[] run(NDManager manager, int layers, int kvHeads, int rowsPerHead, int warmup, int reps) {
+    /**
+     * {best, median} milliseconds over {@code reps} timed stagings after {@code warmup} untimed ones; {@code reuse}: into
+     * the thread's reused upload buffer (what a GPU upload does) rather than a fresh one (a CPU upload's).
+     */
+    public static double[] run(NDManager manager, int layers, int kvHeads, int rowsPerHead, boolean reuse, int warmup, int reps) {
         int rows = kvHeads * rowsPerHead;
         int[][] arrays = new int[2 * layers][rows];
         for (int[] a : arrays) for (int i = 0; i < rows; i++) a[i] = i;
@@ -23,7 +26,7 @@ public final class StagingBenchmark {
             long t0 = System.nanoTime();
             try (DeviceInts ints = new DeviceInts(); NDManager scope = manager.newSubManager()) {
                 for (int[] a : arrays) ints.add(a);
-                ints.upload(manager);
+                ints.upload(manager, reuse);
                 ints.slice(0, 1, scope).toIntArray(); // the upload has landed
             }
             if (rep >= 0) times[rep] = (System.nanoTime() - t0) / 1e6;
