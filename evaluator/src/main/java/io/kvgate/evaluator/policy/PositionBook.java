@@ -55,11 +55,14 @@ final class PositionBook {
         return position < r.length ? r[position] : Float.NaN;
     }
 
-    /** Scores of the cache's entries, [layer][head][entry]; null for layers not scored. */
+    /**
+     * Scores of the cache's entries, [layer][head][entry]; null for layers not scored. Layers in parallel when large (it
+     * reads only): ~3 M entries at the last eviction of a 0.6B model's 32K prefill, host time while the GPU waits.
+     */
     float[][][] lookup(KvCache cache) {
         float[][][] out = new float[byPosition.length][][];
-        for (int l = 0; l < byPosition.length; l++) {
-            if (byPosition[l] == null) continue;
+        Parallel.forEach(byPosition.length, cache.totalEntries(), l -> {
+            if (byPosition[l] == null) return;
             out[l] = new float[byPosition[l].length][];
             for (int h = 0; h < byPosition[l].length; h++) {
                 int[] pos = cache.positions(l, h);
@@ -67,7 +70,7 @@ final class PositionBook {
                 for (int i = 0; i < pos.length; i++) s[i] = get(l, h, pos[i]);
                 out[l][h] = s;
             }
-        }
+        });
         return out;
     }
 
