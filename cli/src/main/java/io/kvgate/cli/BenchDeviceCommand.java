@@ -12,7 +12,8 @@ import io.kvgate.models.util.TextTable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.util.Arrays;
+
+import static io.kvgate.models.util.Timings.median;
 
 /**
  * What the engine costs per call on a device: the fixed price of one DJL op (Java → JNI → libtorch dispatch →
@@ -164,12 +165,6 @@ public final class BenchDeviceCommand implements Runnable {
         f32.close();
         first.close();
         flat.close();
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
     }
 
     private static String fmt(double v) {

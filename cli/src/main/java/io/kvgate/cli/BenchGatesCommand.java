@@ -2,6 +2,7 @@ package io.kvgate.cli;
 
 import ai.djl.ndarray.NDManager;
 import io.kvgate.gates.GateScoringBenchmark;
+import io.kvgate.gates.GateSet;
 import io.kvgate.gates.SinkGate;
 import io.kvgate.models.ComputeTarget;
 import io.kvgate.models.FusedSinkGates;
@@ -68,7 +69,7 @@ public final class BenchGatesCommand implements Runnable {
             System.out.print(table);
             System.out.printf(Locale.ROOT, "%d sink gates (hidden %d, %d KV heads x %d, d' %d, %d sinks) on %s, %d warm-up + %d timed rounds, "
                             + "each part synchronised by one read-back; projections in %s%s%n", layers, hidden, kvHeads, group, dims.dim(),
-                    dims.sinks(), target, warmup, reps, io.kvgate.gates.GateSet.projectionDtypeName(target.dtype()),
+                    dims.sinks(), target, warmup, reps, GateSet.projectionDtypeName(target.dtype()),
                     fused == null ? "; no fused module (KVGATE_FUSED_ATTENTION): its row is skipped" : "");
         }
     }

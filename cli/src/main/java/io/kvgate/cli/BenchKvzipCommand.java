@@ -78,9 +78,8 @@ public final class BenchKvzipCommand implements Runnable {
         return ids;
     }
 
+    /** The median of all but the first (warm-up) run. */
     private static double median(double[] xs) {
-        double[] timed = java.util.Arrays.copyOfRange(xs, 1, xs.length);
-        java.util.Arrays.sort(timed);
-        return timed[timed.length / 2];
+        return io.kvgate.models.util.Timings.median(java.util.Arrays.copyOfRange(xs, 1, xs.length));
     }
 }

@@ -24,6 +24,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
+import static io.kvgate.models.util.Timings.median;
+
 /**
  * Where a forward pass spends its time on a device. Prefill (one forward over T random ids, fresh cache) and
  * greedy decode steps (one id each, the chosen id read back to the host, as generation does) are timed at each
@@ -212,11 +214,6 @@ public final class BenchProfileCommand implements Runnable {
         }
     }
 
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
 
     private static String fmt(double v) {
         return v >= 100 ? String.format("%.0f", v) : String.format("%.3g", v);

@@ -3,6 +3,7 @@ package io.kvgate.evaluator;
 import io.kvgate.evaluator.policy.Budget;
 import io.kvgate.evaluator.policy.Parallel;
 import io.kvgate.evaluator.policy.Protection;
+import io.kvgate.models.util.Timings;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -70,10 +71,8 @@ public final class SelectionBenchmark {
                 }
                 double[] best = new double[modes.length], median = new double[modes.length];
                 for (int m = 0; m < modes.length; m++) {
-                    double[] s = t[m].clone();
-                    Arrays.sort(s);
-                    best[m] = s[0];
-                    median[m] = s[s.length / 2];
+                    best[m] = Timings.best(t[m]);
+                    median[m] = Timings.median(t[m]);
                 }
                 rows.add(new Row(n, (long) layers * kvHeads * n, best, median));
             }

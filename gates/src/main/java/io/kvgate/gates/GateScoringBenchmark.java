@@ -8,9 +8,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.kvgate.models.FusedSinkGates;
 import io.kvgate.models.KvgateException;
+import io.kvgate.models.util.Timings;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
@@ -66,7 +66,7 @@ public final class GateScoringBenchmark {
                     double[][] times = new double[modes.length][reps];
                     for (int rep = -warmup; rep < reps; rep++) {
                         for (int i = 0; i < modes.length; i++) {
-                            if (modes[i] == Mode.FUSED && fused == null) continue;
+                            if (!runs(modes[i], fused)) continue;
                             try (NDManager step = scope.newSubManager()) {
                                 long t0 = System.nanoTime();
                                 NDArray out = switch (modes[i]) {
@@ -87,17 +87,19 @@ public final class GateScoringBenchmark {
                     }
                     double[] best = new double[modes.length], median = new double[modes.length];
                     for (int i = 0; i < modes.length; i++) {
-                        boolean ran = !(modes[i] == Mode.FUSED && fused == null);
-                        double[] sorted = times[i].clone();
-                        Arrays.sort(sorted);
-                        best[i] = ran ? sorted[0] : Double.NaN;
-                        median[i] = ran ? sorted[sorted.length / 2] : Double.NaN;
+                        best[i] = runs(modes[i], fused) ? Timings.best(times[i]) : Double.NaN;
+                        median[i] = runs(modes[i], fused) ? Timings.median(times[i]) : Double.NaN;
                     }
                     rows.add(new Row(t, best, median));
                 }
             }
         }
         return rows;
+    }
+
+    /** Every part runs but the fused module's where none is loaded. */
+    private static boolean runs(Mode mode, FusedSinkGates fused) {
+        return mode != Mode.FUSED || fused != null;
     }
 
     /** Waits for the device by reading one value of {@code a} back (a 4-byte copy). */

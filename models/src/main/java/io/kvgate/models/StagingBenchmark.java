@@ -2,7 +2,7 @@ package io.kvgate.models;
 
 import ai.djl.ndarray.NDManager;
 
-import java.util.Arrays;
+import io.kvgate.models.util.Timings;
 
 /**
  * Host time of staging an eviction's re-layout for the device ({@link DeviceInts}): every layer's gather index and row
@@ -31,7 +31,6 @@ public final class StagingBenchmark {
             }
             if (rep >= 0) times[rep] = (System.nanoTime() - t0) / 1e6;
         }
-        Arrays.sort(times);
-        return new double[] {times[0], times[reps / 2]};
+        return new double[] {Timings.best(times), Timings.median(times)};
     }
 }
