@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds native/kvgate_cuda_graph.cpp (kvgate's own CUDA-graph operators) with its kernels native/kvgate_decode_attention.cu
-# and native/kvgate_sink_gate.cu against the torch that kvgate will load.
+# and native/kvgate_sink_gate.cu, and native/kvgate_gpu_trace.cpp (GPU-time profiling), against the torch that kvgate
+# will load.
 #
 #   tools/build_cuda_graph_ops.sh OUT.so [PYTHON]
 #
@@ -28,6 +29,6 @@ for kernel in kvgate_decode_attention kvgate_sink_gate; do
 done
 g++ -O2 -std="${CXX_STD:-c++17}" -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DUSE_CUDA \
     -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" -I"$cuda/include" \
-    "$src" "${objs[@]}" -o "$out" \
+    "$src" "$(dirname "$src")/kvgate_gpu_trace.cpp" "${objs[@]}" -o "$out" \
     -L"$torch_dir/lib" -L"$cuda/lib64" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart
 echo "built $out against torch in $torch_dir"

@@ -76,6 +76,8 @@ decode_capture(key, meta, <decode_step's other arguments>) -> [logits, hs, stati
 decode_replay(key, static_meta, meta, outs) -> clones of outs after copying meta into static_meta and replaying.
 graph_reset(key) frees graph `key`. has_graphs() tells which kind of file this is. memory_stats(device) ->
 [allocated bytes, peak allocated bytes] and memory_reset_peak(device): torch's caching-allocator counters.
+gpu_trace_start() and gpu_trace_stop(path) -> summary: the GPU's own time per kernel through torch's Kineto profiler
+(native/kvgate_gpu_trace.cpp; DJL's profiler records host times only).
 
 RMSNorm is computed in float32 and cast back before the weight, as transformers' Qwen2RMSNorm. Model's own Java
 path computes the same functions op by op and stays the reference (CPU default, parity tests).
@@ -87,7 +89,7 @@ from typing import List, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 9  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 10  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -226,7 +228,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 9
+        return 10
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -563,6 +565,14 @@ class GraphedFusedAttention(FusedAttention):
     @torch.jit.export
     def memory_reset_peak(self, device: int):
         torch.ops.kvgate.memory_reset_peak(device)
+
+    @torch.jit.export
+    def gpu_trace_start(self):
+        torch.ops.kvgate.gpu_trace_start()
+
+    @torch.jit.export
+    def gpu_trace_stop(self, path: str) -> str:
+        return torch.ops.kvgate.gpu_trace_stop(path)
 
 
 def rel(got, ref):
@@ -1005,6 +1015,17 @@ def check_decode(module, graphs):
         del big
         assert after[1] >= before[0] + (64 << 20), (before, after)
         print(f"memory_stats: peak {after[1] / 2**20:.0f} MiB after a 64 MiB allocation on top of {before[0] / 2**20:.0f} MiB")
+        a = torch.randn(2048, 2048, device=dev)
+        torch.cuda.synchronize()
+        module.gpu_trace_start()
+        for _ in range(3):
+            a = a @ a / 2048
+        torch.cuda.synchronize()
+        lines = module.gpu_trace_stop("").splitlines()
+        busy, kernels = int(lines[0].split("\t")[1]), [ln.split("\t") for ln in lines[2:]]
+        launches = sum(int(k[0]) for k in kernels)
+        assert busy > 0 and launches >= 6, lines  # 3 matmuls and 3 divisions at least
+        print(f"gpu_trace: {launches} GPU activities, {busy / 1e3:.1f} us busy for 3 matmuls of 2048^2 and their divisions")
 
 
 if __name__ == "__main__":

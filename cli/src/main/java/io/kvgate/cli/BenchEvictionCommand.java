@@ -8,6 +8,7 @@ import io.kvgate.evaluator.policy.Policy;
 import io.kvgate.evaluator.policy.Protection;
 import io.kvgate.evaluator.runtime.CompressedContext;
 import io.kvgate.evaluator.runtime.EvictionSettings;
+import io.kvgate.models.GpuTrace;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
 import io.kvgate.models.util.TextTable;
@@ -150,6 +151,33 @@ public final class BenchEvictionCommand implements Runnable {
         System.out.println("Prefill profile (libtorch profiler on; wall includes closing the context):");
         System.out.print(t);
         tops.forEach(System.out::println);
+        gpuPrefills(model, runs, settings, ids);
+    }
+
+    /**
+     * The same three prefills under kvgate's GPU trace (Kineto; a GPU with kvgate's operators only): the GPU's busy time
+     * against the wall, and the scored run's kernels against the ungated run's, largest differences first.
+     */
+    private void gpuPrefills(Model model, List<Policy> runs, EvictionSettings settings, int[] ids) {
+        List<GpuTrace.Summary> summaries = new java.util.ArrayList<>();
+        TextTable t = new TextTable("prefill of " + ids.length, "wall ms", "GPU busy ms", "GPU span ms", "launches");
+        for (int r = 0; r < runs.size(); r++) {
+            GpuTrace gpu = model.startGpuTrace();
+            if (gpu == null) return;
+            long t0 = System.nanoTime();
+            try (CompressedContext cc = CompressedContext.prefill(model, runs.get(r), r == 2 ? settings : settings.withRatio(1), ids)) {
+                cc.prefillMillis();
+            }
+            double wallMs = (System.nanoTime() - t0) / 1e6;
+            GpuTrace.Summary s = gpu.stop(null);
+            summaries.add(s);
+            t.row(r == 0 ? "full" : r == 1 ? runs.get(r).name() : runs.get(r).name() + "@" + ratio, ms(wallMs),
+                    ms(s.busyNs() / 1e6), ms(s.spanNs() / 1e6), s.launches());
+        }
+        System.out.println("GPU time of the same prefills (kvgate's Kineto trace, one run each):");
+        System.out.print(t);
+        System.out.println("Scored against ungated, by kernel (largest differences first):");
+        System.out.print(GpuTraceReport.compare("full", summaries.get(0), runs.get(1).name(), summaries.get(1), 14));
     }
 
     /** Peak allocated device memory (kvgate's CUDA-graph operators on a GPU; "-" elsewhere). */

@@ -8,6 +8,7 @@ import io.kvgate.models.Checkpoint;
 import io.kvgate.models.ComputeTarget;
 import io.kvgate.models.ForwardOptions;
 import io.kvgate.models.ForwardResult;
+import io.kvgate.models.GpuTrace;
 import io.kvgate.models.KvCache;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.Model;
@@ -21,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 
@@ -93,6 +95,7 @@ public final class BenchProfileCommand implements Runnable {
                     prefill[r] = (System.nanoTime() - t0) / 1e9;
                 }
                 double pf = median(prefill);
+                if (profileSteps > 0) profiles.append(prefillGpuLine(model, ids));
 
                 try (KvCache cache = model.newCache()) {
                     int next = step(model, cache, ids);
@@ -181,7 +184,27 @@ public final class BenchProfileCommand implements Runnable {
             ops.row(e.getKey(), fmt(v[0] / n), fmt(v[1] / n), fmt(v[1] / v[0]));
         }
         sb.append(ops);
+        GpuTrace gpu = model.startGpuTrace();
+        if (gpu != null) { // a second run of as many steps: Kineto's tracing and the host profiler do not run together
+            long g0 = System.nanoTime();
+            for (int i = 0; i < profileSteps; i++) next = step(model, cache, new int[] {next});
+            GpuTrace.Summary s = gpu.stop(traceDir == null ? null : traceDir.resolve(trace.getFileName().toString().replace("decode-trace", "decode-gpu")));
+            sb.append(String.format("GPU time of %d more steps (kvgate's Kineto trace):%n", profileSteps));
+            sb.append(GpuTraceReport.perUnit(s, n, "step", (System.nanoTime() - g0) / 1e6, 12));
+        }
         return sb.toString();
+    }
+
+    /** One prefill (and its first greedy token) under a GPU trace: how much of its wall time the GPU worked. */
+    private static String prefillGpuLine(Model model, int[] ids) {
+        GpuTrace gpu = model.startGpuTrace();
+        if (gpu == null) return "";
+        long t0 = System.nanoTime();
+        greedyAfterPrefill(model, ids);
+        double wallMs = (System.nanoTime() - t0) / 1e6;
+        GpuTrace.Summary s = gpu.stop(null);
+        return String.format(Locale.ROOT, "prefill of %d: GPU busy %.2f ms of %.2f ms wall (%.0f%%), %d launches%n", ids.length,
+                s.busyNs() / 1e6, wallMs, 100 * s.busyNs() / 1e6 / wallMs, s.launches());
     }
 
     /** Keeps a random {@code fraction} of every (layer, head)'s entries, always including the newest one. */

@@ -99,7 +99,7 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
-    static final int REQUIRED_VERSION = 9;
+    static final int REQUIRED_VERSION = 10;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {

@@ -119,6 +119,14 @@ public final class Model implements AutoCloseable {
         if (fused != null && device().isGpu()) fused.resetPeakMemory(device().getDeviceId());
     }
 
+    /**
+     * Starts recording the GPU's own time by kernel (after the work queued so far), or returns null where that is not
+     * available: CPU, or no fused module with kvgate's CUDA-graph operators (their Kineto profiler, {@link GpuTrace}).
+     */
+    public GpuTrace startGpuTrace() {
+        return fused != null && fused.hasGraphs() && device().isGpu() ? GpuTrace.start(fused, this) : null;
+    }
+
     /** Loads weights (bf16/f16/f32 on disk) converted to {@code dtype} (FLOAT32, or FLOAT16 on GPU). */
     public static Model load(Checkpoint checkpoint, Device device, DataType dtype) {
         if (dtype != DataType.FLOAT32 && dtype != DataType.FLOAT16)
