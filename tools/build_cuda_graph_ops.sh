@@ -19,16 +19,27 @@ cuda=${CUDA_HOME:-/usr/local/cuda}
 # the kernels (float32 decode attention, sink-gate scores): plain CUDA, compiled by nvcc for the GPU found (else sm_90),
 # PTX kept for newer ones
 arch=$("$py" -c 'import torch; c = torch.cuda.get_device_capability() if torch.cuda.is_available() else (9, 0); print(f"{c[0]}{c[1]}")')
+native=$(dirname "$src")
 objs=()
 trap 'rm -f "${objs[@]}"' EXIT
+# the four compiles run in parallel (torch's headers make each C++ file ~20 s); any failure stops the build
+pids=()
 for kernel in kvgate_decode_attention kvgate_sink_gate; do
     obj=$(mktemp --suffix=.o)
     objs+=("$obj")
     "$cuda/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -gencode "arch=compute_$arch,code=[sm_$arch,compute_$arch]" \
-        -c "$(dirname "$src")/$kernel.cu" -o "$obj"
+        -c "$native/$kernel.cu" -o "$obj" &
+    pids+=($!)
 done
-g++ -O2 -std="${CXX_STD:-c++17}" -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DUSE_CUDA \
-    -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" -I"$cuda/include" \
-    "$src" "$(dirname "$src")/kvgate_gpu_trace.cpp" "${objs[@]}" -o "$out" \
+for file in kvgate_cuda_graph kvgate_gpu_trace; do
+    obj=$(mktemp --suffix=.o)
+    objs+=("$obj")
+    g++ -O2 -std="${CXX_STD:-c++17}" -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DUSE_CUDA \
+        -I"$torch_dir/include" -I"$torch_dir/include/torch/csrc/api/include" -I"$cuda/include" \
+        -c "$native/$file.cpp" -o "$obj" &
+    pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || { echo "build_cuda_graph_ops: a compile failed" >&2; exit 1; }; done
+g++ -shared "${objs[@]}" -o "$out" \
     -L"$torch_dir/lib" -L"$cuda/lib64" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart
 echo "built $out against torch in $torch_dir"
