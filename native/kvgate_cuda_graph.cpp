@@ -207,7 +207,8 @@ at::Tensor sink_gate_scores(const at::Tensor& q_proj, const at::Tensor& k_proj, 
         kn.data_ptr<float>(), keys.data_ptr<float>(), b.data_ptr<float>(), out.data_ptr<float>(), static_cast<int>(n), t,
         static_cast<int>(h), static_cast<int>(g), static_cast<int>(d), static_cast<int>(s), static_cast<float>(eps),
         c10::cuda::getCurrentCUDAStream(q_proj.get_device()).stream());
-    TORCH_CHECK(err == cudaSuccess, "kvgate::sink_gate_scores: ", cudaGetErrorString(err), " (d = ", d, " must be 8, 16, 32 or 64)");
+    TORCH_CHECK(err == cudaSuccess, "kvgate::sink_gate_scores: ", cudaGetErrorString(err), " (d = ", d, " must be 8, 16, 32 or 64, and d*S + G*d + 2d + G floats = ", d * s + g * d + 2 * d + g,
+                " must fit 48 KB of shared memory)");
     return out;
 }
 
