@@ -1,14 +1,8 @@
 #!/bin/bash
-# session 12, device call 2: the sink-gate kernel with its parameters in shared memory (a block per (layer, head)):
-# module check, bench gates, gate overhead at 1K/8K/32K with 5 repetitions and the 8K GPU trace.
-set -uo pipefail
-echo "== env"
-source .gpu-djl/device-env.sh || { echo "env failed"; exit 1; }
-T0=$(date +%s); sec(){ echo; echo "== $1 (t=$(( $(date +%s)-T0 ))s)"; }
-export KVGATE_JAVA_OPTS=-Xmx16g
-sec fused
-timeout 120 $PYTHON tools/make_fused_attention.py /tmp/fa.pt --graph-ops "$KVGATE_CUDA_GRAPH_OPS" 2>&1 | grep "^sink_gate\|^wrote\|^gpu_trace\|Error\|error" | head -20
-export KVGATE_FUSED_ATTENTION=/tmp/fa.pt
+# session 12, device call 2 (never ran: no machine): the sink-gate kernel with its parameters in shared memory.
+# Run after the environment and module lines of call1.sh (device-env.sh, make_fused_attention.py, its sec() helper):
+# its check of the kernel against torch's ops, then bench gates, the gate overhead at 1K/8K/32K with 5 repetitions and
+# the 8K GPU trace.
 sec "bench gates float16"
 timeout 120 ./kvgate bench gates --device gpu --dtype float16 --tokens 1024,8192,32768 --warmup 3 --reps 10 2>&1 | grep -v "^\s*at " | tail -14
 sec "random model"
