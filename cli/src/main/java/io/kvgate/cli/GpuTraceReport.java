@@ -14,14 +14,14 @@ final class GpuTraceReport {
     private GpuTraceReport() {}
 
     /**
-     * The GPU's work per unit ({@code per} units traced, e.g. decode steps): busy time against the host's wall time, launches,
-     * and the {@code top} kernels by time.
+     * The GPU's work per unit ({@code per} units traced, e.g. decode steps): busy time against {@code wallMs} for as many
+     * units timed without the trace (tracing slows the host), launches, and the {@code top} kernels by time.
      */
     static String perUnit(GpuTrace.Summary s, double per, String unit, double wallMs, int top) {
         StringBuilder sb = new StringBuilder();
         sb.append(new TextTable("GPU per " + unit, "value")
                 .row("GPU busy ms (kernels, copies)", fmt(s.busyNs() / per / 1e6))
-                .row("wall ms (host)", fmt(wallMs / per))
+                .row("wall ms (untraced run)", fmt(wallMs / per))
                 .row("GPU busy share of wall", String.format(Locale.ROOT, "%.0f%%", 100 * s.busyNs() / 1e6 / wallMs))
                 .row("launches (kernels, copies, memsets)", fmt(s.launches() / per)));
         TextTable t = new TextTable("kernel", "calls/" + unit, "GPU µs/" + unit, "µs/call");
