@@ -10,6 +10,7 @@ import ai.djl.util.cuda.CudaUtils;
 import io.kvgate.models.ComputeTarget;
 import io.kvgate.models.util.TextTable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 
@@ -24,11 +25,8 @@ import static io.kvgate.models.util.Timings.median;
 @Command(name = "device", mixinStandardHelpOptions = true,
         description = "Per-op dispatch cost, host round-trip cost, matmul rate and copy bandwidth of the engine on a device.")
 public final class BenchDeviceCommand implements Runnable {
-    @Option(names = "--device", defaultValue = "auto", description = ComputeTarget.DEVICE_HELP)
-    String device;
-
-    @Option(names = "--dtype", defaultValue = "auto", description = ComputeTarget.DTYPE_HELP)
-    String dtype;
+    @Mixin
+    TargetOptions targetOptions;
 
     @Option(names = "--ops", defaultValue = "5000", description = "Small ops timed for the per-op cost.")
     int ops;
@@ -41,7 +39,7 @@ public final class BenchDeviceCommand implements Runnable {
 
     @Override
     public void run() {
-        ComputeTarget target = ComputeTarget.parse(device, dtype);
+        ComputeTarget target = targetOptions.target();
         Engine engine = Engine.getEngine("PyTorch");
         Device dev = target.device();
         DataType dt = target.dtype();

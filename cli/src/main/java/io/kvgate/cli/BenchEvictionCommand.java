@@ -114,6 +114,23 @@ public final class BenchEvictionCommand implements Runnable {
         System.out.print(t);
     }
 
+    /** One of the profiled prefills: the ungated run, the scored run (ratio 1) or the evicting run. */
+    private record ProfiledRun(String label, Policy policy, EvictionSettings settings) {}
+
+    private List<ProfiledRun> profiledRuns(Policy p, EvictionSettings settings) {
+        return List.of(new ProfiledRun(Policy.full().name(), Policy.full(), settings.withRatio(1)),
+                new ProfiledRun(p.name(), p, settings.withRatio(1)), new ProfiledRun(p.name() + "@" + ratio, p, settings));
+    }
+
+    /** Runs {@code run}'s prefill of {@code ids} (closing its context included); returns the wall milliseconds. */
+    private static double timedPrefill(Model model, ProfiledRun run, int[] ids) {
+        long t0 = System.nanoTime();
+        try (CompressedContext cc = CompressedContext.prefill(model, run.policy(), run.settings(), ids)) {
+            cc.prefillMillis();
+        }
+        return (System.nanoTime() - t0) / 1e6;
+    }
+
     /** An ungated, a scored and an evicting prefill of the first context under the profiler (warm: after the timed runs). */
     private void profilePrefills(Model model, Policy p, EvictionSettings settings) {
         java.util.Random random = new java.util.Random(1);
@@ -121,11 +138,8 @@ public final class BenchEvictionCommand implements Runnable {
         int[] ids = random.ints(n, 0, vocab).toArray();
         TextTable t = new TextTable("prefill of " + n, "wall ms", "JNI calls", "host ms in libtorch", "host ms outside", "syncs");
         List<String> tops = new java.util.ArrayList<>();
-        List<Policy> runs = List.of(Policy.full(), p, p);
-        for (int r = 0; r < runs.size(); r++) {
-            Policy run = runs.get(r);
-            EvictionSettings runSettings = r == 2 ? settings : settings.withRatio(1);
-            String label = r == 2 ? run.name() + "@" + ratio : run.name();
+        List<ProfiledRun> runs = profiledRuns(p, settings);
+        for (ProfiledRun run : runs) {
             java.nio.file.Path trace;
             try {
                 trace = java.nio.file.Files.createTempFile("kvgate-prefill", ".json");
@@ -134,15 +148,11 @@ public final class BenchEvictionCommand implements Runnable {
                 throw new KvgateException("cannot create a trace file: " + e.getMessage());
             }
             ai.djl.pytorch.jni.JniUtils.startProfile(false, false, false);
-            long t0 = System.nanoTime();
-            try (CompressedContext cc = CompressedContext.prefill(model, run, runSettings, ids)) {
-                cc.prefillMillis();
-            }
-            double wallMs = (System.nanoTime() - t0) / 1e6;
+            double wallMs = timedPrefill(model, run, ids);
             ai.djl.pytorch.jni.JniUtils.stopProfile(trace.toString());
             ProfilerTrace tr = ProfilerTrace.read(trace);
-            t.row(label, ms(wallMs), tr.topLevel().size(), ms(tr.hostMicros() / 1e3), ms(wallMs - tr.hostMicros() / 1e3), tr.syncCount());
-            StringBuilder top = new StringBuilder(label + ": ");
+            t.row(run.label(), ms(wallMs), tr.topLevel().size(), ms(tr.hostMicros() / 1e3), ms(wallMs - tr.hostMicros() / 1e3), tr.syncCount());
+            StringBuilder top = new StringBuilder(run.label() + ": ");
             List<java.util.Map.Entry<String, double[]>> byName = tr.byName();
             for (java.util.Map.Entry<String, double[]> e : byName.subList(0, Math.min(12, byName.size())))
                 top.append(String.format(Locale.ROOT, "%s %.0f× %.2f ms; ", e.getKey(), e.getValue()[0], e.getValue()[1] / 1e3));
@@ -151,33 +161,28 @@ public final class BenchEvictionCommand implements Runnable {
         System.out.println("Prefill profile (libtorch profiler on; wall includes closing the context):");
         System.out.print(t);
         tops.forEach(System.out::println);
-        gpuPrefills(model, runs, settings, ids);
+        gpuPrefills(model, runs, ids);
     }
 
     /**
      * The same three prefills under kvgate's GPU trace (Kineto; a GPU with kvgate's operators only): the GPU's busy time
      * against the wall, and the scored run's kernels against the ungated run's, largest differences first.
      */
-    private void gpuPrefills(Model model, List<Policy> runs, EvictionSettings settings, int[] ids) {
+    private void gpuPrefills(Model model, List<ProfiledRun> runs, int[] ids) {
         List<GpuTrace.Summary> summaries = new java.util.ArrayList<>();
         TextTable t = new TextTable("prefill of " + ids.length, "wall ms", "GPU busy ms", "GPU span ms", "launches");
-        for (int r = 0; r < runs.size(); r++) {
+        for (ProfiledRun run : runs) {
             GpuTrace gpu = model.startGpuTrace();
             if (gpu == null) return;
-            long t0 = System.nanoTime();
-            try (CompressedContext cc = CompressedContext.prefill(model, runs.get(r), r == 2 ? settings : settings.withRatio(1), ids)) {
-                cc.prefillMillis();
-            }
-            double wallMs = (System.nanoTime() - t0) / 1e6;
+            double wallMs = timedPrefill(model, run, ids);
             GpuTrace.Summary s = gpu.stop(null);
             summaries.add(s);
-            t.row(r == 0 ? "full" : r == 1 ? runs.get(r).name() : runs.get(r).name() + "@" + ratio, ms(wallMs),
-                    ms(s.busyNs() / 1e6), ms(s.spanNs() / 1e6), s.launches());
+            t.row(run.label(), ms(wallMs), ms(s.busyNs() / 1e6), ms(s.spanNs() / 1e6), s.launches());
         }
         System.out.println("GPU time of the same prefills (kvgate's Kineto trace, one run each):");
         System.out.print(t);
         System.out.println("Scored against ungated, by kernel (largest differences first):");
-        System.out.print(GpuTraceReport.compare("full", summaries.get(0), runs.get(1).name(), summaries.get(1), 14));
+        System.out.print(GpuTraceReport.compare(runs.get(0).label(), summaries.get(0), runs.get(1).label(), summaries.get(1), 14));
     }
 
     /** Peak allocated device memory (kvgate's CUDA-graph operators on a GPU; "-" elsewhere). */

@@ -9,6 +9,7 @@ import io.kvgate.models.FusedSinkGates;
 import io.kvgate.models.KvgateException;
 import io.kvgate.models.util.TextTable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.List;
@@ -21,11 +22,8 @@ import java.util.Locale;
                 + "with kvgate's operators one kernel after the projections) and the gates' own ops; ratios to the own ops.",
                 "Defaults: the Qwen3-0.6B shape (28 layers, hidden 1024, 8 KV heads, 2 query heads per KV head), d' = 16, 16 sink keys."})
 public final class BenchGatesCommand implements Runnable {
-    @Option(names = "--device", defaultValue = "auto", description = ComputeTarget.DEVICE_HELP)
-    String device;
-
-    @Option(names = "--dtype", defaultValue = "auto", description = ComputeTarget.DTYPE_HELP)
-    String dtype;
+    @Mixin
+    TargetOptions targetOptions;
 
     @Option(names = "--layers", defaultValue = "28", description = "Gated layers scored at once (default: ${DEFAULT-VALUE}).")
     int layers;
@@ -54,7 +52,7 @@ public final class BenchGatesCommand implements Runnable {
         if (layers < 1 || hidden < 1 || kvHeads < 1 || group < 1) throw new KvgateException("--layers, --hidden, --kv-heads and --group must be >= 1");
         if (tokens.stream().anyMatch(n -> n < 1)) throw new KvgateException("--tokens must all be >= 1, got " + tokens);
         if (warmup < 0 || reps < 1) throw new KvgateException("--warmup must be >= 0 and --reps >= 1");
-        ComputeTarget target = ComputeTarget.parse(device, dtype);
+        ComputeTarget target = targetOptions.target();
         SinkGate.Dims dims = SinkGate.Dims.standard(hidden, kvHeads, group);
         try (NDManager m = NDManager.newBaseManager(target.device(), "PyTorch")) {
             FusedSinkGates fused = FusedSinkGates.fromEnvironment(m);

@@ -28,11 +28,6 @@ public final class GpuTrace {
         public long launches() {
             return kernels.stream().mapToLong(Kernel::count).sum();
         }
-
-        /** Total GPU time of the kernels whose name contains {@code part} (0 when none). */
-        public long totalNs(String part) {
-            return kernels.stream().filter(k -> k.name().contains(part)).mapToLong(Kernel::totalNs).sum();
-        }
     }
 
     private final FusedAttention fused;

@@ -16,8 +16,8 @@ class GpuTraceTest {
         assertEquals(2, s.kernels().size());
         assertEquals("nvjet_hsh_gemm\tx", s.kernels().get(0).name()); // a tab inside a name stays part of it
         assertEquals(5, s.launches());
-        assertEquals(300, s.totalNs("small"));
-        assertEquals(0, s.totalNs("absent"));
+        assertEquals(300, s.kernels().get(1).totalNs()); // "small": 3 launches, 300 ns
+        assertEquals(3, s.kernels().get(1).count());
     }
 
     @Test
