@@ -47,7 +47,7 @@ public final class BenchEvictionCommand implements Runnable {
 
     @Option(names = "--profile-prefill", description = "Also run an ungated, a scored (ratio 1) and an evicting prefill of the first context "
             + "under libtorch's profiler and print where their host time goes (JNI calls, time inside/outside libtorch, top ops), "
-            + "and the evicting prefill of every context by phase.")
+            + "the evicting prefill's host time by kvgate call site (stack samples), and the evicting prefill of every context by phase.")
     boolean profilePrefill;
 
     @Option(names = "--reps", defaultValue = "5", description = "Timed repetitions; the best of them is reported (default: ${DEFAULT-VALUE}).")
@@ -162,6 +162,18 @@ public final class BenchEvictionCommand implements Runnable {
         System.out.print(t);
         tops.forEach(System.out::println);
         gpuPrefills(model, runs, ids);
+        hostSamples(model, runs.get(runs.size() - 1), ids);
+    }
+
+    /** The evicting prefill once more, its thread's stack sampled: which of kvgate's call sites its wall time is spent in. */
+    private static void hostSamples(Model model, ProfiledRun run, int[] ids) {
+        HostSampler sampler = HostSampler.start(200);
+        double wallMs = timedPrefill(model, run, ids);
+        int samples = sampler.samples();
+        String table = sampler.stop(30);
+        System.out.printf(Locale.ROOT, "Host time of the %s prefill of %d by call site (%d stack samples over its %.1f ms, asked for every 0.2 ms):%n",
+                run.label(), ids.length, samples, wallMs);
+        System.out.print(table);
     }
 
     /**

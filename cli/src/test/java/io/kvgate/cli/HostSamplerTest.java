@@ -1,0 +1,45 @@
+package io.kvgate.cli;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class HostSamplerTest {
+    private static StackTraceElement frame(String cls, String method, int line, boolean nativeMethod) {
+        return new StackTraceElement(cls, method, cls.substring(cls.lastIndexOf('.') + 1) + ".java", nativeMethod ? -2 : line);
+    }
+
+    @Test
+    void keysByTheInnermostTwoKvgateFramesAndWhatRunsAboveThem() {
+        StackTraceElement[] inLibtorch = {
+                frame("ai.djl.pytorch.jni.PyTorchLibrary", "torchTo", 0, true),
+                frame("ai.djl.pytorch.engine.PtNDArray", "toDevice", 120, false),
+                frame("io.kvgate.models.DeviceInts", "upload", 77, false),
+                frame("io.kvgate.models.KvCache", "stage", 156, false),
+                frame("io.kvgate.evaluator.runtime.Evictor", "apply", 90, false)};
+        assertEquals("DeviceInts.upload:77 < KvCache.stage:156 | native PyTorchLibrary.torchTo", HostSampler.key(inLibtorch));
+
+        StackTraceElement[] ownCode = {frame("io.kvgate.evaluator.policy.Budget", "select", 40, false),
+                frame("io.kvgate.evaluator.runtime.Evictor", "select", 70, false)};
+        assertEquals("Budget.select:40 < Evictor.select:70 | own code", HostSampler.key(ownCode));
+
+        StackTraceElement[] outside = {frame("java.lang.Thread", "sleep", 0, true)};
+        assertEquals("(outside kvgate) | native Thread.sleep", HostSampler.key(outside));
+        assertEquals("DeviceInts.upload", HostSampler.method(HostSampler.key(inLibtorch)));
+        assertEquals("(outside kvgate)", HostSampler.method(HostSampler.key(outside)));
+    }
+
+    @Test
+    void samplesTheStartingThreadWhileItWorks() throws InterruptedException {
+        HostSampler s = HostSampler.start(100);
+        long end = System.nanoTime() + 200_000_000L;
+        double sink = 0;
+        while (System.nanoTime() < end) sink += Math.sqrt(sink + 1);
+        int n = s.samples();
+        String table = s.stop(5);
+        assertTrue(n >= 5, "expected samples over 200 ms of work, got " + n + " (" + sink + ")");
+        assertTrue(table.contains("HostSamplerTest.samplesTheStartingThreadWhileItWorks:"), table);
+        assertTrue(table.contains("| HostSamplerTest.samplesTheStartingThreadWhileItWorks "), table);
+    }
+}
