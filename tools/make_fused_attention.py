@@ -23,13 +23,15 @@ attend(q, k, v, mask, scale: float, t: int, causal: bool, window: int) -> [nh*G,
   plain causal sdpa (cuDNN's attention on Hopper). Few query rows (decode steps): matmul -> float32 softmax
   -> matmul (torch's sdpa picks cuDNN there in float16, measured 3.5-7 ms per call).
 
-attend_packed(q, k_rows, v_rows, index, cu_k, max_k: int, scale: float, t: int) -> [nh*G, T, D]
-  Attention of a chunk over a layer whose KV heads kept different entries (after eviction), with no mask:
-  k_rows/v_rows [rows, D] the layer's storage, index int64 [total] the rows of head 0's entries, then head 1's, ...
-  (each head's in position order, the chunk's T tokens last), cu_k int32 [nh + 1] where each head's run starts.
-  Every head's entries are one sequence of a variable-length attention, bottom-right causal: FlashAttention-2
-  varlen in half precision, the memory-efficient kernel in float32 (GPU), one sdpa per head on a CPU. Replaces
-  per-head padding and [nh, T, L] float masks (memory and time of the evicted prefill).
+attend_segments(q, k_rows, v_rows, starts, used, max_k: int, scale: float, t: int) -> [nh*G, T, D]
+  Attention of a chunk over a layer whose KV heads kept different entries (after eviction), read in place, with no
+  mask and no gather: k_rows/v_rows [rows, D] the layer's storage, where head h's entries (kept ones, then the
+  appended ones, the chunk's T tokens last) are rows starts[h] .. starts[h] + used[h] (int32 [nh + 1] and [nh]; the
+  rows after them, up to the next start, are spare). Every head's entries are one sequence of a variable-length
+  attention, bottom-right causal: FlashAttention-2 varlen with per-sequence used keys (seqused_k) in half precision,
+  the memory-efficient kernel with per-sequence key lengths (seqlen_k) in float32 (GPU), one sdpa per head on a CPU.
+  (Version 10's attend_packed gathered the rows into a packed copy first, from an index the host built and
+  uploaded for every layer and chunk: ~3 M ints a chunk at 32K tokens for a 28-layer model.)
 
 decoder_in(x, in_norm, qkv_t, qkv_bias, qk_norm, cos, sin, rot, heads, kv_heads, eps) -> (h, q, k, v)
   Qwen2/Qwen3 input RMSNorm, fused q/k/v projection (+ bias), per-head q/k RMSNorm (Qwen3), RoPE with the chunk's
@@ -84,12 +86,12 @@ path computes the same functions op by op and stays the reference (CPU default, 
 Save the file with the torch version that runs it (TorchScript files load forward, not back).
 """
 import argparse
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-VERSION = 10  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 11  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -127,19 +129,20 @@ def _head_major(out: torch.Tensor, nh: int, t: int) -> torch.Tensor:
 
 
 def _varlen_attention(qp: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor, cu_q: torch.Tensor, cu_k: torch.Tensor,
-                      t: int, max_k: int, scale: float) -> torch.Tensor:
+                      t: int, max_k: int, scale: float, used: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Variable-length attention on a GPU, bottom-right causal, no mask: sequence i is queries qp[cu_q[i]:cu_q[i+1]]
-    [., G, D] over keys kp/vp[cu_k[i]:cu_k[i+1]] [., D] (one KV head shared by the G query heads). FlashAttention-2
-    in half precision; the memory-efficient kernel (custom_mask_type 2) in float32, which has no FlashAttention and
-    needs the key repeated per query head. Returns [total queries, G, D]."""
+    [., G, D] over keys kp/vp[cu_k[i]:cu_k[i+1]] [., D] (one KV head shared by the G query heads), or over the first
+    used[i] of them when `used` is given (the rest are spare rows). FlashAttention-2 in half precision; the
+    memory-efficient kernel (custom_mask_type 2) in float32, which has no FlashAttention and needs the key repeated
+    per query head. Returns [total queries, G, D]."""
     if qp.dtype == torch.float16 or qp.dtype == torch.bfloat16:
         return torch.ops.aten._flash_attention_forward(qp, kp.unsqueeze(1), vp.unsqueeze(1), cu_q, cu_k, t, max_k, 0.0,
-                                                       True, False, scale=scale)[0]
+                                                       True, False, scale=scale, seqused_k=used)[0]
     total, g, d = kp.size(0), qp.size(1), kp.size(1)
     return torch.ops.aten._efficient_attention_forward(
         qp.unsqueeze(0), kp.view(1, total, 1, d).expand(1, total, g, d).contiguous(),
         vp.view(1, total, 1, d).expand(1, total, g, d).contiguous(), None, cu_q, cu_k, t, max_k, 0.0, 2, False,
-        scale=scale)[0][0]
+        scale=scale, seqlen_k=used)[0][0]
 
 
 def _splits(n: int, any_length: bool = False) -> int:
@@ -228,7 +231,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 10
+        return 11
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -308,22 +311,21 @@ class FusedAttention(torch.nn.Module):
         return out[0].reshape(nh * g, t, d)
 
     @torch.jit.export
-    def attend_packed(self, q: torch.Tensor, k_rows: torch.Tensor, v_rows: torch.Tensor, index: torch.Tensor,
-                      cu_k: torch.Tensor, max_k: int, scale: float, t: int) -> torch.Tensor:
+    def attend_segments(self, q: torch.Tensor, k_rows: torch.Tensor, v_rows: torch.Tensor, starts: torch.Tensor,
+                        used: torch.Tensor, max_k: int, scale: float, t: int) -> torch.Tensor:
         nh = q.size(0)
-        kp = k_rows.index_select(0, index)                                    # [total, D]: head after head
-        vp = v_rows.index_select(0, index)
         qp = _token_major(q, t)
         if q.is_cuda:
-            out = _varlen_attention(qp, kp, vp, torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * t, cu_k, t,
-                                    max_k, scale)
+            out = _varlen_attention(qp, k_rows, v_rows, torch.arange(0, nh + 1, device=q.device, dtype=torch.int32) * t,
+                                    starts, t, max_k, scale, used)
         else:
             # no varlen kernel on a CPU: one causal sdpa per head (bottom-right: the chunk is each head's last T keys)
-            ends: List[int] = cu_k.long().tolist()
+            first: List[int] = starts.long().tolist()
+            count: List[int] = used.long().tolist()
             parts: List[torch.Tensor] = []
             for h in range(nh):
-                kh, vh = kp[ends[h]:ends[h + 1]], vp[ends[h]:ends[h + 1]]
-                n = kh.size(0)
+                kh, vh = k_rows[first[h]:first[h] + count[h]], v_rows[first[h]:first[h] + count[h]]
+                n = count[h]
                 allowed = torch.arange(n, device=q.device)[None, :] <= torch.arange(n - t, n, device=q.device)[:, None]
                 mask = torch.zeros(t, n, device=q.device, dtype=q.dtype).masked_fill(~allowed, float("-inf"))
                 parts.append(F.scaled_dot_product_attention(qp[h * t:(h + 1) * t].transpose(0, 1), kh.unsqueeze(0),
@@ -649,33 +651,34 @@ def check(module):
             assert err3 < tol, (dtype, t, nk, window, err3)
             print(f"attend {str(dtype)[6:]} T={t} nk={nk} window={window}: causal {err:.2e}, mask {err2:.2e}, "
                   f"per-head mask {err3:.2e}")
-        # attend_packed: heads that kept different numbers of entries, stored in a scrambled row order
+        # attend_segments: heads that kept different numbers of entries, each a segment of rows followed by spare rows
         for (nkv, g, t, d) in [(8, 2, 100, 128), (2, 4, 17, 64)]:
             gen = torch.Generator().manual_seed(nkv * t)
             kept = [int(x) for x in torch.randint(0, 300, (nkv,), generator=gen)]
             kept[0] = 0  # a head that kept nothing: only the chunk
+            spare = [int(x) for x in torch.randint(0, 40, (nkv,), generator=gen)]
             lengths = [n + t for n in kept]
-            total = sum(lengths)
-            rows = total + 37
+            starts = [0]
+            for n, extra in zip(lengths, spare):
+                starts.append(starts[-1] + n + extra)
+            rows = starts[-1]
             k_rows = torch.randn(rows, d, device=dev, dtype=dtype)
             v_rows = torch.randn(rows, d, device=dev, dtype=dtype)
-            perm = torch.randperm(rows, generator=gen)[:total].to(dev)
-            cu = [0]
-            for n in lengths:
-                cu.append(cu[-1] + n)
             q = torch.randn(nkv * g, t, d, device=dev, dtype=dtype)
-            got = module.attend_packed(q.reshape(nkv, g * t, d), k_rows, v_rows, perm,
-                                       torch.tensor(cu, device=dev, dtype=torch.int32), max(lengths), 0.125, t)
+            got = module.attend_segments(q.reshape(nkv, g * t, d), k_rows, v_rows,
+                                         torch.tensor(starts, device=dev, dtype=torch.int32),
+                                         torch.tensor(lengths, device=dev, dtype=torch.int32), max(lengths), 0.125, t)
             worst = 0.0
             for h in range(nkv):
-                idx = perm[cu[h]:cu[h + 1]]
                 n = lengths[h]
+                rows_h = slice(starts[h], starts[h] + n)
                 allowed = torch.arange(n, device=dev)[None, :] <= torch.arange(n - t, n, device=dev)[:, None]
-                ref = softmax_attention(q[h * g:(h + 1) * g], k_rows[idx].unsqueeze(0), v_rows[idx].unsqueeze(0),
+                ref = softmax_attention(q[h * g:(h + 1) * g], k_rows[rows_h].unsqueeze(0), v_rows[rows_h].unsqueeze(0),
                                         allowed, 0.125)
                 worst = max(worst, rel(got[h * g:(h + 1) * g], ref))
             assert worst < tol, (dtype, nkv, t, worst)
-            print(f"attend_packed {str(dtype)[6:]} Hkv={nkv} G={g} T={t} kept={kept}: worst head rel err {worst:.2e}")
+            print(f"attend_segments {str(dtype)[6:]} Hkv={nkv} G={g} T={t} kept={kept} spare={spare}: "
+                  f"worst head rel err {worst:.2e}")
         # a decode step that sees every key (no mask)
         q = torch.randn(8 * 2, 1, 64, device=dev, dtype=dtype)
         k = torch.randn(8, 50, 64, device=dev, dtype=dtype)

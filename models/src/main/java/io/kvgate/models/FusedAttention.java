@@ -50,7 +50,8 @@ final class FusedAttention implements AutoCloseable {
      * 4: decoder_in_gated (gates in the layer call, measured slower than kvgate's batched gates and gone in 6);
      * 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then); 7: decoder_in takes
      * the chunk's cos/sin rows and rotate_half as a matrix; 8: prefill (a first chunk through the whole model in one call);
-     * 9: sink_gate_scores ({@link FusedSinkGates}).
+     * 9: sink_gate_scores ({@link FusedSinkGates}); 10: gpu_trace_start/stop ({@link GpuTrace}); 11: attend_segments
+     * (the ragged storage read in place) instead of attend_packed (a gathered copy).
      * Only {@link #REQUIRED_VERSION} is accepted.
      */
     private int moduleVersion() {
@@ -99,7 +100,7 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
-    static final int REQUIRED_VERSION = 10;
+    static final int REQUIRED_VERSION = 11;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {
@@ -159,13 +160,14 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /**
-     * The module's {@code attend_packed}: a chunk of T = {@code t} queries q [nh, G*T, D] over a layer whose KV heads hold
-     * different entries, each head's entries one sequence of a variable-length attention (bottom-right causal: the
-     * chunk is every head's last T entries), with no mask. Returns [nh*G, T, D] attached to q's manager.
+     * The module's {@code attend_segments}: a chunk of T = {@code t} queries q [nh, G*T, D] over a layer whose KV heads
+     * hold different entries, read in place: each head's segment of rows one sequence of a variable-length attention
+     * (bottom-right causal: the chunk is every head's last T entries), with no mask. Returns [nh*G, T, D] attached to
+     * q's manager.
      */
-    NDArray attendPacked(NDArray q, LayerKv.Packed p, double scale, int t) {
-        return run("attend_packed", (PtNDManager) q.getManager(), tensor(q), tensor(p.keyRows()), tensor(p.valueRows()),
-                tensor(p.index()), tensor(p.starts()), IValue.from((long) p.longest()), IValue.from(scale),
+    NDArray attendSegments(NDArray q, LayerKv.Segments s, double scale, int t) {
+        return run("attend_segments", (PtNDManager) q.getManager(), tensor(q), tensor(s.keyRows()), tensor(s.valueRows()),
+                tensor(s.starts()), tensor(s.used()), IValue.from((long) s.longest()), IValue.from(scale),
                 IValue.from((long) t)).get(0);
     }
 

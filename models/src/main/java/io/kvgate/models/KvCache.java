@@ -111,14 +111,14 @@ public final class KvCache implements AutoCloseable {
     /**
      * Before a chunk of {@code t} tokens at position {@code p0} goes through the layers: makes room for it in every
      * layer (pending retains and growth, one upload for all layers), then stages where every ragged layer writes it and,
-     * for the layers {@code packedLayer} names, the packed view its attention reads (a second upload). Without this each
+     * for the layers {@code segmentLayer} names, the segment view its attention reads (starts and used rows). Without this each
      * layer copied its own index arrays from the host during the chunk, and each such copy waited for the GPU.
      */
-    void prepareChunk(int t, int p0, java.util.function.IntPredicate packedLayer) {
+    void prepareChunk(int t, int p0, java.util.function.IntPredicate segmentLayer) {
         reserve(t);
         endChunk();
         chunkInts = new DeviceInts(); // the layers hold views of it until the chunk has passed (endChunk)
-        if (!stage(chunkInts, (l, ints) -> layers[l].planChunk(t, p0, packedLayer.test(l), ints))) {
+        if (!stage(chunkInts, (l, ints) -> layers[l].planChunk(t, p0, segmentLayer.test(l), ints))) {
             chunkInts.close();
             chunkInts = null;
         }

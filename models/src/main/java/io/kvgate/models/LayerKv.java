@@ -56,7 +56,7 @@ final class LayerKv {
     // pending retain: rows (in the current storage) and positions each head keeps; null when none
     private int[][] pendingRows, pendingPos;
     private NDArray[] headKeys, headValues; // cached per-head copies for keys()/values(); null when stale
-    private StagedChunk staged;     // the next append's rows (and packed view) on the device, staged by planChunk
+    private StagedChunk staged;     // the next append's rows (and segment view) on the device, staged by planChunk
 
     LayerKv(NDManager manager, int numKvHeads, int headDim, DataType dtype) {
         this.manager = manager;
@@ -183,23 +183,23 @@ final class LayerKv {
 
     /**
      * Stages, for every head, the rows the next append of {@code t} tokens at {@code p0} writes to and, with
-     * {@code packed}, the packed view of the layer after that append ({@link #packed}): a ragged layer's append and
-     * packed attention otherwise each copy an index from the host, and such a copy waits for all queued GPU work (four
+     * {@code segments}, the segment view of the layer after that append ({@link #segments}): a ragged layer's append and
+     * segment attention otherwise each copy their ints from the host, and such a copy waits for all queued GPU work (four
      * waits a layer for every chunk after an eviction). Needs room for the tokens ({@link #planReserve} first).
      * Returns the device half (run after {@link DeviceInts#upload}); null for a shared layer.
      */
-    Runnable planChunk(int t, int p0, boolean packed, DeviceInts ints) {
+    Runnable planChunk(int t, int p0, boolean segments, DeviceInts ints) {
         flush();
         if (!ragged) return null;
         if (tailLen + t > tailCap) throw new IllegalStateException("planChunk without room: reserve " + t + " tokens first");
         int dstAt = ints.add(appendRows(t));
-        PackedLayout layout = packed ? packedLayout(t) : null; // as after the append: the chunk is every head's last t rows
-        int indexAt = packed ? ints.add(layout.index()) : -1, startsAt = packed ? ints.add(layout.starts()) : -1;
+        SegmentLayout layout = segments ? segmentLayout(t) : null; // as after the append: the chunk is every head's last t rows
+        int startsAt = segments ? ints.add(layout.starts()) : -1, usedAt = segments ? ints.add(layout.used()) : -1;
         return () -> {
             dropStaged();
             staged = new StagedChunk(t, p0, ints.slice(dstAt, numKvHeads * t, manager),
-                    packed ? ints.slice(indexAt, layout.index().length, manager) : null,
-                    packed ? ints.slice(startsAt, numKvHeads + 1, manager) : null, packed ? layout.longest() : 0);
+                    segments ? ints.slice(startsAt, numKvHeads + 1, manager) : null,
+                    segments ? ints.slice(usedAt, numKvHeads, manager) : null, segments ? layout.longest() : 0);
         };
     }
 
@@ -211,12 +211,12 @@ final class LayerKv {
         return dst;
     }
 
-    /** What {@link #planChunk} staged: the append's rows; the packed view's index and run starts (null: not staged). */
-    private record StagedChunk(int t, int p0, NDArray dst, NDArray packedIndex, NDArray packedStarts, int longest) {}
+    /** What {@link #planChunk} staged: the append's rows; the segment view's starts and used rows (null: not staged). */
+    private record StagedChunk(int t, int p0, NDArray dst, NDArray segmentStarts, NDArray segmentUsed, int longest) {}
 
     void dropStaged() {
         if (staged == null) return;
-        for (NDArray a : new NDArray[] {staged.dst(), staged.packedIndex(), staged.packedStarts()}) if (a != null) a.close();
+        for (NDArray a : new NDArray[] {staged.dst(), staged.segmentStarts(), staged.segmentUsed()}) if (a != null) a.close();
         staged = null;
     }
 
@@ -464,7 +464,7 @@ final class LayerKv {
         for (int i = 0; i < t; i++) tailPos[tailLen + i] = p0 + i;
         tailLen += t;
         if (minPos == Integer.MAX_VALUE) minPos = p0;
-        if (useStaged && staged.packedIndex() == null) dropStaged(); // else packed() takes the rest
+        if (useStaged && staged.segmentStarts() == null) dropStaged(); // else segments() takes the rest
     }
 
     /** Ownership-mask columns [H, 1, H * t] of t new tokens' rows in head-major order: 0 for the row's head only. */
@@ -596,7 +596,7 @@ final class LayerKv {
      * position and the smallest position held.
      */
     Flat flat() {
-        if (keysT == null) { // made on first use: the fused module's paths (packed chunks, decode graphs) never read them
+        if (keysT == null) { // made on first use: the fused module's paths (segment chunks, decode graphs) never read them
             int rows = capacity();
             try (NDArray keyRows = k.reshape(rows, headDim)) { // a view: closed, or it would pin replaced storage
                 keysT = keyRows.transpose(1, 0);
@@ -636,47 +636,44 @@ final class LayerKv {
     }
 
     /**
-     * Ragged layout as packed per-head sequences for a variable-length attention (no padding, no mask): the rows of
-     * head 0's entries, then head 1's, ... (each in position order, so a chunk just appended is every head's last
-     * entries), where each head's run starts ({@code starts} [H + 1], int32), the longest run, and [rows, D] views of
-     * the storage. Everything is attached to {@code scope}.
+     * Ragged layout as per-head sequences of a variable-length attention read in place (no gather, no padding, no mask):
+     * head h's entries, in position order (so a chunk just appended is its last entries), are rows
+     * {@code starts[h] .. starts[h] + used[h]} of the [rows, D] storage views ({@code starts} [H + 1], {@code used} [H],
+     * int32; the rows after a head's used ones are spare), and the longest run. Everything is attached to {@code scope}.
      */
-    Packed packed(NDManager scope) {
+    Segments segments(NDManager scope) {
         flush();
-        if (staged != null && staged.packedIndex() != null && tailLen > 0 && tailPos[tailLen - 1] == staged.p0() + staged.t() - 1) {
-            NDArray keyRows = rowsView(k), valueRows = rowsView(v); // planned with this append: the layout is unchanged since
-            Packed p = new Packed(keyRows, valueRows, staged.packedIndex(), staged.packedStarts(), staged.longest());
-            for (NDArray a : new NDArray[] {keyRows, valueRows, p.index(), p.starts()}) a.attach(scope);
-            staged.dst().close();
-            staged = null;
-            return p;
-        }
-        dropStaged();
-        PackedLayout layout = packedLayout(0);
-        NDArray keyRows = rowsView(k), valueRows = rowsView(v), run = scope.create(layout.starts()),
-                index = scope.create(Arrays.stream(layout.index()).asLongStream().toArray());
+        NDArray keyRows = rowsView(k), valueRows = rowsView(v);
         keyRows.attach(scope);
         valueRows.attach(scope);
-        return new Packed(keyRows, valueRows, index, run, layout.longest());
+        if (staged != null && staged.segmentStarts() != null && tailLen > 0 && tailPos[tailLen - 1] == staged.p0() + staged.t() - 1) {
+            // planned with this append: the layout is unchanged since
+            Segments s = new Segments(keyRows, valueRows, staged.segmentStarts(), staged.segmentUsed(), staged.longest());
+            s.starts().attach(scope);
+            s.used().attach(scope);
+            staged.dst().close();
+            staged = null;
+            return s;
+        }
+        dropStaged();
+        SegmentLayout layout = segmentLayout(0);
+        return new Segments(keyRows, valueRows, scope.create(layout.starts()), scope.create(layout.used()), layout.longest());
     }
 
-    record Packed(NDArray keyRows, NDArray valueRows, NDArray index, NDArray starts, int longest) {}
+    record Segments(NDArray keyRows, NDArray valueRows, NDArray starts, NDArray used, int longest) {}
 
-    /** Where each head's run starts [H + 1], the rows of every run head after head, the longest run. */
-    private record PackedLayout(int[] starts, int[] index, int longest) {}
+    /** Where each head's segment starts [H + 1] (the last: all rows), its entries [H], the most entries of a head. */
+    private record SegmentLayout(int[] starts, int[] used, int longest) {}
 
-    /** The packed view's host data with {@code appended} more tokens in every head (their rows follow its filled ones). */
-    private PackedLayout packedLayout(int appended) {
-        int[] starts = new int[numKvHeads + 1];
+    /** The segment view's host data with {@code appended} more tokens in every head (their rows follow its filled ones). */
+    private SegmentLayout segmentLayout(int appended) {
+        int[] used = new int[numKvHeads];
         int longest = 0;
         for (int h = 0; h < numKvHeads; h++) {
-            int n = length(h) + appended;
-            starts[h + 1] = starts[h] + n;
-            longest = Math.max(longest, n);
+            used[h] = length(h) + appended;
+            longest = Math.max(longest, used[h]);
         }
-        int[] idx = new int[starts[numKvHeads]];
-        for (int h = 0; h < numKvHeads; h++) for (int i = starts[h]; i < starts[h + 1]; i++) idx[i] = row(h, i - starts[h]);
-        return new PackedLayout(starts, idx, longest);
+        return new SegmentLayout(segmentStart.clone(), used, longest);
     }
 
     /** Position given to padding slots: after every query, so the causal mask hides them. */

@@ -438,10 +438,10 @@ public final class Model implements AutoCloseable {
             NDArray mask = s.masks.get(f.rowPositions(), f.rows(), f.minPosition(), s.p0 + t - 1, window);
             attn = flatAttention(q, f, mask);
         } else if (extend && window == 0 && fusedAttends(wantProbs)) {
-            // long chunks on the fused module: every head's entries one sequence of a variable-length attention
-            // (the chunk is each head's last T entries: bottom-right causal), no padding and no [Hkv, T, L] masks
+            // long chunks on the fused module: every head's segment of rows one sequence of a variable-length attention
+            // read in place (the chunk is each head's last T entries: bottom-right causal), no gather, padding or mask
             attentionChains++;
-            attn = fused.attendPacked(groups(q, t), kv.packed(s.st), config.attentionScale(), t);
+            attn = fused.attendSegments(groups(q, t), kv.segments(s.st), config.attentionScale(), t);
         } else {
             // long chunks (or probabilities wanted): heads gathered into [Hkv, L, D], left-padded to a common length
             LayerKv.Padded p = kv.padded(s.st);

@@ -70,46 +70,48 @@ class LayerKvTest {
     }
 
     /**
-     * What the fused module's varlen attention (attend_packed) reads: the packed index gathers, head after head, exactly
-     * each head's entries in position order (segment, then tail with the latest chunk last), and the run starts count them.
+     * What the fused module's varlen attention (attend_segments) reads in place: rows starts[h] .. starts[h] + used[h]
+     * of the storage are exactly head h's entries in position order (segment, then tail with the latest chunk last),
+     * and the segments do not overlap.
      */
     @Test
-    void packedRowsAreEveryHeadsEntriesHeadAfterHead() {
+    void segmentRowsAreEachHeadsEntriesInPlace() {
         try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache();
              ai.djl.ndarray.NDManager scope = m.manager().newSubManager()) {
             int v = m.config().vocabSize();
             run(m, c, prompt(40, v), ForwardOptions.defaults());
             evictUnevenly(c);
             run(m, c, java.util.Arrays.copyOfRange(prompt(60, v), 40, 60), ForwardOptions.defaults()); // a chunk into the tail
+            int hk = m.config().numKvHeads();
             for (int l = 0; l < m.config().numLayers(); l++) {
                 LayerKv kv = c.layer(l);
                 assertTrue(kv.isRagged());
-                LayerKv.Packed p = kv.packed(scope);
-                int[] starts = p.starts().toIntArray();
-                long[] index = p.index().toLongArray();
+                LayerKv.Segments s = kv.segments(scope);
+                int[] starts = s.starts().toIntArray(), used = s.used().toIntArray();
+                assertEquals(hk + 1, starts.length);
+                assertEquals(s.keyRows().getShape().get(0), starts[hk], "layer " + l + ": the last start is the row count");
                 int longest = 0;
-                for (int h = 0; h < m.config().numKvHeads(); h++) {
+                for (int h = 0; h < hk; h++) {
                     int n = c.length(l, h);
                     longest = Math.max(longest, n);
-                    assertEquals(n, starts[h + 1] - starts[h], "layer " + l + " head " + h);
+                    assertEquals(n, used[h], "layer " + l + " head " + h);
+                    assertTrue(starts[h] + used[h] <= starts[h + 1], "layer " + l + " head " + h + ": segments overlap");
                     float[] want = kv.headEntries(h, true).toFloatArray();
-                    try (ai.djl.ndarray.NDArray idx = scope.create(java.util.Arrays.copyOfRange(index, starts[h], starts[h + 1]));
-                         ai.djl.ndarray.NDArray got = p.keyRows().get(new ai.djl.ndarray.index.NDIndex("{}", idx))) {
+                    try (ai.djl.ndarray.NDArray got = s.keyRows().get(new ai.djl.ndarray.index.NDIndex("{}:{}", starts[h], starts[h] + used[h]))) {
                         org.junit.jupiter.api.Assertions.assertArrayEquals(want, got.toFloatArray(), "layer " + l + " head " + h);
                     }
                 }
-                assertEquals(index.length, starts[m.config().numKvHeads()]);
-                assertEquals(longest, p.longest());
+                assertEquals(longest, s.longest());
             }
         }
     }
 
     /**
      * A chunk staged for every layer before it passes ({@link KvCache#prepareChunk}: the rows its append writes and the
-     * packed view, one upload) appends and packs exactly as a layer that copies its own index arrays during the chunk.
+     * segment view, one upload) appends and lays out exactly as a layer that copies its own int arrays during the chunk.
      */
     @Test
-    void aChunkStagedUpFrontAppendsAndPacksAsALayerByLayerOne() {
+    void aChunkStagedUpFrontAppendsAndSegmentsAsALayerByLayerOne() {
         try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck);
              KvCache staged = m.newCache(); KvCache plain = m.newCache(); ai.djl.ndarray.NDManager scope = m.manager().newSubManager()) {
             int[] ctx = prompt(40, m.config().vocabSize());
@@ -124,16 +126,19 @@ class LayerKvTest {
                         .mul(0.37f + l).sin().reshape(hk, t, d), v = k.cos();
                 staged.layer(l).append(k, v, p0);
                 plain.layer(l).append(k, v, p0);
-                LayerKv.Packed a = staged.layer(l).packed(scope), b = plain.layer(l).packed(scope);
-                assertEquals(ai.djl.ndarray.types.DataType.INT32, a.index().getDataType(), "layer " + l + ": the staged index is used");
-                org.junit.jupiter.api.Assertions.assertArrayEquals(b.starts().toIntArray(), a.starts().toIntArray(), "layer " + l);
+                LayerKv.Segments a = staged.layer(l).segments(scope), b = plain.layer(l).segments(scope);
+                assertEquals(ai.djl.ndarray.types.DataType.INT32, a.starts().getDataType(), "layer " + l);
+                int[] starts = a.starts().toIntArray(), used = a.used().toIntArray();
+                org.junit.jupiter.api.Assertions.assertArrayEquals(b.starts().toIntArray(), starts, "layer " + l);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(b.used().toIntArray(), used, "layer " + l);
                 assertEquals(b.longest(), a.longest(), "layer " + l);
-                // what attend_packed reads: the rows the index gathers (the two layouts may differ in spare rows)
-                for (boolean keys : new boolean[] {true, false}) {
-                    ai.djl.ndarray.NDArray ga = (keys ? a.keyRows() : a.valueRows()).get(new ai.djl.ndarray.index.NDIndex("{}", a.index()));
-                    ai.djl.ndarray.NDArray gb = (keys ? b.keyRows() : b.valueRows()).get(new ai.djl.ndarray.index.NDIndex("{}", b.index()));
-                    org.junit.jupiter.api.Assertions.assertArrayEquals(gb.toFloatArray(), ga.toFloatArray(), "layer " + l + (keys ? " keys" : " values"));
-                }
+                // what attend_segments reads: every head's used rows (spare rows may differ)
+                for (boolean keys : new boolean[] {true, false})
+                    for (int h = 0; h < hk; h++) {
+                        ai.djl.ndarray.index.NDIndex rows = new ai.djl.ndarray.index.NDIndex("{}:{}", starts[h], starts[h] + used[h]);
+                        org.junit.jupiter.api.Assertions.assertArrayEquals((keys ? b.keyRows() : b.valueRows()).get(rows).toFloatArray(),
+                                (keys ? a.keyRows() : a.valueRows()).get(rows).toFloatArray(), "layer " + l + " head " + h + (keys ? " keys" : " values"));
+                    }
             }
         }
     }
