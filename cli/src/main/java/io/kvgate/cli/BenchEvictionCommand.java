@@ -94,6 +94,8 @@ public final class BenchEvictionCommand implements Runnable {
         if (profilePrefill) {
             profilePrefills(model, p, settings);
             prefillPhases(model, p, settings);
+            List<ProfiledRun> runs = profiledRuns(p, settings); // last: sampling slows the JIT-compiled code for a while after
+            hostSamples(model, runs.get(runs.size() - 1), contextIds(model, contexts.get(0)));
         }
     }
 
@@ -101,7 +103,7 @@ public final class BenchEvictionCommand implements Runnable {
     private void prefillPhases(Model model, Policy p, EvictionSettings settings) {
         TextTable t = new TextTable("context", "wall ms", "forward ms", "scores ms", "selection ms", "re-layout ms", "evictions");
         for (int n : contexts) {
-            int[] ids = new java.util.Random(1).ints(n, 0, Math.min(256, model.config().vocabSize())).toArray();
+            int[] ids = contextIds(model, n);
             io.kvgate.evaluator.runtime.PrefillPhases phases = new io.kvgate.evaluator.runtime.PrefillPhases(model);
             long t0 = System.nanoTime();
             try (CompressedContext cc = CompressedContext.prefill(model, p, settings, ids, phases)) {
@@ -112,6 +114,11 @@ public final class BenchEvictionCommand implements Runnable {
         }
         System.out.println("Evicting prefill @" + ratio + " by phase (the device is awaited after each phase):");
         System.out.print(t);
+    }
+
+    /** The profiled prefills' context of {@code n} tokens (seeded: the same ids in every profile). */
+    private static int[] contextIds(Model model, int n) {
+        return new java.util.Random(1).ints(n, 0, Math.min(256, model.config().vocabSize())).toArray();
     }
 
     /** One of the profiled prefills: the ungated run, the scored run (ratio 1) or the evicting run. */
@@ -133,9 +140,8 @@ public final class BenchEvictionCommand implements Runnable {
 
     /** An ungated, a scored and an evicting prefill of the first context under the profiler (warm: after the timed runs). */
     private void profilePrefills(Model model, Policy p, EvictionSettings settings) {
-        java.util.Random random = new java.util.Random(1);
-        int n = contexts.get(0), vocab = Math.min(256, model.config().vocabSize());
-        int[] ids = random.ints(n, 0, vocab).toArray();
+        int n = contexts.get(0);
+        int[] ids = contextIds(model, n);
         TextTable t = new TextTable("prefill of " + n, "wall ms", "JNI calls", "host ms in libtorch", "host ms outside", "syncs");
         List<String> tops = new java.util.ArrayList<>();
         List<ProfiledRun> runs = profiledRuns(p, settings);
@@ -162,16 +168,15 @@ public final class BenchEvictionCommand implements Runnable {
         System.out.print(t);
         tops.forEach(System.out::println);
         gpuPrefills(model, runs, ids);
-        hostSamples(model, runs.get(runs.size() - 1), ids);
     }
 
     /** The evicting prefill once more, its thread's stack sampled: which of kvgate's call sites its wall time is spent in. */
     private static void hostSamples(Model model, ProfiledRun run, int[] ids) {
-        HostSampler sampler = HostSampler.start(200);
+        HostSampler sampler = HostSampler.start(1000); // each sample stops every Java thread briefly: 0.2 ms doubled a 32K prefill on the GPU machine
         double wallMs = timedPrefill(model, run, ids);
         int samples = sampler.samples();
         String table = sampler.stop(30);
-        System.out.printf(Locale.ROOT, "Host time of the %s prefill of %d by call site (%d stack samples over its %.1f ms, asked for every 0.2 ms):%n",
+        System.out.printf(Locale.ROOT, "Host time of the %s prefill of %d by call site (%d stack samples over its %.1f ms, asked for every 1 ms):%n",
                 run.label(), ids.length, samples, wallMs);
         System.out.print(table);
     }

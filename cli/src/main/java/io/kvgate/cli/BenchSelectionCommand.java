@@ -17,7 +17,7 @@ import java.util.Locale;
 @Command(name = "selection", mixinStandardHelpOptions = true,
         description = {"Host time of an eviction's selection (which entries each layer and KV head keeps) over random scores of a "
                 + "model's shape, on one thread against the fork-join pool, with ratios to one thread; then of staging a re-layout "
-                + "of as many rows per head for the device (its gather index and row owners in one upload).",
+                + "of as many rows per head for the device (its gather index in one upload; the rows' owners are built on the device).",
                 "Defaults: the Qwen3-0.6B shape (28 layers, 8 KV heads) after a 1K, 8K and 32K eviction at 0.3."})
 public final class BenchSelectionCommand implements Runnable {
     @Option(names = "--layers", defaultValue = "28", description = "Evictable layers (default: ${DEFAULT-VALUE}).")
@@ -73,14 +73,14 @@ public final class BenchSelectionCommand implements Runnable {
             for (int n : entries) {
                 double[] fresh = StagingBenchmark.run(m, layers, kvHeads, n, false, warmup, reps);
                 double[] reused = StagingBenchmark.run(m, layers, kvHeads, n, true, warmup, reps);
-                staging.row(n, 2L * layers * kvHeads * n, "fresh (CPU uploads)", f(fresh[0]), f(fresh[1]), "1.00x");
-                staging.row(n, 2L * layers * kvHeads * n, "reused (GPU uploads)", f(reused[0]), f(reused[1]),
+                staging.row(n, (long) layers * kvHeads * n, "fresh (CPU uploads)", f(fresh[0]), f(fresh[1]), "1.00x");
+                staging.row(n, (long) layers * kvHeads * n, "reused (GPU uploads)", f(reused[0]), f(reused[1]),
                         String.format(Locale.ROOT, "%.2fx", reused[1] / fresh[1]));
             }
         }
         System.out.println();
         System.out.print(staging);
-        System.out.printf(Locale.ROOT, "a re-layout's gather index and row owners (one int each per row, %d layers x %d KV heads) staged and "
+        System.out.printf(Locale.ROOT, "a re-layout's gather index (one int per row, %d layers x %d KV heads) staged and "
                 + "uploaded to %s as one int32 array; arrays made before timing%n", layers, kvHeads, dev);
     }
 

@@ -18,8 +18,8 @@ class BenchSelectionCommandTest {
                 assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| " + n + " +\\| \\d+ +\\| " + java.util.regex.Pattern.quote(mode)
                         + " +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d\\dx +\\|")), n + " / " + mode + " row missing:\n" + r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| 100 .*\\| 1 thread .*\\| 1\\.00x +\\|")), r.out());
-        // then the re-layout's staging: 2 ints a row, 3 layers x 2 heads x rows per head
-        for (String row : List.of("100 +\\| 1200", "700 +\\| 8400"))
+        // then the re-layout's staging: 1 int a row (the gather index), 3 layers x 2 heads x rows per head
+        for (String row : List.of("100 +\\| 600", "700 +\\| 4200"))
             for (String buffer : List.of("fresh \\(CPU uploads\\)", "reused \\(GPU uploads\\)"))
                 assertTrue(r.out().lines().anyMatch(l -> l.matches("\\| " + row + " +\\| " + buffer + " +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d{3} +\\| \\d+\\.\\d\\dx +\\|")),
                         row + " / " + buffer + " missing:\n" + r.out());

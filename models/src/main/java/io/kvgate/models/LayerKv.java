@@ -274,7 +274,8 @@ final class LayerKv {
     }
 
     /**
-     * A re-layout's host half: head h will hold {@code srcRows[h]} of a source of rows (positions {@code srcPos[h]});
+     * A re-layout's host half: head h will hold {@code srcRows[h]} of a source of rows (positions {@code srcPos[h]}, arrays
+     * the layer takes over: callers pass fresh ones);
      * shared layout when all heads hold the same positions, ragged otherwise, each segment with {@code room} spare rows
      * (they copy row 0: finite values, which the ownership mask hides from plain-op attention, where a masked -inf
      * score plus a NaN would not be hidden). The gather index and the ragged views' int data are staged in {@code ints}.
@@ -322,7 +323,7 @@ final class LayerKv {
         ownership = keysT = valueRows = segmentTable = tailRows = null;
         if (!ragged) {
             len = srcPos[0].length;
-            pos = srcPos[0].clone();
+            pos = srcPos[0]; // a planned gather's positions are fresh arrays: taken over, not copied
             k = reshapeOwned(gk, new Shape(numKvHeads, len, headDim));
             v = reshapeOwned(gv, new Shape(numKvHeads, len, headDim));
             segmentStart = null;
@@ -336,7 +337,7 @@ final class LayerKv {
             rowPos = new int[total];
             minPos = Integer.MAX_VALUE;
             for (int h = 0; h < numKvHeads; h++) {
-                segmentPos[h] = srcPos[h].clone();
+                segmentPos[h] = srcPos[h];
                 System.arraycopy(srcPos[h], 0, rowPos, segmentStart[h], srcPos[h].length);
                 if (srcPos[h].length > 0) minPos = Math.min(minPos, srcPos[h][0]);
             }
@@ -357,24 +358,22 @@ final class LayerKv {
 
     /**
      * Stages the int data of the ragged views for a storage of {@code rows} rows whose head h has its segment at
-     * {@code start[h]}, {@code segPos[h]} kept entries and {@code tail} appended ones: every row's owning head (-1 for
-     * spare rows: one int a row crosses to the device instead of H mask values, ~80K rows a layer at 32K tokens and
-     * 30 % kept), the segment table (starts; rows each head kept) and each head's first tail row. Returns the layer's
-     * slot in the staging's {@link RaggedViewBatch}, which makes the views of all layers staged with it at once.
+     * {@code start[h]}, {@code segPos[h]} kept entries and {@code tail} appended ones: the segment table (starts; rows
+     * each head kept), each head's first tail row and where its filled rows end (the ownership mask is built from them
+     * on the device). Returns the layer's slot in the staging's {@link RaggedViewBatch}, which makes the views of all
+     * layers staged with it at once.
      */
     private int stageRaggedViews(DeviceInts ints, int rows, int[] start, int[][] segPos, int tail) {
-        int[] owner = new int[rows];
-        Arrays.fill(owner, -1);
         int[] table = new int[2 * (numKvHeads + 1)];
-        int[] tails = new int[numKvHeads];
+        int[] tails = new int[numKvHeads], filledEnd = new int[numKvHeads];
         for (int h = 0; h < numKvHeads; h++) {
             tails[h] = start[h] + segPos[h].length;
-            Arrays.fill(owner, start[h], tails[h] + tail, h);
+            filledEnd[h] = tails[h] + tail;
             table[h] = start[h];
             table[numKvHeads + 1 + h] = segPos[h].length;
         }
         table[numKvHeads] = start[numKvHeads];
-        return ints.views().add(numKvHeads, dtype, owner, table, tails);
+        return ints.views().add(numKvHeads, dtype, rows, table, tails, filledEnd);
     }
 
     /**
@@ -449,10 +448,12 @@ final class LayerKv {
         ensureTailCapacity(tailLen + t);
         boolean useStaged = staged != null && staged.t() == t && staged.p0() == p0;
         if (!useStaged) dropStaged();
-        int[] dst = appendRows(t);
-        for (int j = 0; j < dst.length; j++) rowPos[dst[j]] = p0 + j % t;
+        for (int h = 0; h < numKvHeads; h++) { // the rows appendRows gives: head h's t rows after its filled ones
+            int first = firstTailRow(h) + tailLen;
+            for (int i = 0; i < t; i++) rowPos[first + i] = p0 + i;
+        }
         try (NDManager scope = manager.newSubManager()) {
-            NDArray index = useStaged ? staged.dst() : scope.create(dst); // staged: no host copy (and GPU wait) per layer
+            NDArray index = useStaged ? staged.dst() : scope.create(appendRows(t)); // staged: no host copy (and GPU wait) per layer
             NDIndex rows = new NDIndex("{}", index);
             NDArray kr = newK.reshape(numKvHeads * t, 1, headDim), vr = newV.reshape(numKvHeads * t, 1, headDim);
             kr.attach(scope);

@@ -5,9 +5,10 @@ import ai.djl.ndarray.NDManager;
 import io.kvgate.models.util.Timings;
 
 /**
- * Host time of staging an eviction's re-layout for the device ({@link DeviceInts}): every layer's gather index and row
- * owners (one int per row each, the bulk of what a re-layout uploads) added, written once into the upload buffer and
- * created as one int32 array on {@code manager}'s device. The arrays are made before the clock starts: this times the
+ * Host time of staging an eviction's re-layout for the device ({@link DeviceInts}): every layer's gather index (one int
+ * per row, the bulk of what a re-layout uploads; the rows' owners are built on the device from a few boundaries, see
+ * {@link RaggedViewBatch}) added, written once into the upload buffer and created as one int32 array on
+ * {@code manager}'s device. The arrays are made before the clock starts: this times the
  * staging, not the planning. For {@code kvgate bench selection}, next to the selection that precedes it.
  */
 public final class StagingBenchmark {
@@ -19,7 +20,7 @@ public final class StagingBenchmark {
      */
     public static double[] run(NDManager manager, int layers, int kvHeads, int rowsPerHead, boolean reuse, int warmup, int reps) {
         int rows = kvHeads * rowsPerHead;
-        int[][] arrays = new int[2 * layers][rows];
+        int[][] arrays = new int[layers][rows];
         for (int[] a : arrays) for (int i = 0; i < rows; i++) a[i] = i;
         double[] times = new double[reps];
         for (int rep = -warmup; rep < reps; rep++) {

@@ -99,9 +99,9 @@ final class PositionBook {
         if (position >= r.length || shared[layer][head]) {
             float[] own;
             if (position < r.length) own = r.clone();
-            else {
-                own = nanArray(Math.max(position + 1, r.length * 2));
-                System.arraycopy(r, 0, own, 0, r.length);
+            else { // doubled; only the new part needs its NaNs
+                own = Arrays.copyOf(r, Math.max(position + 1, r.length * 2));
+                Arrays.fill(own, r.length, own.length, Float.NaN);
             }
             byPosition[layer][head] = r = own;
             shared[layer][head] = false;
