@@ -16,6 +16,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * per-head path against the full cache's attention with each head's evicted entries masked out.
  */
 class LayerKvTest {
+    /** The mask columns of a new token's H rows: 0 for the row's own head, -inf for the others, in the cache's dtype. */
+    @Test
+    void headDiagonalIsZeroOnTheDiagonalAndMinusInfinityElsewhere() {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(ai.djl.Device.cpu(), "PyTorch")) {
+            for (ai.djl.ndarray.types.DataType dtype : new ai.djl.ndarray.types.DataType[] {
+                    ai.djl.ndarray.types.DataType.FLOAT32, ai.djl.ndarray.types.DataType.FLOAT16}) {
+                ai.djl.ndarray.NDArray d = LayerKv.headDiagonal(m, 3, dtype);
+                assertEquals(dtype, d.getDataType());
+                assertEquals(new ai.djl.ndarray.types.Shape(3, 1, 3), d.getShape());
+                float[] v = d.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+                for (int i = 0; i < 9; i++) assertEquals(i / 3 == i % 3 ? 0f : Float.NEGATIVE_INFINITY, v[i], dtype + " at " + i);
+            }
+        }
+    }
+
     /** Keeps a different subset in every (layer, head), ~1/3 of the entries plus the first 4. */
     static void evictUnevenly(KvCache c) {
         for (int l = 0; l < c.numLayers(); l++)
