@@ -1,19 +1,7 @@
 #!/bin/bash
-# session 13, device call 2: after call 1 (kernel timed, host samples of the evicting prefill): owners of ragged rows
-# built on the device, fewer host copies in append/assign; the 8K/1K overhead table that call 1's tail cut off.
-set -uo pipefail
-echo "== env"
-source .gpu-djl/device-env.sh || { echo "env failed"; exit 1; }
-T0=$(date +%s); sec(){ echo; echo "== $1 (t=$(( $(date +%s)-T0 ))s)"; }
-export KVGATE_JAVA_OPTS=-Xmx16g
-sec fused
-timeout 120 $PYTHON tools/make_fused_attention.py /tmp/fa.pt --graph-ops "$KVGATE_CUDA_GRAPH_OPS" 2>&1 | grep "^wrote\|^attend_segments\|Error\|error" | head -20
-export KVGATE_FUSED_ATTENTION=/tmp/fa.pt
-sec "random model"
-$PYTHON -c "import sys; sys.path.insert(0,'tools'); import hf_reference_bench as h; h.make_random_qwen3('/tmp/qwen3-0.6b-random', 1234)" 2>&1 | tail -1
-$PYTHON tools/make_random_gates.py /tmp/qwen3-0.6b-random /tmp/g06 --fingerprint x >/dev/null
-FP=$(./kvgate inspect /tmp/g06 --model /tmp/qwen3-0.6b-random 2>&1 | sed -n 's/.*not for this model (\([0-9a-f]*\)).*/\1/p')
-$PYTHON tools/make_random_gates.py /tmp/qwen3-0.6b-random /tmp/g06 --fingerprint "$FP"
+# session 13, device call 2: owners of ragged rows built on the device, fewer host copies in append/assign (after
+# call 1's host samples); the 8K/1K overhead table call 1's tail cut off. Run after the environment and module lines
+# of call1.sh (device-env.sh, make_fused_attention.py, its sec() helper) and its random-model lines.
 sec "8K/1K, 5 reps, profiles at 8K"
 timeout 150 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates /tmp/g06 --policy gate --ratio 0.3 --device gpu \
    --dtype float16 --prefill-chunk 4096 --decode-steps 16 --context 8192,1024 --reps 5 --profile-prefill 2>&1 | grep -v "^\s*at "

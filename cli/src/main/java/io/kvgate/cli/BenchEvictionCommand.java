@@ -19,6 +19,7 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /** Overhead of gated eviction vs the ungated run. */
 @Command(name = "eviction", mixinStandardHelpOptions = true,
@@ -94,8 +95,7 @@ public final class BenchEvictionCommand implements Runnable {
         if (profilePrefill) {
             profilePrefills(model, p, settings);
             prefillPhases(model, p, settings);
-            List<ProfiledRun> runs = profiledRuns(p, settings); // last: sampling slows the JIT-compiled code for a while after
-            hostSamples(model, runs.get(runs.size() - 1), contextIds(model, contexts.get(0)));
+            hostSamples(model, profiledRuns(p, settings), contextIds(model, contexts.get(0))); // last: sampling slows the code for a while after
         }
     }
 
@@ -170,16 +170,40 @@ public final class BenchEvictionCommand implements Runnable {
         gpuPrefills(model, runs, ids);
     }
 
-    /** The evicting prefill once more, its thread's stack sampled: which of kvgate's call sites its wall time is spent in. */
-    private static void hostSamples(Model model, ProfiledRun run, int[] ids) {
-        HostSampler sampler = HostSampler.start(1000); // each sample stops every Java thread briefly: 0.2 ms doubled a 32K prefill on the GPU machine
-        double wallMs = timedPrefill(model, run, ids);
-        int samples = sampler.samples();
-        String table = sampler.stop(30);
-        System.out.printf(Locale.ROOT, "Host time of the %s prefill of %d by call site (%d stack samples over its %.1f ms, asked for every 1 ms):%n",
-                run.label(), ids.length, samples, wallMs);
-        System.out.print(table);
+    /**
+     * The three prefills once more, each repeated for at least {@link #SAMPLED_MS} with its thread's stack sampled: the
+     * scored run against the ungated one by kvgate method (where a gate's host time goes), then the evicting run's
+     * call sites.
+     */
+    private static void hostSamples(Model model, List<ProfiledRun> runs, int[] ids) {
+        List<Map<String, Integer>> byMethod = new java.util.ArrayList<>();
+        double[] msPerSample = new double[runs.size()];
+        String evicting = null;
+        for (int r = 0; r < runs.size(); r++) {
+            ProfiledRun run = runs.get(r);
+            HostSampler sampler = HostSampler.start(1000); // each sample stops every Java thread briefly: 0.2 ms doubled a 32K prefill on the GPU machine
+            double wallMs = 0;
+            int reps = 0;
+            while (reps < 1 || (wallMs < SAMPLED_MS && reps < 100)) {
+                wallMs += timedPrefill(model, run, ids);
+                reps++;
+            }
+            int samples = sampler.samples();
+            String table = sampler.stop(30);
+            byMethod.add(sampler.byMethod());
+            msPerSample[r] = wallMs / reps / Math.max(1, samples);
+            if (r == runs.size() - 1)
+                evicting = String.format(Locale.ROOT, "Host time of the %s prefill of %d by call site (%d stack samples over %d runs, %.1f ms each, asked for every 1 ms):%n%s",
+                        run.label(), ids.length, samples, reps, wallMs / reps, table);
+        }
+        System.out.printf(Locale.ROOT, "Host time of the %s and %s prefills of %d by kvgate method (stack samples every 1 ms over >= %d ms of runs; ms per run):%n",
+                runs.get(0).label(), runs.get(1).label(), ids.length, (int) SAMPLED_MS);
+        System.out.print(HostSampler.compare(runs.get(0).label(), byMethod.get(0), msPerSample[0], runs.get(1).label(), byMethod.get(1), msPerSample[1], 14));
+        System.out.print(evicting);
     }
+
+    /** Wall time each sampled prefill is repeated for: a 1K prefill is a few samples. */
+    private static final double SAMPLED_MS = 500;
 
     /**
      * The same three prefills under kvgate's GPU trace (Kineto; a GPU with kvgate's operators only): the GPU's busy time

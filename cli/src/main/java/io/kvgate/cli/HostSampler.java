@@ -97,6 +97,35 @@ final class HostSampler implements AutoCloseable {
         return table("kvgate method (innermost)", methods, top / 2, total) + table("call site (inner < outer | above it)", sites, top, total);
     }
 
+    /** After {@link #stop}: the samples per innermost kvgate method (lines and callers merged). */
+    Map<String, Integer> byMethod() {
+        Map<String, Integer> methods = new HashMap<>();
+        synchronized (counts) {
+            counts.forEach((k, n) -> methods.merge(method(k), n, Integer::sum));
+        }
+        return methods;
+    }
+
+    /**
+     * Two sampled runs side by side in milliseconds per run by innermost kvgate method ({@code msPerSample}: a run's
+     * wall over its samples), the {@code top} largest differences first.
+     */
+    static String compare(String a, Map<String, Integer> inA, double msPerSampleA, String b, Map<String, Integer> inB,
+                          double msPerSampleB, int top) {
+        Map<String, double[]> ms = new HashMap<>();
+        inA.forEach((k, n) -> ms.computeIfAbsent(k, x -> new double[2])[0] = n * msPerSampleA);
+        inB.forEach((k, n) -> ms.computeIfAbsent(k, x -> new double[2])[1] = n * msPerSampleB);
+        List<Map.Entry<String, double[]>> rows = new ArrayList<>(ms.entrySet());
+        rows.sort((x, y) -> Double.compare(Math.abs(y.getValue()[1] - y.getValue()[0]), Math.abs(x.getValue()[1] - x.getValue()[0])));
+        TextTable t = new TextTable("kvgate method (innermost)", a + " ms", b + " ms", "difference ms");
+        for (Map.Entry<String, double[]> e : rows.subList(0, Math.min(top, rows.size()))) {
+            double[] v = e.getValue();
+            t.row(e.getKey(), String.format(Locale.ROOT, "%.3f", v[0]), String.format(Locale.ROOT, "%.3f", v[1]),
+                    String.format(Locale.ROOT, "%.3f", v[1] - v[0]));
+        }
+        return t.toString();
+    }
+
     /** The innermost frame of a key, without its line: "Class.method". */
     static String method(String key) {
         int end = key.indexOf(" < ");

@@ -42,4 +42,15 @@ class HostSamplerTest {
         assertTrue(table.contains("HostSamplerTest.samplesTheStartingThreadWhileItWorks:"), table);
         assertTrue(table.contains("| HostSamplerTest.samplesTheStartingThreadWhileItWorks "), table);
     }
+
+    @Test
+    void comparesTwoRunsInMillisecondsPerRunLargestDifferenceFirst() {
+        String t = HostSampler.compare("full", java.util.Map.of("Model.forward", 10, "Budget.select", 1), 0.5,
+                "gate", java.util.Map.of("Model.forward", 10, "GateScorer.scores", 4), 0.5, 5);
+        java.util.List<String> rows = t.lines().filter(l -> l.startsWith("| ") && !l.startsWith("| kvgate")).toList();
+        assertEquals(3, rows.size(), t);
+        assertTrue(rows.get(0).matches("\\| GateScorer.scores +\\| 0.000 +\\| 2.000 +\\| 2.000 +\\|"), t);
+        assertTrue(rows.get(1).matches("\\| Budget.select +\\| 0.500 +\\| 0.000 +\\| -0.500 +\\|"), t);
+        assertTrue(rows.get(2).matches("\\| Model.forward +\\| 5.000 +\\| 5.000 +\\| 0.000 +\\|"), t);
+    }
 }
