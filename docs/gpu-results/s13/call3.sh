@@ -14,7 +14,7 @@ timeout 90 ./kvgate bench eviction --model checkpoints/tiny-retrieval-qwen3 --ga
 sec "0.6B 1K, 10 reps, profiles at 1K"
 timeout 120 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates /tmp/g06 --policy gate --ratio 0.3 --device gpu \
    --dtype float16 --prefill-chunk 4096 --decode-steps 16 --context 1024 --reps 10 --profile-prefill 2>&1 | grep -v "^\s*at "
-sec "0.6B 8K/32K, 5 reps"
+sec "0.6B 8K/32K, 3 reps"
 timeout 150 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates /tmp/g06 --policy gate --ratio 0.3 --device gpu \
-   --dtype float16 --prefill-chunk 4096 --decode-steps 16 --context 8192,32768 --reps 5 2>&1 | grep -v "^\s*at " | tail -5
+   --dtype float16 --prefill-chunk 4096 --decode-steps 16 --context 8192,32768 --reps 3 2>&1 | grep -v "^\s*at " | tail -5
 sec done
