@@ -196,8 +196,10 @@ def _sink_gate_torch(qp: torch.Tensor, kp: torch.Tensor, q_bias: torch.Tensor, q
 
 
 class FusedAttention(torch.nn.Module):
-    def __init__(self, flash_decode: bool = True, decode_kernel: bool = False):
+    def __init__(self, flash_decode: bool = True, decode_kernel: bool = False, stack_inputs_bytes: int = 256 << 20):
         super().__init__()
+        # prefill's kept attention inputs up to this size: collected in a list and stacked once (see prefill)
+        self.stack_inputs_bytes = stack_inputs_bytes
         # decode_step on the shared layout in half precision: FlashAttention-2 (varlen, split over the keys, the
         # filled length read from the device) instead of matmul -> softmax -> split matmul
         self.flash_decode = flash_decode
@@ -383,20 +385,28 @@ class FusedAttention(torch.nn.Module):
         x = embed.index_select(0, ids)
         no_mask = torch.zeros(1, 1, device=x.device)
         layers = len(layer_w) // 9
-        # the attention inputs go into one array made up front (each layer's h is then freed at once, as without them,
-        # and no stack copies them at the end)
-        hs = torch.empty(layers if keep_inputs else 0, t, x.size(1), device=x.device, dtype=x.dtype)
+        # the attention inputs: up to stack_inputs_bytes collected in a list and stacked once at the end (one op,
+        # where a select and a copy into a buffer, two interpreted ops a layer, cost a 1K prefill of a 28-layer model
+        # ~1.8 ms of host time on the GPU machine, session 13); above it written into one array made up front, so that
+        # each layer's h is freed at once and no stacked copy exists next to them (memory of long chunks)
+        stack = keep_inputs and layers * t * x.size(1) * x.element_size() <= self.stack_inputs_bytes
+        hs = torch.empty(layers if keep_inputs and not stack else 0, t, x.size(1), device=x.device, dtype=x.dtype)
+        kept: List[torch.Tensor] = []
         out: List[torch.Tensor] = [x, hs]
         for layer in range(layers):
             w = layer_w[9 * layer:9 * layer + 9]
             h, q, k, v = self.decoder_in(x, w[0], w[1], w[2], w[3], cos, sin, rot, heads, kv_heads, eps)
-            if keep_inputs:
+            if stack:
+                kept.append(h)
+            elif keep_inputs:
                 hs[layer].copy_(h)
             out.append(k)
             out.append(v)
             attn = self.attend(q.reshape(kv_heads, g * t, d), k, v, no_mask, scale, t, True, 0)
             x = self.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
         out[0] = _rms(x, final_norm, eps)
+        if stack:
+            out[1] = torch.stack(kept, 0)
         return out
 
     @torch.jit.export
@@ -818,9 +828,10 @@ def decode_reference(cfg, layer_w, cos, sin, embed, final_norm, lm_head_t, cache
     return (rms64(x, final_norm) @ lm_head_t.double()), torch.stack(hs)
 
 
-def check_prefill(module):
+def check_prefill(module, buffered):
     """prefill (a first chunk through the whole model) against a float64 reference and against the same chunk through
-    the per-layer functions (decoder_in / attend / decoder_out), which kvgate uses for every other chunk."""
+    the per-layer functions (decoder_in / attend / decoder_out), which kvgate uses for every other chunk; `buffered`,
+    the same module written with stack_inputs_bytes 0, keeps the attention inputs in its up-front array instead."""
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     for dtype in ([torch.float32, torch.float16] if dev == "cuda" else [torch.float32]):
         tol = 1e-4 if dtype == torch.float32 else 1e-2
@@ -836,6 +847,8 @@ def check_prefill(module):
         got = module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True)
         assert len(got) == 2 + 2 * 2 and list(got[1].shape) == [2, t, cfg["hidden"]], [list(a.shape) for a in got]
         assert module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, False)[1].numel() == 0
+        in_buffer = buffered.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True)
+        assert all(torch.equal(a, b) for a, b in zip(got, in_buffer)), "stacked and buffered attention inputs differ"
 
         def rms64(a, w):
             return a / torch.sqrt(a.pow(2).mean(-1, keepdim=True) + eps) * w.double()
@@ -1049,7 +1062,7 @@ if __name__ == "__main__":
     kind = GraphedFusedAttention if opts.graph_ops else FusedAttention
     scripted = torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel))
     check(scripted)
-    check_prefill(scripted)
+    check_prefill(scripted, torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel, 0)))
     check_sink_gates(scripted, bool(opts.graph_ops))
     if opts.graph_ops and torch.cuda.is_available():
         check_decode_kernel()
