@@ -298,6 +298,8 @@ class LayerKvTest {
 
     @Test
     void oneAttentionChainPerLayerWhateverWasEvicted() {
+        // counts Model's own attention calls: with the fused module a one-token step is one decode_step for all layers
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getenv(FusedAttention.ENV) == null, "a fused module is configured");
         try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache()) {
             int layers = m.config().numLayers();
             run(m, c, prompt(30, m.config().vocabSize()), ForwardOptions.defaults());
