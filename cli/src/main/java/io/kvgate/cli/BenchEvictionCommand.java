@@ -48,7 +48,8 @@ public final class BenchEvictionCommand implements Runnable {
 
     @Option(names = "--profile-prefill", description = "Also run an ungated, a scored (ratio 1) and an evicting prefill of the first context "
             + "under libtorch's profiler and print where their host time goes (JNI calls, time inside/outside libtorch, top ops), "
-            + "the evicting prefill's host time by kvgate call site (stack samples), and the evicting prefill of every context by phase.")
+            + "the evicting prefill of every context by phase, and the three prefills' host time from stack samples (the scored "
+            + "against the ungated by kvgate method, the evicting one by call site).")
     boolean profilePrefill;
 
     @Option(names = "--reps", defaultValue = "5", description = "Timed repetitions; the best of them is reported (default: ${DEFAULT-VALUE}).")
@@ -188,13 +189,13 @@ public final class BenchEvictionCommand implements Runnable {
                 wallMs += timedPrefill(model, run, ids);
                 reps++;
             }
+            sampler.stop();
             int samples = sampler.samples();
-            String table = sampler.stop(30);
             byMethod.add(sampler.byMethod());
             msPerSample[r] = wallMs / reps / Math.max(1, samples);
             if (r == runs.size() - 1)
                 evicting = String.format(Locale.ROOT, "Host time of the %s prefill of %d by call site (%d stack samples over %d runs, %.1f ms each, asked for every 1 ms):%n%s",
-                        run.label(), ids.length, samples, reps, wallMs / reps, table);
+                        run.label(), ids.length, samples, reps, wallMs / reps, sampler.tables(30));
         }
         System.out.printf(Locale.ROOT, "Host time of the %s and %s prefills of %d by kvgate method (stack samples every 1 ms over >= %d ms of runs; ms per run):%n",
                 runs.get(0).label(), runs.get(1).label(), ids.length, (int) SAMPLED_MS);

@@ -80,24 +80,26 @@ final class HostSampler implements AutoCloseable {
         return className.substring(className.lastIndexOf('.') + 1);
     }
 
-    /**
-     * Stops sampling; returns two tables by share of the samples: the innermost kvgate method (lines and callers merged,
-     * the {@code top} / 2 largest), then the {@code top} largest call sites.
-     */
-    String stop(int top) {
+    /** Stops sampling (what was sampled stays readable). */
+    void stop() {
         close();
+    }
+
+    /**
+     * Two tables by share of the samples: the innermost kvgate method (lines and callers merged, the {@code top} / 2
+     * largest), then the {@code top} largest call sites.
+     */
+    String tables(int top) {
         Map<String, Integer> sites;
         int total;
         synchronized (counts) {
             sites = new HashMap<>(counts);
             total = samples;
         }
-        Map<String, Integer> methods = new HashMap<>();
-        sites.forEach((k, n) -> methods.merge(method(k), n, Integer::sum));
-        return table("kvgate method (innermost)", methods, top / 2, total) + table("call site (inner < outer | above it)", sites, top, total);
+        return table("kvgate method (innermost)", byMethod(), top / 2, total) + table("call site (inner < outer | above it)", sites, top, total);
     }
 
-    /** After {@link #stop}: the samples per innermost kvgate method (lines and callers merged). */
+    /** The samples per innermost kvgate method (lines and callers merged). */
     Map<String, Integer> byMethod() {
         Map<String, Integer> methods = new HashMap<>();
         synchronized (counts) {

@@ -207,8 +207,13 @@ final class LayerKv {
     private int[] appendRows(int t) {
         int[] dst = new int[numKvHeads * t];
         for (int h = 0; h < numKvHeads; h++)
-            for (int i = 0; i < t; i++) dst[h * t + i] = firstTailRow(h) + tailLen + i;
+            for (int i = 0; i < t; i++) dst[h * t + i] = firstAppendRow(h) + i;
         return dst;
+    }
+
+    /** Ragged layout: the row head h's next appended token goes to (after its kept and appended entries). */
+    private int firstAppendRow(int head) {
+        return firstTailRow(head) + tailLen;
     }
 
     /** What {@link #planChunk} staged: the append's rows; the segment view's starts and used rows (null: not staged). */
@@ -291,7 +296,7 @@ final class LayerKv {
         for (int h = 0; h < numKvHeads; h++) System.arraycopy(srcRows[h], 0, idx, start[h], srcRows[h].length);
         int indexAt = rows == 0 ? -1 : ints.add(idx);
         if (same) return new Gather(rows, indexAt, srcPos, null, -1, 0);
-        return new Gather(rows, indexAt, srcPos, start, stageRaggedViews(ints, rows, start, srcPos, 0), room);
+        return new Gather(rows, indexAt, srcPos, start, stageRaggedViews(ints, rows, start, srcPos), room);
     }
 
     /**
@@ -358,22 +363,20 @@ final class LayerKv {
 
     /**
      * Stages the int data of the ragged views for a storage of {@code rows} rows whose head h has its segment at
-     * {@code start[h]}, {@code segPos[h]} kept entries and {@code tail} appended ones: the segment table (starts; rows
-     * each head kept), each head's first tail row and where its filled rows end (the ownership mask is built from them
-     * on the device). Returns the layer's slot in the staging's {@link RaggedViewBatch}, which makes the views of all
-     * layers staged with it at once.
+     * {@code start[h]} and {@code segPos[h]} kept entries: the segment table (starts; rows each head kept) and each head's
+     * first tail row, where its filled rows end (the ownership mask is built from them on the device). Returns the
+     * layer's slot in the staging's {@link RaggedViewBatch}, which makes the views of all layers staged with it at once.
      */
-    private int stageRaggedViews(DeviceInts ints, int rows, int[] start, int[][] segPos, int tail) {
+    private int stageRaggedViews(DeviceInts ints, int rows, int[] start, int[][] segPos) {
         int[] table = new int[2 * (numKvHeads + 1)];
-        int[] tails = new int[numKvHeads], filledEnd = new int[numKvHeads];
+        int[] tails = new int[numKvHeads];
         for (int h = 0; h < numKvHeads; h++) {
             tails[h] = start[h] + segPos[h].length;
-            filledEnd[h] = tails[h] + tail;
             table[h] = start[h];
             table[numKvHeads + 1 + h] = segPos[h].length;
         }
         table[numKvHeads] = start[numKvHeads];
-        return ints.views().add(numKvHeads, dtype, rows, table, tails, filledEnd);
+        return ints.views().add(numKvHeads, dtype, rows, table, tails);
     }
 
     /**
@@ -447,10 +450,8 @@ final class LayerKv {
         ensureTailCapacity(tailLen + t);
         boolean useStaged = staged != null && staged.t() == t && staged.p0() == p0;
         if (!useStaged) dropStaged();
-        for (int h = 0; h < numKvHeads; h++) { // the rows appendRows gives: head h's t rows after its filled ones
-            int first = firstTailRow(h) + tailLen;
-            for (int i = 0; i < t; i++) rowPos[first + i] = p0 + i;
-        }
+        for (int h = 0; h < numKvHeads; h++) // the rows appendRows gives, without making its array
+            for (int i = 0; i < t; i++) rowPos[firstAppendRow(h) + i] = p0 + i;
         try (NDManager scope = manager.newSubManager()) {
             NDArray index = useStaged ? staged.dst() : scope.create(appendRows(t)); // staged: no host copy (and GPU wait) per layer
             NDIndex rows = new NDIndex("{}", index);

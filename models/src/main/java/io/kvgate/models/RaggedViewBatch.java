@@ -21,18 +21,18 @@ import java.util.List;
  * (2·H ints a layer instead of one per row: ~3 M ints at the last eviction of a 0.6B model's 32K prefill).
  */
 final class RaggedViewBatch implements AutoCloseable {
-    private final List<int[]> tables = new ArrayList<>(), tails = new ArrayList<>(), filledEnds = new ArrayList<>();
+    private final List<int[]> tables = new ArrayList<>(), tails = new ArrayList<>();
     private final List<Integer> ownerStart = new ArrayList<>();
     private int heads, totalRows, boundaries, boundaryAt, tableAt, tailAt;
     private DataType dtype;
     private NDArray ownership, tableRows, tailRows; // [H, 1, Σ rows]; [n, 2, H + 1] int32; [n, H] int64
 
     /**
-     * Adds a layer's views: a storage of {@code rows} rows whose head h owns rows [table[h], filledEnd[h]) (the rest of
-     * its segment is spare), its segment table (starts [H + 1], then the rows each head kept [H + 1]) and its first
-     * tail row per head. Returns the layer's slot for {@link #take}.
+     * Adds a layer's views: a storage of {@code rows} rows whose head h owns rows [table[h], tail[h]) (its kept entries;
+     * the rest of its segment is spare until tokens are appended), its segment table (starts [H + 1], then the rows
+     * each head kept [H + 1]) and its first tail row per head. Returns the layer's slot for {@link #take}.
      */
-    int add(int heads, DataType dtype, int rows, int[] table, int[] tail, int[] filledEnd) {
+    int add(int heads, DataType dtype, int rows, int[] table, int[] tail) {
         if (!tables.isEmpty() && (heads != this.heads || dtype != this.dtype))
             throw new IllegalArgumentException("one batch holds layers of one head count and dtype");
         this.heads = heads;
@@ -41,7 +41,6 @@ final class RaggedViewBatch implements AutoCloseable {
         totalRows += rows;
         tables.add(table);
         tails.add(tail);
-        filledEnds.add(filledEnd);
         return tables.size() - 1;
     }
 
@@ -68,7 +67,7 @@ final class RaggedViewBatch implements AutoCloseable {
         int n = 0;
         for (int l = 0; l < tables.size(); l++) {
             int offset = ownerStart.get(l);
-            int[] table = tables.get(l), end = filledEnds.get(l);
+            int[] table = tables.get(l), end = tails.get(l);
             for (int h = 0; h < heads; h++) {
                 if (end[h] <= table[h]) continue; // owns no row
                 for (int[] e : new int[][] {{offset + table[h], h + 1}, {offset + end[h], -(h + 1)}}) {

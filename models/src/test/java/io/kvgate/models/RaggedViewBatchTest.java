@@ -31,7 +31,7 @@ class RaggedViewBatchTest {
                     table[heads + 1 + h] = ends[h] - starts[h];
                     tails[h] = ends[h];
                 }
-                slot[l] = ints.views().add(heads, DataType.FLOAT32, starts[heads], table, tails, ends);
+                slot[l] = ints.views().add(heads, DataType.FLOAT32, starts[heads], table, tails);
             }
             ints.upload(m);
             for (int l = 0; l < LAYERS.length; l++) {
@@ -51,7 +51,7 @@ class RaggedViewBatchTest {
     @Test
     void boundariesAreAscendingDistinctAndSummedWhereTheyMeet() {
         RaggedViewBatch b = new RaggedViewBatch();
-        b.add(2, DataType.FLOAT32, 6, new int[] {0, 3, 6, 3, 3, 0}, new int[] {3, 6}, new int[] {3, 6});
+        b.add(2, DataType.FLOAT32, 6, new int[] {0, 3, 6, 3, 3, 0}, new int[] {3, 6});
         int[][] got = b.ownerBoundaries();
         assertArrayEquals(new int[] {0, 3}, got[0]); // head 0 ends where head 1 starts; head 1 ends at the last row
         assertArrayEquals(new int[] {1, -1 + 2}, got[1]);
