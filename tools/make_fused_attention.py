@@ -1056,11 +1056,14 @@ if __name__ == "__main__":
     parser.add_argument("--no-decode-kernel", dest="decode_kernel", action="store_false", help="float32 decode steps "
                         "through matmul -> softmax -> split matmul instead of kvgate::decode_attention (needs --graph-ops; "
                         "the default with it)")
+    parser.add_argument("--stack-inputs-bytes", type=int, default=256 << 20, metavar="N", help="a whole-model prefill "
+                        "keeps the attention inputs (for the gates) in a list stacked once at the end while they take at "
+                        "most N bytes, else in one array made up front (0: always the array; an A/B switch)")
     opts = parser.parse_args()
     if opts.graph_ops:
         torch.ops.load_library(opts.graph_ops)
     kind = GraphedFusedAttention if opts.graph_ops else FusedAttention
-    scripted = torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel))
+    scripted = torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel, opts.stack_inputs_bytes))
     check(scripted)
     check_prefill(scripted, torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel, 0)))
     check_sink_gates(scripted, bool(opts.graph_ops))
@@ -1070,4 +1073,5 @@ if __name__ == "__main__":
     scripted.save(opts.out)
     print(f"wrote {opts.out} (version {VERSION}, CUDA graphs: {'yes' if opts.graph_ops else 'no'}, "
           f"flash decode: {'yes' if opts.flash_decode else 'no'}, "
-          f"float32 decode kernel: {'yes' if opts.graph_ops and opts.decode_kernel else 'no'})")
+          f"float32 decode kernel: {'yes' if opts.graph_ops and opts.decode_kernel else 'no'}, "
+          f"prefill inputs stacked up to {opts.stack_inputs_bytes} bytes)")
