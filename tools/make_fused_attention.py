@@ -91,7 +91,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 11  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 12  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -233,7 +233,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 11
+        return 12
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -379,16 +379,42 @@ class FusedAttention(torch.nn.Module):
         layer_w as decode_step's (9 per layer); cos/sin the chunk's rows. Returns [final-normed x [T, hidden],
         attention inputs [L, T, hidden] (empty unless keep_inputs), then each layer's k, v [Hkv, T, D]], the k/v fresh
         contiguous arrays (the cache adopts them)."""
+        no_storage: List[torch.Tensor] = []
+        return self._chunk(ids, embed, layer_w, no_storage, no_storage, 0, 0, cos, sin, rot, final_norm, heads,
+                           kv_heads, eps, scale, keep_inputs)
+
+    @torch.jit.export
+    def prefill_more(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
+                     vs: List[torch.Tensor], past: int, grow_to: int, cos: torch.Tensor, sin: torch.Tensor,
+                     rot: torch.Tensor, final_norm: torch.Tensor, heads: int, kv_heads: int, eps: float, scale: float,
+                     keep_inputs: bool) -> List[torch.Tensor]:
+        """A later chunk over an unevicted cache in one call, as prefill is for a first one: every layer's storage
+        ks/vs [Hkv, capacity, D] holds `past` filled rows; each layer writes its new k/v into rows past..past+T and
+        attends causally over rows 0..past+T. In place when grow_to is 0 (the storage has room), else into new zeroed
+        storage [Hkv, grow_to, D] with the filled rows copied, returned for the cache to adopt. The same functions as
+        the layer-by-layer path (decoder_in, attend, decoder_out), which costs ~5 JNI calls and the append's ops a
+        layer. Returns [final-normed x [T, hidden], attention inputs [L, T, hidden] (empty unless keep_inputs), then,
+        when grown, each layer's new k, v]."""
+        return self._chunk(ids, embed, layer_w, ks, vs, past, grow_to, cos, sin, rot, final_norm, heads, kv_heads, eps,
+                           scale, keep_inputs)
+
+    def _chunk(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
+               vs: List[torch.Tensor], past: int, grow_to: int, cos: torch.Tensor, sin: torch.Tensor, rot: torch.Tensor,
+               final_norm: torch.Tensor, heads: int, kv_heads: int, eps: float, scale: float,
+               keep_inputs: bool) -> List[torch.Tensor]:
+        """prefill (no storage: the k/v are returned) and prefill_more (storage given: the k/v are written into it,
+        or into grown storage that is returned)."""
         t = ids.size(0)
         g = heads // kv_heads
         d = cos.size(1)
         x = embed.index_select(0, ids)
         no_mask = torch.zeros(1, 1, device=x.device)
         layers = len(layer_w) // 9
+        in_storage = len(ks) > 0
         # the attention inputs: up to stack_inputs_bytes collected in a list and stacked once at the end (one op,
-        # where a select and a copy into a buffer, two interpreted ops a layer, cost a 1K prefill of a 28-layer model
-        # ~1.8 ms of host time on the GPU machine, session 13); above it written into one array made up front, so that
-        # each layer's h is freed at once and no stacked copy exists next to them (memory of long chunks)
+        # where a select and a copy into a buffer are two interpreted ops a layer); above it written into one array
+        # made up front, so that each layer's h is freed at once and no stacked copy exists next to them (memory of
+        # long chunks). Which costs a 1K prefill less on the GPU is measured with --stack-inputs-bytes (BENCHMARKS.md)
         stack = keep_inputs and layers * t * x.size(1) * x.element_size() <= self.stack_inputs_bytes
         hs = torch.empty(layers if keep_inputs and not stack else 0, t, x.size(1), device=x.device, dtype=x.dtype)
         kept: List[torch.Tensor] = []
@@ -400,8 +426,22 @@ class FusedAttention(torch.nn.Module):
                 kept.append(h)
             elif keep_inputs:
                 hs[layer].copy_(h)
-            out.append(k)
-            out.append(v)
+            if in_storage:
+                sk, sv = ks[layer], vs[layer]
+                if grow_to > 0:
+                    sk = sk.new_zeros(kv_heads, grow_to, d)
+                    sv = sv.new_zeros(kv_heads, grow_to, d)
+                    sk.narrow(1, 0, past).copy_(ks[layer].narrow(1, 0, past))
+                    sv.narrow(1, 0, past).copy_(vs[layer].narrow(1, 0, past))
+                    out.append(sk)
+                    out.append(sv)
+                sk.narrow(1, past, t).copy_(k)
+                sv.narrow(1, past, t).copy_(v)
+                k = sk.narrow(1, 0, past + t)
+                v = sv.narrow(1, 0, past + t)
+            else:
+                out.append(k)
+                out.append(v)
             attn = self.attend(q.reshape(kv_heads, g * t, d), k, v, no_mask, scale, t, True, 0)
             x = self.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
         out[0] = _rms(x, final_norm, eps)
@@ -889,7 +929,33 @@ def check_prefill(module, buffered):
             x = module.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
         same = max(rel(a, b.double()) for a, b in zip(got[2:] + [got[0]], layered + [F.rms_norm(x, [x.size(-1)], final_norm, eps)]))
         assert same < 1e-6, (dtype, same)
-        print(f"prefill {str(dtype)[6:]}: max rel err {max(errs):.2e} against float64, {same:.1e} against the per-layer functions")
+        # a later chunk over the storage the first one left (prefill_more): rows 24..40 against the float64 reference
+        p = 24
+        first = module.prefill(ids[:p], embed, layer_w, cos[:p], sin[:p], rot, final_norm, heads, kv_heads, eps, scale, False)
+        ks, vs = [], []
+        for layer in range(2):
+            k0, v0 = first[2 + 2 * layer], first[3 + 2 * layer]
+            ks.append(torch.zeros(kv_heads, t + 5, d, device=dev, dtype=dtype))   # spare rows after the chunk's
+            vs.append(torch.zeros(kv_heads, t + 5, d, device=dev, dtype=dtype))
+            ks[layer][:, :p] = k0
+            vs[layer][:, :p] = v0
+        # grown: the first chunk's own k/v (no room) into new storage of t + 7 rows, returned
+        grown = module.prefill_more(ids[p:], embed, layer_w, [first[2], first[4]], [first[3], first[5]], p, t + 7,
+                                    cos[p:t], sin[p:t], rot, final_norm, heads, kv_heads, eps, scale, True)
+        assert len(grown) == 2 + 2 * 2 and list(grown[2].shape) == [kv_heads, t + 7, d], [list(a.shape) for a in grown]
+        assert all(float(a[:, t:].abs().max()) == 0 for a in grown[2:]), "prefill_more's grown storage not zero past the chunk"
+        more = module.prefill_more(ids[p:], embed, layer_w, ks, vs, p, 0, cos[p:t], sin[p:t], rot, final_norm, heads,
+                                   kv_heads, eps, scale, True)
+        assert len(more) == 2 and list(more[1].shape) == [2, t - p, cfg["hidden"]], [list(a.shape) for a in more]
+        assert all(float(a[:, t:].abs().max()) == 0 for a in ks + vs), "prefill_more wrote past the chunk's rows"
+        want_more = [want[0][p:], want[1][:, p:]] + kvs
+        errs_more = []
+        for out_list, storage in ((more, [a for pair in zip(ks, vs) for a in pair]), (grown, grown[2:])):
+            got_more = [out_list[0], out_list[1]] + [a[:, :t] for a in storage]
+            errs_more += [rel(a, b) for a, b in zip(got_more, want_more)]
+        assert max(errs_more) < tol, (dtype, errs_more)
+        print(f"prefill {str(dtype)[6:]}: max rel err {max(errs):.2e} against float64, {same:.1e} against the per-layer "
+              f"functions; prefill_more {max(errs_more):.2e} against float64")
 
 
 def sink_gate_reference(x, wq, q_bias, wk, q_norm, k_norm, sink_keys, bias, kv_heads, eps):

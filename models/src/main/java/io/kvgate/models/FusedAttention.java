@@ -51,7 +51,7 @@ final class FusedAttention implements AutoCloseable {
      * 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then); 7: decoder_in takes
      * the chunk's cos/sin rows and rotate_half as a matrix; 8: prefill (a first chunk through the whole model in one call);
      * 9: sink_gate_scores ({@link FusedSinkGates}); 10: gpu_trace_start/stop ({@link GpuTrace}); 11: attend_segments
-     * (the ragged storage read in place) instead of attend_packed (a gathered copy).
+     * (the ragged storage read in place) instead of attend_packed (a gathered copy); 12: prefill_more (a later chunk over an unevicted cache in one call).
      * Only {@link #REQUIRED_VERSION} is accepted.
      */
     private int moduleVersion() {
@@ -100,7 +100,7 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
-    static final int REQUIRED_VERSION = 11;
+    static final int REQUIRED_VERSION = 12;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {

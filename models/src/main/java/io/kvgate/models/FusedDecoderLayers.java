@@ -84,6 +84,31 @@ final class FusedDecoderLayers {
         }
     }
 
+    /**
+     * A later chunk over an unevicted cache in one {@code prefill_more} call: every layer's shared storage
+     * ({@code keys}/{@code values} [Hkv, capacity, D], {@code past} rows filled) gets the chunk's k/v written at rows
+     * past.. and is attended over causally; with {@code growTo} > 0 into new storage of that capacity (the filled rows
+     * copied), else in place. Returns, in {@code out}, [final-normed x [T, hidden], attention inputs [L, T, hidden]
+     * (empty unless {@code keepInputs}), then, when grown, every layer's new k, v].
+     */
+    NDList prefillMore(PtNDManager out, int[] ids, int p0, NDArray[] keys, NDArray[] values, int past, int growTo,
+                       boolean keepInputs) {
+        NDArray[] cs = rope[0].window(p0, ids.length);
+        try (NDArray idArray = out.create(java.util.Arrays.stream(ids).asLongStream().toArray())) {
+            // runKeeping closes every argument but the kept weight list (the storage lists only: not their arrays)
+            return module.runKeeping("prefill_more", out, layerWeights(), tensor(idArray), tensor(w.embedTokens), layerWeights(),
+                    tensorList(keys), tensorList(values), IValue.from((long) past), IValue.from((long) growTo), tensor(cs[0]), tensor(cs[1]), tensor(rope[0].rotateHalf()),
+                    tensor(w.finalNorm), IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
+                    IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale()), IValue.from(keepInputs));
+        }
+    }
+
+    private static IValue tensorList(NDArray[] arrays) {
+        PtNDArray[] pt = new PtNDArray[arrays.length];
+        for (int i = 0; i < arrays.length; i++) pt[i] = (PtNDArray) arrays[i];
+        return IValue.listFrom(pt);
+    }
+
     void close() {
         if (layerWeights != null) layerWeights.close();
     }

@@ -479,7 +479,7 @@ final class LayerKv {
     private void ensureSharedCapacity(int needed) {
         int cap = capacity();
         if (needed <= cap) return;
-        int newCap = Math.max(needed, Math.max(16, cap * 2));
+        int newCap = grownCapacity(needed - len);
         reallocate(new Shape(numKvHeads, newCap, headDim), len > 0 ? new NDIndex(":, 0:{}", len) : null);
         pos = Arrays.copyOf(pos, newCap);
     }
@@ -567,6 +567,45 @@ final class LayerKv {
      */
     record DecodeSlot(NDArray keys, NDArray values, NDArray ownership, NDArray segmentTable, NDArray tailRows,
                       int[] firstRows, int writeIndex, int capacity) {}
+
+    /**
+     * Shared layout holding a consecutive run of positions up to {@code p0 - 1} (an unevicted cache: a chunk's
+     * bottom-right causal attention needs no mask): the storage k, v [H, capacity, D] that a whole-model chunk
+     * ({@link FusedDecoderLayers#prefillMore}) writes rows {@code length..} of in place, or, when it needs more
+     * room ({@link #grownCapacity}), copies into storage it makes ({@link #adoptGrown}). Null when the layer is
+     * empty, ragged or holds other positions (the chunk then goes layer by layer). Follow the chunk with
+     * {@link #appendedInPlace(int, int)}.
+     */
+    NDArray[] sharedStorage(int p0) {
+        flush();
+        if (k == null || ragged || len == 0 || pos[len - 1] != p0 - 1 || pos[len - 1] - pos[0] != len - 1) return null;
+        staleViews();
+        return new NDArray[] {k, v};
+    }
+
+    /** Shared layout: the capacity storage needs for {@code t} more tokens (doubling), or the current one if it has room. */
+    int grownCapacity(int t) {
+        int cap = capacity(), needed = len + t;
+        return needed <= cap ? cap : Math.max(needed, Math.max(16, cap * 2));
+    }
+
+    /** Shared layout: takes over grown storage [H, capacity, D] holding the filled rows (the old storage is freed). */
+    void adoptGrown(NDArray newK, NDArray newV) {
+        if (ragged || newK.getShape().get(1) < len) throw new IllegalStateException("grown storage " + newK.getShape() + " for " + len + " entries");
+        freeStorage();
+        newK.attach(manager);
+        newV.attach(manager);
+        k = newK;
+        v = newV;
+        pos = Arrays.copyOf(pos, capacity());
+    }
+
+    /** Shared layout: host-side bookkeeping for the {@code t} tokens at positions p0.. a chunk wrote after the filled ones. */
+    void appendedInPlace(int p0, int t) {
+        if (ragged || len + t > capacity()) throw new IllegalStateException("no shared room for " + t + " tokens written in place");
+        for (int i = 0; i < t; i++) pos[len + i] = p0 + i;
+        len += t;
+    }
 
     /** Host-side bookkeeping for the token a decode step wrote at {@link #decodeSlot}'s index (position {@code p}). */
     void appendedInPlace(int p) {

@@ -267,8 +267,11 @@ public final class Model implements AutoCloseable {
         int t = ids.length, p0 = cache.nextPosition();
         ForwardObserver obs = opt.observer();
         int[] positions = obs == null ? null : java.util.stream.IntStream.range(p0, p0 + t).toArray();
-        if (wholePrefill && opt.extendCache() && cache.totalEntries() == 0 && (obs == null || obs.attentionInputsOnly()))
-            return wholeFirstChunk((PtNDManager) st, cache, ids, p0, obs, positions);
+        if (wholePrefill && opt.extendCache() && (obs == null || obs.attentionInputsOnly())) {
+            if (cache.totalEntries() == 0) return wholeFirstChunk((PtNDManager) st, cache, ids, p0, obs, positions);
+            NDArray x = wholeLaterChunk((PtNDManager) st, cache, ids, p0, obs, positions);
+            if (x != null) return x;
+        }
         AttentionMasks masks = new AttentionMasks(st, p0, t);
         boolean gemma = config.family() == ModelConfig.Family.GEMMA3;
         // an evicted cache's int data for the whole chunk crosses to the device up front, not layer by layer
@@ -314,6 +317,37 @@ public final class Model implements AutoCloseable {
         attentionChains += config.numLayers();
         if (obs != null) obs.attentionInputs(r.get(1), positions);
         cache.advance(ids.length);
+        return r.get(0);
+    }
+
+    /**
+     * A later chunk over an unevicted cache, through every layer in one call of the fused module
+     * ({@link FusedDecoderLayers#prefillMore}): its k/v written into each layer's shared storage in place. Null (nothing
+     * run) when some layer was evicted: such chunks go layer by layer.
+     */
+    private NDArray wholeLaterChunk(PtNDManager st, KvCache cache, int[] ids, int p0, ForwardObserver obs, int[] positions) {
+        int layers = config.numLayers(), t = ids.length, past = cache.layer(0).length(0);
+        NDArray[] keys = new NDArray[layers], values = new NDArray[layers];
+        int capacity = 0, growTo = 0;
+        for (int l = 0; l < layers; l++) {
+            LayerKv layer = cache.layer(l);
+            NDArray[] storage = layer.sharedStorage(p0);
+            if (storage == null || layer.length(0) != past) return null;
+            keys[l] = storage[0];
+            values[l] = storage[1];
+            capacity = l == 0 ? (int) storage[0].getShape().get(1) : Math.min(capacity, (int) storage[0].getShape().get(1));
+            growTo = Math.max(growTo, layer.grownCapacity(t));
+        }
+        // growth in the same call (every layer to one capacity), not a zeroed allocation and copy per K/V from here
+        if (growTo <= capacity) growTo = 0;
+        NDList r = fusedLayers.prefillMore(st, ids, p0, keys, values, past, growTo, obs != null);
+        for (int l = 0; l < layers; l++) {
+            if (growTo > 0) cache.layer(l).adoptGrown(r.get(2 + 2 * l), r.get(3 + 2 * l));
+            cache.layer(l).appendedInPlace(p0, t);
+        }
+        attentionChains += layers;
+        if (obs != null) obs.attentionInputs(r.get(1), positions);
+        cache.advance(t);
         return r.get(0);
     }
 

@@ -7,6 +7,7 @@ import java.util.stream.IntStream;
 import static io.kvgate.models.KvCacheTest.prompt;
 import static io.kvgate.models.KvCacheTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -293,6 +294,53 @@ class LayerKvTest {
                     org.junit.jupiter.api.Assertions.assertArrayEquals(copied.headEntries(head, keys).toFloatArray(),
                             adopted.headEntries(head, keys).toFloatArray());
             }
+        }
+    }
+
+    /**
+     * What a whole-model later chunk does to a layer (prefill_more: rows written in place, or into grown storage the
+     * layer adopts) holds what appends hold; the storage is offered only for an unevicted run of positions ending
+     * right before the chunk.
+     */
+    @Test
+    void aChunkWrittenIntoSharedStorageEqualsAnAppendedOne() {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            int h = 2, d = 4, t = 20, more = 30;
+            java.util.Random r = new java.util.Random(5);
+            float[] kv = new float[2 * h * (t + more) * d];
+            for (int i = 0; i < kv.length; i++) kv[i] = (float) r.nextGaussian();
+            ai.djl.ndarray.NDArray all = m.create(kv, new ai.djl.ndarray.types.Shape(2, h, t + more, d));
+            LayerKv appended = new LayerKv(m, h, d, ai.djl.ndarray.types.DataType.FLOAT32);
+            LayerKv written = new LayerKv(m, h, d, ai.djl.ndarray.types.DataType.FLOAT32);
+            assertNull(written.sharedStorage(0), "an empty layer");
+            appended.append(all.get("0, :, 0:20").duplicate(), all.get("1, :, 0:20").duplicate(), 0, true);
+            written.append(all.get("0, :, 0:20").duplicate(), all.get("1, :, 0:20").duplicate(), 0, true);
+            assertNull(written.sharedStorage(21), "positions not ending right before the chunk");
+            int[][] chunks = {{20, 26}, {26, 50}}; // grows (20 -> 40), then grows again (40 -> 50: doubling is 80)
+            for (int[] c : chunks) {
+                int n = c[1] - c[0];
+                appended.append(all.get("0, :, {}:{}", c[0], c[1]).duplicate(), all.get("1, :, {}:{}", c[0], c[1]).duplicate(), c[0]);
+                ai.djl.ndarray.NDArray[] storage = written.sharedStorage(c[0]);
+                int cap = (int) storage[0].getShape().get(1), grown = written.grownCapacity(n);
+                assertEquals(Math.max(c[1], 2 * cap), grown, "doubling, at least the chunk");
+                // what prefill_more does: new zeroed storage with the filled rows, the chunk's rows after them
+                ai.djl.ndarray.NDArray nk = m.zeros(new ai.djl.ndarray.types.Shape(h, grown, d)), nv = m.zeros(nk.getShape());
+                nk.set(new ai.djl.ndarray.index.NDIndex(":, 0:{}", c[0]), storage[0].get(":, 0:{}", c[0]));
+                nv.set(new ai.djl.ndarray.index.NDIndex(":, 0:{}", c[0]), storage[1].get(":, 0:{}", c[0]));
+                nk.set(new ai.djl.ndarray.index.NDIndex(":, {}:{}", c[0], c[1]), all.get("0, :, {}:{}", c[0], c[1]));
+                nv.set(new ai.djl.ndarray.index.NDIndex(":, {}:{}", c[0], c[1]), all.get("1, :, {}:{}", c[0], c[1]));
+                written.adoptGrown(nk, nv);
+                written.appendedInPlace(c[0], n);
+            }
+            for (int head = 0; head < h; head++) {
+                assertEquals(java.util.Arrays.toString(appended.positions(head)), java.util.Arrays.toString(written.positions(head)));
+                for (boolean keys : new boolean[] {true, false})
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(appended.headEntries(head, keys).toFloatArray(),
+                            written.headEntries(head, keys).toFloatArray());
+            }
+            assertEquals(written.grownCapacity(0), 80, "the room the last growth left");
+            written.retain(0, 0, new int[] {0, 5, 9});
+            assertNull(written.sharedStorage(50), "an evicted (ragged) layer");
         }
     }
 
