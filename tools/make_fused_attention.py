@@ -91,7 +91,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 12  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 13  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -233,7 +233,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 12
+        return 13
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -334,6 +334,20 @@ class FusedAttention(torch.nn.Module):
                                                             vh.unsqueeze(0), attn_mask=mask, scale=scale).transpose(0, 1))
             out = torch.cat(parts, 0)
         return _head_major(out, nh, t)
+
+    @torch.jit.export
+    def gather_rows(self, ks: List[torch.Tensor], vs: List[torch.Tensor], index: torch.Tensor, offsets: List[int],
+                    counts: List[int], head_dim: int) -> List[torch.Tensor]:
+        """A re-layout's gathers of every layer in one call (kvgate's RowGatherBatch): layer i's new rows [counts[i], 1,
+        D] are rows index[offsets[i]:offsets[i] + counts[i]] (int32) of its storage ks[i]/vs[i] read as [., 1, D] rows
+        (shared [Hkv, capacity, D] or ragged [rows, 1, D]). From Java each layer's slice of the index and two gathers
+        were three calls. Returns [k0, v0, k1, v1, ...]."""
+        out: List[torch.Tensor] = []
+        for i in range(len(ks)):
+            rows = index.narrow(0, offsets[i], counts[i])
+            out.append(ks[i].reshape(-1, 1, head_dim).index_select(0, rows))
+            out.append(vs[i].reshape(-1, 1, head_dim).index_select(0, rows))
+        return out
 
     @torch.jit.export
     def decoder_in(self, x: torch.Tensor, in_norm: torch.Tensor, qkv_t: torch.Tensor, qkv_bias: torch.Tensor,
@@ -1044,6 +1058,25 @@ def check_decode_kernel():
         print(f"decode_attention Hkv={hkv} G={g} D={d} used={used}: rel err {err_shared:.1e} shared, {err_ragged:.1e} ragged")
 
 
+def check_gather_rows(module):
+    """gather_rows against each layer's own index_select, for a shared and a ragged storage and an int32 index."""
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    for dtype in ([torch.float32, torch.float16] if dev == "cuda" else [torch.float32]):
+        d = 8
+        shared_k = torch.randn(2, 11, d, device=dev, dtype=dtype)
+        shared_v = torch.randn(2, 11, d, device=dev, dtype=dtype)
+        ragged_k = torch.randn(17, 1, d, device=dev, dtype=dtype)
+        ragged_v = torch.randn(17, 1, d, device=dev, dtype=dtype)
+        first = torch.tensor([3, 0, 21, 21, 12], dtype=torch.int32)
+        second = torch.tensor([16, 2, 0], dtype=torch.int32)
+        index = torch.cat([torch.tensor([7, 7], dtype=torch.int32), first, second]).to(dev)  # leading ints of others
+        got = module.gather_rows([shared_k, ragged_k], [shared_v, ragged_v], index, [2, 7], [5, 3], d)
+        want = [shared_k.reshape(-1, 1, d)[first.long()], shared_v.reshape(-1, 1, d)[first.long()],
+                ragged_k[second.long()], ragged_v[second.long()]]
+        assert len(got) == 4 and all(torch.equal(a, b) for a, b in zip(got, want)), [list(a.shape) for a in got]
+    print("gather_rows: equal to each layer's own gather")
+
+
 def check_decode(module, graphs):
     """decode_step (both cache layouts) against the float64 reference, then CUDA-graph replays against eager steps."""
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -1133,6 +1166,7 @@ if __name__ == "__main__":
     check(scripted)
     check_prefill(scripted, torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel, 0)))
     check_sink_gates(scripted, bool(opts.graph_ops))
+    check_gather_rows(scripted)
     if opts.graph_ops and torch.cuda.is_available():
         check_decode_kernel()
     check_decode(scripted, bool(opts.graph_ops))

@@ -29,6 +29,7 @@ final class DeviceInts implements AutoCloseable {
     private ByteBuffer host; // what was uploaded; a CPU tensor aliases it
     private NDArray all;
     private RaggedViewBatch views;
+    private RowGatherBatch gathers;
 
     /** Stages {@code values}, kept as they are (the caller hands over a new array and does not change it); returns their offset. */
     int add(int[] values) {
@@ -42,6 +43,18 @@ final class DeviceInts implements AutoCloseable {
     RaggedViewBatch views() {
         if (views == null) views = new RaggedViewBatch();
         return views;
+    }
+
+    /** The re-laid-out layers' K/V gathers planned against this staging, run for all of them at once after the upload. */
+    RowGatherBatch gathers() {
+        if (gathers == null) gathers = new RowGatherBatch();
+        return gathers;
+    }
+
+    /** Every staged int, int32 on the device (after {@link #upload}): a batched gather's index. */
+    NDArray all() {
+        if (all == null) throw new IllegalStateException("not uploaded");
+        return all;
     }
 
     /** Copies everything staged (the views' data included) to the manager's device (one transfer), then makes the views. */
@@ -88,6 +101,7 @@ final class DeviceInts implements AutoCloseable {
 
     @Override
     public void close() {
+        if (gathers != null) gathers.close();
         if (views != null) views.close();
         if (all != null) all.close();
     }

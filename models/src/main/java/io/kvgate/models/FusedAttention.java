@@ -51,7 +51,8 @@ final class FusedAttention implements AutoCloseable {
      * 5: attend_packed; 6: decode_step over per-head segments (LayerKv's ragged layout since then); 7: decoder_in takes
      * the chunk's cos/sin rows and rotate_half as a matrix; 8: prefill (a first chunk through the whole model in one call);
      * 9: sink_gate_scores ({@link FusedSinkGates}); 10: gpu_trace_start/stop ({@link GpuTrace}); 11: attend_segments
-     * (the ragged storage read in place) instead of attend_packed (a gathered copy); 12: prefill_more (a later chunk over an unevicted cache in one call).
+     * (the ragged storage read in place) instead of attend_packed (a gathered copy); 12: prefill_more (a later chunk over an unevicted cache in one call); 13: gather_rows (a re-layout's gathers of
+     * all layers in one call, {@link RowGatherBatch}).
      * Only {@link #REQUIRED_VERSION} is accepted.
      */
     private int moduleVersion() {
@@ -100,7 +101,7 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
-    static final int REQUIRED_VERSION = 12;
+    static final int REQUIRED_VERSION = 13;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {
@@ -171,6 +172,24 @@ final class FusedAttention implements AutoCloseable {
                 IValue.from((long) t)).get(0);
     }
 
+    /**
+     * The module's {@code gather_rows}: for every layer i, rows {@code index[offsets[i] .. offsets[i] + counts[i])} of
+     * its storage ks[i]/vs[i] read as [·, 1, D] rows, in one call. Returns [k0, v0, k1, v1, ...], each [counts[i], 1, D],
+     * attached to {@code manager}.
+     */
+    NDList gatherRows(NDArray[] ks, NDArray[] vs, NDArray index, int[] offsets, int[] counts, int headDim, PtNDManager manager) {
+        return runWritable("gather_rows", manager, null, tensorList(ks), tensorList(vs), tensor(index),
+                IValue.listFrom(java.util.Arrays.stream(offsets).asLongStream().toArray()),
+                IValue.listFrom(java.util.Arrays.stream(counts).asLongStream().toArray()), IValue.from((long) headDim));
+    }
+
+    /** A list IValue of the arrays (closing it leaves the arrays as they are). */
+    static IValue tensorList(NDArray[] arrays) {
+        ai.djl.pytorch.engine.PtNDArray[] pt = new ai.djl.pytorch.engine.PtNDArray[arrays.length];
+        for (int i = 0; i < arrays.length; i++) pt[i] = (ai.djl.pytorch.engine.PtNDArray) arrays[i];
+        return IValue.listFrom(pt);
+    }
+
     /** Threads that switched libtorch's graph executor to plain interpretation (a thread-local setting). */
     private static final ThreadLocal<Boolean> PLAIN_EXECUTOR = ThreadLocal.withInitial(() -> false);
 
@@ -196,6 +215,27 @@ final class FusedAttention implements AutoCloseable {
             PLAIN_EXECUTOR.set(true);
         }
         return IValueUtils.runMethod((PtSymbolBlock) block, method, args);
+    }
+
+    /**
+     * As {@link #runKeeping}, outside libtorch's inference mode (with gradients off): DJL runs module methods inside
+     * it, and an inference tensor refuses in-place updates outside it, so outputs that become a cache's storage, which
+     * kvgate's own ops later write in place (an append), must be made here. DJL has no public call for this: its
+     * native entry point is reached by reflection ({@link OutsideInferenceMode}).
+     */
+    NDList runWritable(String method, PtNDManager manager, IValue kept, IValue... args) {
+        if (!PLAIN_EXECUTOR.get()) {
+            JniUtils.setGraphExecutorOptimize(false);
+            PLAIN_EXECUTOR.set(true);
+        }
+        boolean grad = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        try (IValue out = OutsideInferenceMode.runMethod((PtSymbolBlock) block, method, args)) {
+            return out.toNDList(manager);
+        } finally {
+            JniUtils.setGradMode(grad);
+            for (IValue a : args) if (a != kept) a.close();
+        }
     }
 
     static IValue tensor(NDArray a) {

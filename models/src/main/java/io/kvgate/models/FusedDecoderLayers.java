@@ -9,6 +9,7 @@ import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.IValue;
 
 import static io.kvgate.models.FusedAttention.tensor;
+import static io.kvgate.models.FusedAttention.tensorList;
 
 /**
  * The Qwen2/Qwen3 decoder layer in two calls of the fused TorchScript module (tools/make_fused_attention.py,
@@ -96,17 +97,12 @@ final class FusedDecoderLayers {
         NDArray[] cs = rope[0].window(p0, ids.length);
         try (NDArray idArray = out.create(java.util.Arrays.stream(ids).asLongStream().toArray())) {
             // runKeeping closes every argument but the kept weight list (the storage lists only: not their arrays)
-            return module.runKeeping("prefill_more", out, layerWeights(), tensor(idArray), tensor(w.embedTokens), layerWeights(),
+            // outside inference mode: grown storage becomes the cache's, which appends write in place
+            return module.runWritable("prefill_more", out, layerWeights(), tensor(idArray), tensor(w.embedTokens), layerWeights(),
                     tensorList(keys), tensorList(values), IValue.from((long) past), IValue.from((long) growTo), tensor(cs[0]), tensor(cs[1]), tensor(rope[0].rotateHalf()),
                     tensor(w.finalNorm), IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
                     IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale()), IValue.from(keepInputs));
         }
-    }
-
-    private static IValue tensorList(NDArray[] arrays) {
-        PtNDArray[] pt = new PtNDArray[arrays.length];
-        for (int i = 0; i < arrays.length; i++) pt[i] = (PtNDArray) arrays[i];
-        return IValue.listFrom(pt);
     }
 
     void close() {

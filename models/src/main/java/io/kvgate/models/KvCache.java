@@ -27,9 +27,16 @@ public final class KvCache implements AutoCloseable {
     private final DataType dtype;
     private final LayerKv[] layers;
     private int nextPosition;
+    private final FusedAttention fused; // null: each re-laid-out layer gathers its own rows
     private DeviceInts chunkInts; // the int data prepareChunk staged for the current chunk (CPU arrays may alias it)
 
     KvCache(NDManager parent, int numLayers, int numKvHeads, int headDim, DataType dtype) {
+        this(parent, numLayers, numKvHeads, headDim, dtype, null);
+    }
+
+    /** {@code fused}: the model's fused module, which gathers every layer of a re-layout in one call (null: none). */
+    KvCache(NDManager parent, int numLayers, int numKvHeads, int headDim, DataType dtype, FusedAttention fused) {
+        this.fused = fused;
         this.manager = parent.newSubManager();
         this.numLayers = numLayers;
         this.numKvHeads = numKvHeads;
@@ -74,7 +81,7 @@ public final class KvCache implements AutoCloseable {
 
     /** A new cache holding copies of only the entries whose position satisfies the filter (KVzip's restricted key set). */
     public KvCache subset(IntPredicate keepPosition) {
-        KvCache out = new KvCache(manager.getParentManager(), numLayers, numKvHeads, headDim, dtype);
+        KvCache out = new KvCache(manager.getParentManager(), numLayers, numKvHeads, headDim, dtype, fused);
         out.nextPosition = nextPosition;
         for (int l = 0; l < numLayers; l++) layers[l].copyInto(out.layers[l], keepPosition);
         return out;
@@ -155,6 +162,7 @@ public final class KvCache implements AutoCloseable {
         for (int l = 0; l < numLayers; l++) any |= (planned[l] = plan.plan(l, ints)) != null;
         if (!any) return false;
         ints.upload(manager);
+        if (fused != null) ints.gathers().run(fused, ints.all(), headDim, manager);
         for (Runnable r : planned) if (r != null) r.run();
         return true;
     }

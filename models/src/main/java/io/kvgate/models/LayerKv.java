@@ -234,11 +234,12 @@ final class LayerKv {
         Gather g = planGather(rows, positions, ints, room);
         return () -> {
             NDArray[] old = storageArrays();
-            if (ragged) { // [rows, 1, D] already: gathered as it is, and a ragged result needs no reshape either
-                assign(k, v, g, ints);
+            NDArray[] batched = g.gatherSlot() < 0 ? null : ints.gathers().take(g.gatherSlot());
+            if (batched != null || ragged) { // gathered already, or [rows, 1, D]: gathered as it is, with no reshape after
+                assign(k, v, batched, g, ints);
             } else {
                 try (NDArray flatK = rowsView(k, g); NDArray flatV = rowsView(v, g)) {
-                    assign(flatK, flatV, g, ints);
+                    assign(flatK, flatV, null, g, ints);
                 }
             }
             for (NDArray a : old) if (a != null) a.close();
@@ -295,24 +296,33 @@ final class LayerKv {
         int[] idx = new int[rows]; // spare rows: index 0
         for (int h = 0; h < numKvHeads; h++) System.arraycopy(srcRows[h], 0, idx, start[h], srcRows[h].length);
         int indexAt = rows == 0 ? -1 : ints.add(idx);
-        if (same) return new Gather(rows, indexAt, srcPos, null, -1, 0);
-        return new Gather(rows, indexAt, srcPos, start, stageRaggedViews(ints, rows, start, srcPos), room);
+        // the gather itself joins the staging's batch (one module call for every layer; the layer's own ops without one)
+        int gatherSlot = rows == 0 || k == null || k.size() == 0 ? -1 : ints.gathers().add(k, v, indexAt, rows);
+        if (same) return new Gather(rows, indexAt, gatherSlot, srcPos, null, -1, 0);
+        return new Gather(rows, indexAt, gatherSlot, srcPos, start, stageRaggedViews(ints, rows, start, srcPos), room);
     }
 
     /**
-     * A planned re-layout: rows to gather (at {@code indexAt} in the staged ints), each head's positions; ragged: segment
-     * starts, the slot of its views in the staging's {@link RaggedViewBatch} and the spare rows each segment gets for appended tokens.
+     * A planned re-layout: rows to gather (at {@code indexAt} in the staged ints; {@code gatherSlot} in the staging's
+     * {@link RowGatherBatch}, -1 for none), each head's positions; ragged: segment starts, the slot of its views in the
+     * staging's {@link RaggedViewBatch} and the spare rows each segment gets for appended tokens.
      */
-    private record Gather(int rows, int indexAt, int[][] positions, int[] start, int viewSlot, int room) {}
+    private record Gather(int rows, int indexAt, int gatherSlot, int[][] positions, int[] start, int viewSlot, int room) {}
 
-    /** Makes this layer hold a planned gather of a source of rows ([rows, D], or ragged [rows, 1, D]): one op per K/V, exact-size storage. The source is not closed. */
-    private void assign(NDArray srcK, NDArray srcV, Gather g, DeviceInts ints) {
+    /**
+     * Makes this layer hold a planned gather of a source of rows ([rows, D], or ragged [rows, 1, D]): one op per K/V,
+     * exact-size storage; or its rows gathered already ({@code batched}, [rows, 1, D], taken over). The source is not closed.
+     */
+    private void assign(NDArray srcK, NDArray srcV, NDArray[] batched, Gather g, DeviceInts ints) {
         staleViews();
         dropStaged(); // planned against the old layout
         int total = g.rows();
         int[][] srcPos = g.positions();
         NDArray gk, gv;
-        if (total == 0 || srcK.getShape().get(0) == 0) { // nothing to gather: zeroed rows (spare ones of an empty layer)
+        if (batched != null) { // gathered with every other layer of the staging, [rows, 1, D]
+            gk = batched[0];
+            gv = batched[1];
+        } else if (total == 0 || srcK.getShape().get(0) == 0) { // nothing to gather: zeroed rows (spare ones of an empty layer)
             gk = manager.zeros(new Shape(total, headDim), dtype);
             gv = manager.zeros(new Shape(total, headDim), dtype);
         } else {
@@ -751,7 +761,7 @@ final class LayerKv {
             Gather g = target.planGather(keepRows, keepPos, ints, room);
             ints.upload(target.manager);
             try (NDArray flatK = rowsView(k, g); NDArray flatV = rowsView(v, g)) {
-                target.assign(flatK, flatV, g, ints);
+                target.assign(flatK, flatV, null, g, ints); // the source is another layer's: not batched
             }
         }
     }

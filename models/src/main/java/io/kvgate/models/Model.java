@@ -198,7 +198,7 @@ public final class Model implements AutoCloseable {
 
     /** An empty cache for one sequence, on this model's device. */
     public KvCache newCache() {
-        return new KvCache(manager, config.numLayers(), config.numKvHeads(), config.headDim(), dtype);
+        return new KvCache(manager, config.numLayers(), config.numKvHeads(), config.headDim(), dtype, fused);
     }
 
     /**
