@@ -91,7 +91,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 13  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 14  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -233,7 +233,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 13
+        return 14
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -386,36 +386,41 @@ class FusedAttention(torch.nn.Module):
     @torch.jit.export
     def prefill(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], cos: torch.Tensor,
                 sin: torch.Tensor, rot: torch.Tensor, final_norm: torch.Tensor, heads: int, kv_heads: int, eps: float,
-                scale: float, keep_inputs: bool) -> List[torch.Tensor]:
+                scale: float, keep_inputs: bool, gate_w: List[torch.Tensor], gate_rows: torch.Tensor,
+                gate_kv_heads: int, gate_eps: float) -> List[torch.Tensor]:
         """A first chunk (empty cache) through the whole model in one call: embedding, every layer as decoder_in ->
         causal attend -> decoder_out, final norm. Per layer that is three calls from Java fewer, each with its
         arguments' marshalling (~0.1-0.2 ms of host time a layer on a GPU, which host-bound prefills pay in full).
         layer_w as decode_step's (9 per layer); cos/sin the chunk's rows. Returns [final-normed x [T, hidden],
         attention inputs [L, T, hidden] (empty unless keep_inputs), then each layer's k, v [Hkv, T, D]], the k/v fresh
-        contiguous arrays (the cache adopts them)."""
+        contiguous arrays (the cache adopts them). With gate_kv_heads > 0 (and keep_inputs), the second entry is the
+        sink gates' scores [n, Hkv_gate, T] of the inputs' rows gate_rows (empty: all), sink_gate_scores' parameters
+        gate_w (wq, q_bias, wk, q_norm, k_norm, sink_keys, bias): the same call's work, not a second call."""
         no_storage: List[torch.Tensor] = []
         return self._chunk(ids, embed, layer_w, no_storage, no_storage, 0, 0, cos, sin, rot, final_norm, heads,
-                           kv_heads, eps, scale, keep_inputs)
+                           kv_heads, eps, scale, keep_inputs, gate_w, gate_rows, gate_kv_heads, gate_eps)
 
     @torch.jit.export
     def prefill_more(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
                      vs: List[torch.Tensor], past: int, grow_to: int, cos: torch.Tensor, sin: torch.Tensor,
                      rot: torch.Tensor, final_norm: torch.Tensor, heads: int, kv_heads: int, eps: float, scale: float,
-                     keep_inputs: bool) -> List[torch.Tensor]:
+                     keep_inputs: bool, gate_w: List[torch.Tensor], gate_rows: torch.Tensor, gate_kv_heads: int,
+                     gate_eps: float) -> List[torch.Tensor]:
         """A later chunk over an unevicted cache in one call, as prefill is for a first one: every layer's storage
         ks/vs [Hkv, capacity, D] holds `past` filled rows; each layer writes its new k/v into rows past..past+T and
         attends causally over rows 0..past+T. In place when grow_to is 0 (the storage has room), else into new zeroed
         storage [Hkv, grow_to, D] with the filled rows copied, returned for the cache to adopt. The same functions as
         the layer-by-layer path (decoder_in, attend, decoder_out), which costs ~5 JNI calls and the append's ops a
-        layer. Returns [final-normed x [T, hidden], attention inputs [L, T, hidden] (empty unless keep_inputs), then,
-        when grown, each layer's new k, v]."""
+        layer. Returns [final-normed x [T, hidden], attention inputs [L, T, hidden] (empty unless keep_inputs; the
+        gates' scores with gate_kv_heads > 0, as prefill's), then, when grown, each layer's new k, v]."""
         return self._chunk(ids, embed, layer_w, ks, vs, past, grow_to, cos, sin, rot, final_norm, heads, kv_heads, eps,
-                           scale, keep_inputs)
+                           scale, keep_inputs, gate_w, gate_rows, gate_kv_heads, gate_eps)
 
     def _chunk(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
                vs: List[torch.Tensor], past: int, grow_to: int, cos: torch.Tensor, sin: torch.Tensor, rot: torch.Tensor,
                final_norm: torch.Tensor, heads: int, kv_heads: int, eps: float, scale: float,
-               keep_inputs: bool) -> List[torch.Tensor]:
+               keep_inputs: bool, gate_w: List[torch.Tensor], gate_rows: torch.Tensor, gate_kv_heads: int,
+               gate_eps: float) -> List[torch.Tensor]:
         """prefill (no storage: the k/v are returned) and prefill_more (storage given: the k/v are written into it,
         or into grown storage that is returned)."""
         t = ids.size(0)
@@ -461,6 +466,10 @@ class FusedAttention(torch.nn.Module):
         out[0] = _rms(x, final_norm, eps)
         if stack:
             out[1] = torch.stack(kept, 0)
+        if keep_inputs and gate_kv_heads > 0:
+            xs = out[1] if gate_rows.numel() == 0 else out[1].index_select(0, gate_rows)
+            out[1] = self.sink_gate_scores(xs, gate_w[0], gate_w[1], gate_w[2], gate_w[3], gate_w[4], gate_w[5],
+                                           gate_w[6], gate_kv_heads, gate_eps)
         return out
 
     @torch.jit.export
@@ -898,10 +907,11 @@ def check_prefill(module, buffered):
             rot[j + d // 2, j] = -1
             rot[j, j + d // 2] = 1
         c, s = cos[:t], sin[:t]
-        got = module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True)
+        ng = ([], torch.zeros(0, dtype=torch.long, device=dev), 0, 0.0)  # no gates
+        got = module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True, *ng)
         assert len(got) == 2 + 2 * 2 and list(got[1].shape) == [2, t, cfg["hidden"]], [list(a.shape) for a in got]
-        assert module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, False)[1].numel() == 0
-        in_buffer = buffered.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True)
+        assert module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, False, *ng)[1].numel() == 0
+        in_buffer = buffered.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True, *ng)
         assert all(torch.equal(a, b) for a, b in zip(got, in_buffer)), "stacked and buffered attention inputs differ"
 
         def rms64(a, w):
@@ -945,7 +955,8 @@ def check_prefill(module, buffered):
         assert same < 1e-6, (dtype, same)
         # a later chunk over the storage the first one left (prefill_more): rows 24..40 against the float64 reference
         p = 24
-        first = module.prefill(ids[:p], embed, layer_w, cos[:p], sin[:p], rot, final_norm, heads, kv_heads, eps, scale, False)
+        first = module.prefill(ids[:p], embed, layer_w, cos[:p], sin[:p], rot, final_norm, heads, kv_heads, eps, scale, False,
+                               *ng)
         ks, vs = [], []
         for layer in range(2):
             k0, v0 = first[2 + 2 * layer], first[3 + 2 * layer]
@@ -955,11 +966,11 @@ def check_prefill(module, buffered):
             vs[layer][:, :p] = v0
         # grown: the first chunk's own k/v (no room) into new storage of t + 7 rows, returned
         grown = module.prefill_more(ids[p:], embed, layer_w, [first[2], first[4]], [first[3], first[5]], p, t + 7,
-                                    cos[p:t], sin[p:t], rot, final_norm, heads, kv_heads, eps, scale, True)
+                                    cos[p:t], sin[p:t], rot, final_norm, heads, kv_heads, eps, scale, True, *ng)
         assert len(grown) == 2 + 2 * 2 and list(grown[2].shape) == [kv_heads, t + 7, d], [list(a.shape) for a in grown]
         assert all(float(a[:, t:].abs().max()) == 0 for a in grown[2:]), "prefill_more's grown storage not zero past the chunk"
         more = module.prefill_more(ids[p:], embed, layer_w, ks, vs, p, 0, cos[p:t], sin[p:t], rot, final_norm, heads,
-                                   kv_heads, eps, scale, True)
+                                   kv_heads, eps, scale, True, *ng)
         assert len(more) == 2 and list(more[1].shape) == [2, t - p, cfg["hidden"]], [list(a.shape) for a in more]
         assert all(float(a[:, t:].abs().max()) == 0 for a in ks + vs), "prefill_more wrote past the chunk's rows"
         want_more = [want[0][p:], want[1][:, p:]] + kvs
@@ -968,8 +979,30 @@ def check_prefill(module, buffered):
             got_more = [out_list[0], out_list[1]] + [a[:, :t] for a in storage]
             errs_more += [rel(a, b) for a, b in zip(got_more, want_more)]
         assert max(errs_more) < tol, (dtype, errs_more)
+        # gates bound into the call: its scores equal sink_gate_scores of the inputs it would have handed over, for
+        # every layer and for a subset of rows (gated layers), in prefill and prefill_more
+        n_h, n_g, n_d, n_s, hid = 2, 2, 16, 4, cfg["hidden"]
+        wq = (torch.randn(2, hid, n_h * n_g * n_d, device=dev) / hid ** 0.5).to(dtype)
+        wk = (torch.randn(2, hid, n_h * n_d, device=dev) / hid ** 0.5).to(dtype)
+        gw = [wq, torch.randn(2, 1, n_h * n_g * n_d, device=dev) * 0.1, wk, torch.rand(2, 1, 1, 1, n_d, device=dev) + 0.5,
+              torch.rand(2, 1, 1, 1, n_d, device=dev) + 0.5, torch.randn(2, n_h, n_d, n_s, device=dev) * 2,
+              torch.randn(2, 1, n_h, n_g, device=dev)]
+        for rows in (torch.zeros(0, dtype=torch.long, device=dev), torch.tensor([1], device=dev)):
+            w_rows = gw if rows.numel() == 0 else [a[1:] for a in gw]
+            gated = module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True, w_rows,
+                                   rows, n_h, 1e-6)
+            xs = got[1] if rows.numel() == 0 else got[1][1:]
+            want_scores = module.sink_gate_scores(xs, *w_rows, n_h, 1e-6)
+            assert torch.equal(gated[1], want_scores), ("prefill's gate scores", dtype, rows)
+            assert all(torch.equal(a, b) for a, b in zip(gated[2:] + [gated[0]], got[2:] + [got[0]]))
+            gated_more = module.prefill_more(ids[p:], embed, layer_w, [first[2], first[4]], [first[3], first[5]], p, t,
+                                             cos[p:t], sin[p:t], rot, final_norm, heads, kv_heads, eps, scale, True,
+                                             w_rows, rows, n_h, 1e-6)
+            xs_more = grown[1] if rows.numel() == 0 else grown[1][1:]
+            assert torch.equal(gated_more[1], module.sink_gate_scores(xs_more, *w_rows, n_h, 1e-6)), "prefill_more's gate scores"
         print(f"prefill {str(dtype)[6:]}: max rel err {max(errs):.2e} against float64, {same:.1e} against the per-layer "
-              f"functions; prefill_more {max(errs_more):.2e} against float64")
+              f"functions; prefill_more {max(errs_more):.2e} against float64; gates bound into both: their scores equal "
+              f"sink_gate_scores'")
 
 
 def sink_gate_reference(x, wq, q_bias, wk, q_norm, k_norm, sink_keys, bias, kv_heads, eps):

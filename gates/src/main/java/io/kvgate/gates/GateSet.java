@@ -26,6 +26,7 @@ public final class GateSet implements AutoCloseable {
     private final TreeMap<Integer, Gate> byLayer = new TreeMap<>();
     private final Map<String, List<NDArray>> stacks = new java.util.HashMap<>(); // "device layers" -> stacked params
     private final Map<Device, NDManager> stackManagers = new java.util.HashMap<>();
+    private final Map<String, FusedSinkGates.Bound> bindings = new java.util.HashMap<>(); // key of bindFused -> binding (or null)
 
     public GateSet(GateType type, Collection<? extends Gate> gates) {
         this.type = type;
@@ -82,6 +83,23 @@ public final class GateSet implements AutoCloseable {
         if (w == null) return scoreEach(layers, xs, this::score);
         Gate first = gate(layers[0]);
         return fused != null && first instanceof SinkGate sink ? sink.scoreFused(xs, w, fused) : first.scoreBatch(xs, w);
+    }
+
+    /**
+     * The {@code layers}' sink gates bound for a whole-model chunk call of {@code fused} (its {@code prefill} /
+     * {@code prefill_more} then scores the attention inputs itself: one call, the same function as
+     * {@link #scoreLayers} with {@code fused}), on {@code device} for inputs of {@code inputType}, of a model with
+     * {@code numLayers}; made once per key and owned here (closed with the set). Null for gates that are not sink
+     * gates of one shape.
+     */
+    public synchronized FusedSinkGates.Bound bindFused(int[] layers, int numLayers, Device device, DataType inputType,
+                                                      FusedSinkGates fused) {
+        String key = device + " " + projectionType(inputType) + " " + Arrays.toString(layers) + " of " + numLayers;
+        if (bindings.containsKey(key)) return bindings.get(key);
+        List<NDArray> w = stacked(layers, device, projectionType(inputType));
+        FusedSinkGates.Bound b = w != null && gate(layers[0]) instanceof SinkGate sink ? sink.bindFused(layers, numLayers, w, fused) : null;
+        bindings.put(key, b);
+        return b;
     }
 
     /**
@@ -168,6 +186,8 @@ public final class GateSet implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        for (FusedSinkGates.Bound b : bindings.values()) if (b != null) b.close(); // before the stacks they list
+        bindings.clear();
         byLayer.values().forEach(Gate::close);
         stackManagers.values().forEach(NDManager::close);
         stackManagers.clear();

@@ -272,6 +272,12 @@ public final class SinkGate implements Gate {
         return fused.scores(xs, w.get(0), w.get(1), w.get(2), w.get(3), w.get(4), w.get(5), w.get(6), p.dims.kvHeads(), NORM_EPS);
     }
 
+    /** {@link #scoreFused}'s parameters bound for a whole-model chunk call ({@link FusedSinkGates#bind}). */
+    public FusedSinkGates.Bound bindFused(int[] layers, int numLayers, List<NDArray> w, FusedSinkGates fused) {
+        return fused.bind(layers, numLayers, w.get(0), w.get(1), w.get(2), w.get(3), w.get(4), w.get(5), w.get(6),
+                p.dims.kvHeads(), NORM_EPS);
+    }
+
     @Override
     public int[] projectionParams() {
         return new int[] {0, 2}; // W_q, W_k

@@ -230,7 +230,7 @@ final class DecodeGraph {
 
     /** Runs a module method; closes every argument but the shared weight list. */
     private NDList invoke(String method, PtNDManager out, IValue... args) {
-        return module.runKeeping(method, out, layerWeights, args);
+        return module.runKeeping(method, out, java.util.List.of(layerWeights), args);
     }
 
     /** Frees graph {@code key} and its memory pool. */

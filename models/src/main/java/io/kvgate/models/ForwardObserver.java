@@ -33,6 +33,23 @@ public interface ForwardObserver {
         for (int l = 0; l < all.getShape().get(0); l++) attentionInput(l, all.get(l), positions);
     }
 
+    /**
+     * Sink gates that a whole-model chunk call (a prefill chunk over an empty or unevicted cache, in one call of the
+     * fused module) applies to the attention inputs itself, handing over their scores ({@link #gateScores}) instead of
+     * the inputs: no second call, no stacked inputs kept. Null (the default): the inputs are handed over.
+     */
+    default FusedSinkGates.Bound wholeChunkGates() {
+        return null;
+    }
+
+    /**
+     * Scores [n, kvHeads, T] (float32) of {@link #wholeChunkGates}'s n {@code layers} for the chunk's tokens at
+     * {@code positions}, in place of {@link #attentionInputs}; the same rules as for its array.
+     */
+    default void gateScores(int[] layers, NDArray scores, int[] positions) {
+        throw new UnsupportedOperationException("an observer that binds gates takes their scores");
+    }
+
     /** Whether {@link #attentionProbs} should be called for this layer (probabilities are only materialised then). */
     default boolean wantsAttentionProbs(int layer) {
         return false;

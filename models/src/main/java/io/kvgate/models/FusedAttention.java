@@ -18,6 +18,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -52,7 +53,8 @@ final class FusedAttention implements AutoCloseable {
      * the chunk's cos/sin rows and rotate_half as a matrix; 8: prefill (a first chunk through the whole model in one call);
      * 9: sink_gate_scores ({@link FusedSinkGates}); 10: gpu_trace_start/stop ({@link GpuTrace}); 11: attend_segments
      * (the ragged storage read in place) instead of attend_packed (a gathered copy); 12: prefill_more (a later chunk over an unevicted cache in one call); 13: gather_rows (a re-layout's gathers of
-     * all layers in one call, {@link RowGatherBatch}).
+     * all layers in one call, {@link RowGatherBatch}); 14: prefill/prefill_more score the inputs with bound sink gates
+     * ({@link FusedSinkGates#bind}).
      * Only {@link #REQUIRED_VERSION} is accepted.
      */
     private int moduleVersion() {
@@ -101,7 +103,7 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
-    static final int REQUIRED_VERSION = 13;
+    static final int REQUIRED_VERSION = 14;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {
@@ -178,7 +180,7 @@ final class FusedAttention implements AutoCloseable {
      * attached to {@code manager}.
      */
     NDList gatherRows(NDArray[] ks, NDArray[] vs, NDArray index, int[] offsets, int[] counts, int headDim, PtNDManager manager) {
-        return runWritable("gather_rows", manager, null, tensorList(ks), tensorList(vs), tensor(index),
+        return runWritable("gather_rows", manager, List.of(), tensorList(ks), tensorList(vs), tensor(index),
                 IValue.listFrom(java.util.Arrays.stream(offsets).asLongStream().toArray()),
                 IValue.listFrom(java.util.Arrays.stream(counts).asLongStream().toArray()), IValue.from((long) headDim));
     }
@@ -195,15 +197,23 @@ final class FusedAttention implements AutoCloseable {
 
     /** Runs one of the module's methods; every argument IValue is closed afterwards. Outputs go to {@code manager}. */
     NDList run(String method, PtNDManager manager, IValue... args) {
-        return runKeeping(method, manager, null, args);
+        return runKeeping(method, manager, List.of(), args);
     }
 
-    /** As {@link #run}, but leaves argument {@code kept} open (a list made once and passed to every call). */
-    NDList runKeeping(String method, PtNDManager manager, IValue kept, IValue... args) {
+    /** As {@link #run}, but leaves the arguments in {@code kept} open (lists made once and passed to every call). */
+    NDList runKeeping(String method, PtNDManager manager, List<IValue> kept, IValue... args) {
         try (IValue out = call(method, args)) {
             return out.toNDList(manager);
         } finally {
-            for (IValue a : args) if (a != kept) a.close();
+            closeArguments(args, kept);
+        }
+    }
+
+    private static void closeArguments(IValue[] args, List<IValue> kept) {
+        for (IValue a : args) {
+            boolean keep = false;
+            for (IValue k : kept) keep |= a == k;
+            if (!keep) a.close();
         }
     }
 
@@ -223,7 +233,7 @@ final class FusedAttention implements AutoCloseable {
      * kvgate's own ops later write in place (an append), must be made here. DJL has no public call for this: its
      * native entry point is reached by reflection ({@link OutsideInferenceMode}).
      */
-    NDList runWritable(String method, PtNDManager manager, IValue kept, IValue... args) {
+    NDList runWritable(String method, PtNDManager manager, List<IValue> kept, IValue... args) {
         if (!PLAIN_EXECUTOR.get()) {
             JniUtils.setGraphExecutorOptimize(false);
             PLAIN_EXECUTOR.set(true);
@@ -234,7 +244,7 @@ final class FusedAttention implements AutoCloseable {
             return out.toNDList(manager);
         } finally {
             JniUtils.setGradMode(grad);
-            for (IValue a : args) if (a != kept) a.close();
+            closeArguments(args, kept);
         }
     }
 

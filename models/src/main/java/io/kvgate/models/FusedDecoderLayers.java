@@ -73,16 +73,28 @@ final class FusedDecoderLayers {
      * A first chunk (the cache holds nothing yet) through the whole model in one {@code prefill} call: token
      * {@code ids} at positions p0... (one RoPE table for every layer, no sliding windows). Returns, in {@code out},
      * [final-normed x [T, hidden], attention inputs [L, T, hidden] (empty unless {@code keepInputs}), then every
-     * layer's k, v [Hkv, T, D]] (fresh arrays the cache may adopt).
+     * layer's k, v [Hkv, T, D]] (fresh arrays the cache may adopt). With {@code gates}, the second entry is instead
+     * their scores [n, kvHeads, T] of the attention inputs (float32), computed in the same call.
      */
-    NDList prefill(PtNDManager out, int[] ids, int p0, boolean keepInputs) {
+    NDList prefill(PtNDManager out, int[] ids, int p0, boolean keepInputs, FusedSinkGates.Bound gates) {
         NDArray[] cs = rope[0].window(p0, ids.length);
         try (NDArray idArray = out.create(java.util.Arrays.stream(ids).asLongStream().toArray())) {
-            return module.runKeeping("prefill", out, layerWeights(), tensor(idArray), tensor(w.embedTokens), layerWeights(),
-                    tensor(cs[0]), tensor(cs[1]), tensor(rope[0].rotateHalf()), tensor(w.finalNorm),
-                    IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
-                    IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale()), IValue.from(keepInputs));
+            IValue[] g = gateArguments(gates);
+            return module.runKeeping("prefill", out, java.util.List.of(layerWeights(), g[0]), tensor(idArray),
+                    tensor(w.embedTokens), layerWeights(), tensor(cs[0]), tensor(cs[1]), tensor(rope[0].rotateHalf()),
+                    tensor(w.finalNorm), IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
+                    IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale()), IValue.from(keepInputs || gates != null),
+                    g[0], g[1], g[2], g[3]);
         }
+    }
+
+    /**
+     * The whole-model calls' gate arguments: the bound parameters, rows, KV heads and epsilon; without gates a list
+     * the module does not read (KV heads 0 says none: the weight list, which costs no marshalling) and no rows.
+     */
+    private IValue[] gateArguments(FusedSinkGates.Bound gates) {
+        if (gates == null) return new IValue[] {layerWeights(), tensor(none), IValue.from(0L), IValue.from(0.0)};
+        return new IValue[] {gates.params(), tensor(gates.rows()), IValue.from((long) gates.kvHeads()), IValue.from(gates.eps())};
     }
 
     /**
@@ -90,18 +102,22 @@ final class FusedDecoderLayers {
      * ({@code keys}/{@code values} [Hkv, capacity, D], {@code past} rows filled) gets the chunk's k/v written at rows
      * past.. and is attended over causally; with {@code growTo} > 0 into new storage of that capacity (the filled rows
      * copied), else in place. Returns, in {@code out}, [final-normed x [T, hidden], attention inputs [L, T, hidden]
-     * (empty unless {@code keepInputs}), then, when grown, every layer's new k, v].
+     * (empty unless {@code keepInputs}; with {@code gates} their scores, as {@link #prefill}'s), then, when grown,
+     * every layer's new k, v].
      */
     NDList prefillMore(PtNDManager out, int[] ids, int p0, NDArray[] keys, NDArray[] values, int past, int growTo,
-                       boolean keepInputs) {
+                       boolean keepInputs, FusedSinkGates.Bound gates) {
         NDArray[] cs = rope[0].window(p0, ids.length);
         try (NDArray idArray = out.create(java.util.Arrays.stream(ids).asLongStream().toArray())) {
-            // runKeeping closes every argument but the kept weight list (the storage lists only: not their arrays)
-            // outside inference mode: grown storage becomes the cache's, which appends write in place
-            return module.runWritable("prefill_more", out, layerWeights(), tensor(idArray), tensor(w.embedTokens), layerWeights(),
-                    tensorList(keys), tensorList(values), IValue.from((long) past), IValue.from((long) growTo), tensor(cs[0]), tensor(cs[1]), tensor(rope[0].rotateHalf()),
+            IValue[] g = gateArguments(gates);
+            // outside inference mode: grown storage becomes the cache's, which appends write in place; every argument
+            // but the kept lists is closed (the storage lists only, not their arrays)
+            return module.runWritable("prefill_more", out, java.util.List.of(layerWeights(), g[0]), tensor(idArray),
+                    tensor(w.embedTokens), layerWeights(), tensorList(keys), tensorList(values), IValue.from((long) past),
+                    IValue.from((long) growTo), tensor(cs[0]), tensor(cs[1]), tensor(rope[0].rotateHalf()),
                     tensor(w.finalNorm), IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
-                    IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale()), IValue.from(keepInputs));
+                    IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale()), IValue.from(keepInputs || gates != null),
+                    g[0], g[1], g[2], g[3]);
         }
     }
 

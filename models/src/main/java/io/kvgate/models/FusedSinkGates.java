@@ -43,4 +43,32 @@ public final class FusedSinkGates {
         return fused.run("sink_gate_scores", (PtNDManager) xs.getManager(), tensor(xs), tensor(wq), tensor(qBias), tensor(wk),
                 tensor(qNorm), tensor(kNorm), tensor(sinkKeys), tensor(bias), IValue.from((long) kvHeads), IValue.from(eps)).get(0);
     }
+
+    /**
+     * The same n gates' parameters bound for a whole-model chunk call ({@code prefill}, {@code prefill_more}), which
+     * then scores the attention inputs of {@code layers} (ascending, of a model with {@code numLayers}) itself, in the
+     * same call as {@link #scores} would: no stacked inputs handed back, no second call with its arguments' marshalling
+     * (host time that a 1K prefill on a GPU pays in full). The arrays stay the caller's; close the binding before them.
+     */
+    public Bound bind(int[] layers, int numLayers, NDArray wq, NDArray qBias, NDArray wk, NDArray qNorm, NDArray kNorm,
+                      NDArray sinkKeys, NDArray bias, int kvHeads, double eps) {
+        boolean all = layers.length == numLayers;
+        NDArray rows = wq.getManager().create(all ? new long[0] : java.util.Arrays.stream(layers).asLongStream().toArray());
+        IValue params = IValue.listFrom((ai.djl.pytorch.engine.PtNDArray) wq, (ai.djl.pytorch.engine.PtNDArray) qBias,
+                (ai.djl.pytorch.engine.PtNDArray) wk, (ai.djl.pytorch.engine.PtNDArray) qNorm, (ai.djl.pytorch.engine.PtNDArray) kNorm,
+                (ai.djl.pytorch.engine.PtNDArray) sinkKeys, (ai.djl.pytorch.engine.PtNDArray) bias);
+        return new Bound(layers.clone(), params, rows, kvHeads, eps);
+    }
+
+    /**
+     * Gates bound for a whole-model chunk call ({@link #bind}): their layers, parameters as one list passed to every
+     * call, the layers' rows among the model's (empty: all layers), the KV heads and the norms' epsilon.
+     */
+    public record Bound(int[] layers, IValue params, NDArray rows, int kvHeads, double eps) implements AutoCloseable {
+        @Override
+        public void close() {
+            params.close();
+            rows.close();
+        }
+    }
 }

@@ -312,10 +312,11 @@ public final class Model implements AutoCloseable {
      * functions as the layer-by-layer path, without a JNI round trip per layer. Every layer's k/v become its storage.
      */
     private NDArray wholeFirstChunk(PtNDManager st, KvCache cache, int[] ids, int p0, ForwardObserver obs, int[] positions) {
-        NDList r = fusedLayers.prefill(st, ids, p0, obs != null);
+        FusedSinkGates.Bound gates = obs == null ? null : obs.wholeChunkGates();
+        NDList r = fusedLayers.prefill(st, ids, p0, obs != null, gates);
         for (int l = 0; l < config.numLayers(); l++) cache.layer(l).append(r.get(2 + 2 * l), r.get(3 + 2 * l), p0, true);
         attentionChains += config.numLayers();
-        if (obs != null) obs.attentionInputs(r.get(1), positions);
+        handOver(obs, gates, r.get(1), positions);
         cache.advance(ids.length);
         return r.get(0);
     }
@@ -340,15 +341,23 @@ public final class Model implements AutoCloseable {
         }
         // growth in the same call (every layer to one capacity), not a zeroed allocation and copy per K/V from here
         if (growTo <= capacity) growTo = 0;
-        NDList r = fusedLayers.prefillMore(st, ids, p0, keys, values, past, growTo, obs != null);
+        FusedSinkGates.Bound gates = obs == null ? null : obs.wholeChunkGates();
+        NDList r = fusedLayers.prefillMore(st, ids, p0, keys, values, past, growTo, obs != null, gates);
         for (int l = 0; l < layers; l++) {
             if (growTo > 0) cache.layer(l).adoptGrown(r.get(2 + 2 * l), r.get(3 + 2 * l));
             cache.layer(l).appendedInPlace(p0, t);
         }
         attentionChains += layers;
-        if (obs != null) obs.attentionInputs(r.get(1), positions);
+        handOver(obs, gates, r.get(1), positions);
         cache.advance(t);
         return r.get(0);
+    }
+
+    /** A whole-model chunk's second output to its observer: the gates' scores when it bound gates, else the attention inputs. */
+    private static void handOver(ForwardObserver obs, FusedSinkGates.Bound gates, NDArray second, int[] positions) {
+        if (obs == null) return;
+        if (gates != null) obs.gateScores(gates.layers(), second, positions);
+        else obs.attentionInputs(second, positions);
     }
 
     /** Everything a layer needs besides the hidden state. */

@@ -63,6 +63,7 @@ public final class GateScorer implements Scorer {
         private final int lastGated;
         private final ai.djl.Device device;
         private final FusedSinkGates fused;                                   // the model's, or null
+        private final FusedSinkGates.Bound wholeChunkGates;                   // the gates bound for whole-model chunks, or null
 
         Session(SequenceInfo seq) {
             device = seq.model().device();
@@ -77,6 +78,8 @@ public final class GateScorer implements Scorer {
                 pendingX.add(new ArrayList<>());
                 pendingPositions.add(new ArrayList<>());
             }
+            wholeChunkGates = fused == null ? null
+                    : gates.bindFused(gated, layers, device, seq.model().dtype(), fused); // owned by the gates
         }
 
         @Override
@@ -101,6 +104,18 @@ public final class GateScorer implements Scorer {
                 @Override
                 public boolean attentionInputsOnly() {
                     return true;
+                }
+
+                @Override
+                public FusedSinkGates.Bound wholeChunkGates() {
+                    return decoding ? null : wholeChunkGates; // decode steps hand their inputs over (scored per interval)
+                }
+
+                @Override
+                public void gateScores(int[] layers, NDArray scores, int[] positions) {
+                    scorePending(); // anything buffered before first: scores are kept in the order they were computed
+                    flushStacks();
+                    keepScores(layers, scores, positions);
                 }
 
                 @Override

@@ -28,6 +28,17 @@ public interface LayerGates {
         return GateSet.scoreEach(layers, xs, this::score);
     }
 
+    /**
+     * The {@code layers}' gates bound for a whole-model chunk call of the model's fused module ({@code fused}), which
+     * then scores the chunk's attention inputs itself (inputs in {@code inputType} on {@code device}, a model of
+     * {@code numLayers}); null when these gates cannot be (the default), and the inputs are handed over instead.
+     * Owned by the gates: not to be closed by the caller.
+     */
+    default FusedSinkGates.Bound bindFused(int[] layers, int numLayers, ai.djl.Device device, ai.djl.ndarray.types.DataType inputType,
+                                           FusedSinkGates fused) {
+        return null;
+    }
+
     static LayerGates of(GateSet gates) {
         return new LayerGates() {
             @Override
@@ -43,6 +54,12 @@ public interface LayerGates {
             @Override
             public NDArray scoreLayers(int[] layers, NDArray xs, FusedSinkGates fused) {
                 return gates.scoreLayers(layers, xs, fused);
+            }
+
+            @Override
+            public FusedSinkGates.Bound bindFused(int[] layers, int numLayers, ai.djl.Device device,
+                                                  ai.djl.ndarray.types.DataType inputType, FusedSinkGates fused) {
+                return gates.bindFused(layers, numLayers, device, inputType, fused);
             }
         };
     }
