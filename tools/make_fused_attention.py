@@ -912,7 +912,9 @@ def check_prefill(module, buffered):
         assert len(got) == 2 + 2 * 2 and list(got[1].shape) == [2, t, cfg["hidden"]], [list(a.shape) for a in got]
         assert module.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, False, *ng)[1].numel() == 0
         in_buffer = buffered.prefill(ids, embed, layer_w, c, s, rot, final_norm, heads, kv_heads, eps, scale, True, *ng)
-        assert all(torch.equal(a, b) for a, b in zip(got, in_buffer)), "stacked and buffered attention inputs differ"
+        # the same ops either way; a GPU's kernels may still differ in the last bits between two calls
+        stacked_vs_buffered = max(rel(a, b) for a, b in zip(got, in_buffer))
+        assert stacked_vs_buffered < (1e-6 if dtype == torch.float32 else 1e-3), ("stacked vs buffered", dtype, stacked_vs_buffered)
 
         def rms64(a, w):
             return a / torch.sqrt(a.pow(2).mean(-1, keepdim=True) + eps) * w.double()
@@ -993,15 +995,17 @@ def check_prefill(module, buffered):
                                    rows, n_h, 1e-6)
             xs = got[1] if rows.numel() == 0 else got[1][1:]
             want_scores = module.sink_gate_scores(xs, *w_rows, n_h, 1e-6)
-            assert torch.equal(gated[1], want_scores), ("prefill's gate scores", dtype, rows)
-            assert all(torch.equal(a, b) for a, b in zip(gated[2:] + [gated[0]], got[2:] + [got[0]]))
+            near = 1e-6 if dtype == torch.float32 else 1e-3  # two calls: a GPU may differ in the last bits
+            assert rel(gated[1], want_scores) < near, ("prefill's gate scores", dtype, rows, rel(gated[1], want_scores))
+            assert max(rel(a, b) for a, b in zip(gated[2:] + [gated[0]], got[2:] + [got[0]])) < near
             gated_more = module.prefill_more(ids[p:], embed, layer_w, [first[2], first[4]], [first[3], first[5]], p, t,
                                              cos[p:t], sin[p:t], rot, final_norm, heads, kv_heads, eps, scale, True,
                                              w_rows, rows, n_h, 1e-6)
             xs_more = grown[1] if rows.numel() == 0 else grown[1][1:]
-            assert torch.equal(gated_more[1], module.sink_gate_scores(xs_more, *w_rows, n_h, 1e-6)), "prefill_more's gate scores"
-        print(f"prefill {str(dtype)[6:]}: max rel err {max(errs):.2e} against float64, {same:.1e} against the per-layer "
-              f"functions; prefill_more {max(errs_more):.2e} against float64; gates bound into both: their scores equal "
+            want_more_scores = module.sink_gate_scores(xs_more, *w_rows, n_h, 1e-6)
+            assert rel(gated_more[1], want_more_scores) < near, ("prefill_more's gate scores", rel(gated_more[1], want_more_scores))
+        print(f"prefill {str(dtype)[6:]}: stacked vs buffered inputs {stacked_vs_buffered:.1e}; max rel err {max(errs):.2e} against float64, {same:.1e} against the per-layer "
+              f"functions; prefill_more {max(errs_more):.2e} against float64; gates bound into both: their scores as "
               f"sink_gate_scores'")
 
 
