@@ -91,7 +91,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-VERSION = 14  # what version() returns (TorchScript cannot read module globals: the literals below must match)
+VERSION = 15  # what version() returns (TorchScript cannot read module globals: the literals below must match)
 
 
 def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -233,7 +233,7 @@ class FusedAttention(torch.nn.Module):
 
     @torch.jit.export
     def version(self) -> int:
-        return 14
+        return 15
 
     @torch.jit.export
     def has_graphs(self) -> bool:
@@ -415,6 +415,54 @@ class FusedAttention(torch.nn.Module):
         gates' scores with gate_kv_heads > 0, as prefill's), then, when grown, each layer's new k, v]."""
         return self._chunk(ids, embed, layer_w, ks, vs, past, grow_to, cos, sin, rot, final_norm, heads, kv_heads, eps,
                            scale, keep_inputs, gate_w, gate_rows, gate_kv_heads, gate_eps)
+
+    @torch.jit.export
+    def prefill_segments(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor],
+                         ks: List[torch.Tensor], vs: List[torch.Tensor], owns: List[torch.Tensor],
+                         rows: List[torch.Tensor], starts: List[torch.Tensor], used: List[torch.Tensor],
+                         longest: List[int], diag: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rot: torch.Tensor,
+                         final_norm: torch.Tensor, heads: int, kv_heads: int, eps: float, scale: float,
+                         keep_inputs: bool, gate_w: List[torch.Tensor], gate_rows: torch.Tensor, gate_kv_heads: int,
+                         gate_eps: float) -> List[torch.Tensor]:
+        """A later chunk over an evicted cache (every layer ragged: a segment of rows per KV head, LayerKv) in one call,
+        with the int data kvgate staged for it (KvCache.prepareChunk): each layer writes its new k/v into rows[l]
+        (head-major, the T rows after each head's filled ones: int32) of its storage ks/vs [rows, 1, D] in place, makes
+        those rows its heads' own in the ownership mask owns[l] [Hkv, 1, rows] (the head diagonal diag [Hkv, 1, Hkv]
+        repeated), then attends with attend_segments over starts[l] / used[l] (the layout after the append). The
+        layer-by-layer path made ~15 JNI calls a layer for this. Returns [final-normed x, attention inputs (or the
+        bound gates' scores), as prefill's]."""
+        t = ids.size(0)
+        g = heads // kv_heads
+        d = cos.size(1)
+        x = embed.index_select(0, ids)
+        layers = len(layer_w) // 9
+        stack = keep_inputs and layers * t * x.size(1) * x.element_size() <= self.stack_inputs_bytes
+        hs = torch.empty(layers if keep_inputs and not stack else 0, t, x.size(1), device=x.device, dtype=x.dtype)
+        kept: List[torch.Tensor] = []
+        # the new rows' ownership columns [Hkv, 1, Hkv * T], head-major as the rows: 0 for the row's own head
+        columns = diag.reshape(kv_heads, 1, kv_heads, 1).expand(kv_heads, 1, kv_heads, t).reshape(kv_heads, 1, kv_heads * t)
+        for layer in range(layers):
+            w = layer_w[9 * layer:9 * layer + 9]
+            h, q, k, v = self.decoder_in(x, w[0], w[1], w[2], w[3], cos, sin, rot, heads, kv_heads, eps)
+            if stack:
+                kept.append(h)
+            elif keep_inputs:
+                hs[layer].copy_(h)
+            at = rows[layer].long()
+            ks[layer].index_copy_(0, at, k.reshape(kv_heads * t, 1, d))
+            vs[layer].index_copy_(0, at, v.reshape(kv_heads * t, 1, d))
+            owns[layer].index_copy_(2, at, columns.to(owns[layer].dtype))
+            attn = self.attend_segments(q.reshape(kv_heads, g * t, d), ks[layer].reshape(-1, d), vs[layer].reshape(-1, d),
+                                        starts[layer], used[layer], longest[layer], scale, t)
+            x = self.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
+        out: List[torch.Tensor] = [_rms(x, final_norm, eps), hs]
+        if stack:
+            out[1] = torch.stack(kept, 0)
+        if keep_inputs and gate_kv_heads > 0:
+            xs = out[1] if gate_rows.numel() == 0 else out[1].index_select(0, gate_rows)
+            out[1] = self.sink_gate_scores(xs, gate_w[0], gate_w[1], gate_w[2], gate_w[3], gate_w[4], gate_w[5],
+                                           gate_w[6], gate_kv_heads, gate_eps)
+        return out
 
     def _chunk(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
                vs: List[torch.Tensor], past: int, grow_to: int, cos: torch.Tensor, sin: torch.Tensor, rot: torch.Tensor,
@@ -1009,6 +1057,60 @@ def check_prefill(module, buffered):
               f"sink_gate_scores'")
 
 
+def check_prefill_segments(module):
+    """prefill_segments against the per-layer functions kvgate's layer-by-layer path calls (decoder_in, its append's
+    row and mask writes, attend_segments, decoder_out) on a hand-made ragged layout: heads with different kept
+    entries, spare rows after the chunk's."""
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    for dtype in ([torch.float32, torch.float16] if dev == "cuda" else [torch.float32]):
+        cfg, layer_w, cos, sin, embed, final_norm, _, _, _, _ = tiny_model(dev, dtype)
+        heads, kv_heads, d, eps, scale = cfg["heads"], cfg["kv_heads"], cfg["d"], cfg["eps"], cfg["scale"]
+        g, t, p0 = heads // kv_heads, 17, 30
+        rot = torch.zeros(d, d, device=dev, dtype=dtype)
+        for j in range(d // 2):
+            rot[j + d // 2, j] = -1
+            rot[j, j + d // 2] = 1
+        ids = torch.randint(0, cfg["vocab"], (t,), device=dev)
+        kept, spare = [9, 22], [3, 0]           # entries each head kept; spare rows after its chunk rows
+        seg = [kept[h] + t + spare[h] for h in range(kv_heads)]
+        start = [0, seg[0]]
+        total = sum(seg)
+        rows = torch.tensor([start[h] + kept[h] + i for h in range(kv_heads) for i in range(t)], dtype=torch.int32, device=dev)
+        starts = torch.tensor(start + [total], dtype=torch.int32, device=dev)
+        used = torch.tensor([kept[h] + t for h in range(kv_heads)], dtype=torch.int32, device=dev)
+        diag = torch.eye(kv_heads, device=dev).to(dtype).log().reshape(kv_heads, 1, kv_heads)
+        ks0 = [torch.randn(total, 1, d, device=dev).to(dtype) for _ in range(2)]
+        vs0 = [torch.randn(total, 1, d, device=dev).to(dtype) for _ in range(2)]
+        owns0 = [torch.full((kv_heads, 1, total), float("-inf"), device=dev, dtype=dtype) for _ in range(2)]
+        for o in owns0:
+            for h in range(kv_heads):
+                o[h, 0, start[h]:start[h] + kept[h]] = 0
+        c, s = cos[p0:p0 + t], sin[p0:p0 + t]
+        ks, vs, owns = [a.clone() for a in ks0], [a.clone() for a in vs0], [a.clone() for a in owns0]
+        got = module.prefill_segments(ids, embed, layer_w, ks, vs, owns, [rows, rows], [starts, starts], [used, used],
+                                      [max(kept) + t] * 2, diag, c, s, rot, final_norm, heads, kv_heads, eps, scale, True,
+                                      [], torch.zeros(0, dtype=torch.long, device=dev), 0, 0.0)
+        # the per-layer functions, writes as LayerKv.append makes them
+        x = embed.index_select(0, ids)
+        rk, rv, ro, hs = [a.clone() for a in ks0], [a.clone() for a in vs0], [a.clone() for a in owns0], []
+        cols = diag.reshape(kv_heads, 1, kv_heads, 1).repeat(1, 1, 1, t).reshape(kv_heads, 1, kv_heads * t)
+        for layer in range(2):
+            w = layer_w[9 * layer:9 * layer + 9]
+            h, q, k, v = module.decoder_in(x, w[0], w[1], w[2], w[3], c, s, rot, heads, kv_heads, eps)
+            hs.append(h)
+            rk[layer][rows.long()] = k.reshape(kv_heads * t, 1, d)
+            rv[layer][rows.long()] = v.reshape(kv_heads * t, 1, d)
+            ro[layer][:, :, rows.long()] = cols
+            attn = module.attend_segments(q.reshape(kv_heads, g * t, d), rk[layer].reshape(-1, d), rv[layer].reshape(-1, d),
+                                          starts, used, max(kept) + t, scale, t)
+            x = module.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
+        want = [F.rms_norm(x, [x.size(-1)], final_norm, eps), torch.stack(hs)]
+        err = max([rel(a, b) for a, b in zip(got, want)] + [rel(a, b) for a, b in zip(ks + vs, rk + rv)])
+        assert err < (1e-6 if dtype == torch.float32 else 1e-3), ("prefill_segments", dtype, err)
+        assert all(torch.equal(a, b) for a, b in zip(owns, ro)), "prefill_segments' ownership columns"
+        print(f"prefill_segments {str(dtype)[6:]}: {err:.1e} against the per-layer functions, ownership masks equal")
+
+
 def sink_gate_reference(x, wq, q_bias, wk, q_norm, k_norm, sink_keys, bias, kv_heads, eps):
     """ALGORITHM.md §2 in float64, written out per term (x [n, T, D] and the weights as the module gets them,
     sink_keys [n, Hkv, d, S]). Returns [n, Hkv, T]."""
@@ -1204,6 +1306,7 @@ if __name__ == "__main__":
     check_prefill(scripted, torch.jit.script(kind(opts.flash_decode, bool(opts.graph_ops) and opts.decode_kernel, 0)))
     check_sink_gates(scripted, bool(opts.graph_ops))
     check_gather_rows(scripted)
+    check_prefill_segments(scripted)
     if opts.graph_ops and torch.cuda.is_available():
         check_decode_kernel()
     check_decode(scripted, bool(opts.graph_ops))

@@ -54,7 +54,7 @@ final class FusedAttention implements AutoCloseable {
      * 9: sink_gate_scores ({@link FusedSinkGates}); 10: gpu_trace_start/stop ({@link GpuTrace}); 11: attend_segments
      * (the ragged storage read in place) instead of attend_packed (a gathered copy); 12: prefill_more (a later chunk over an unevicted cache in one call); 13: gather_rows (a re-layout's gathers of
      * all layers in one call, {@link RowGatherBatch}); 14: prefill/prefill_more score the inputs with bound sink gates
-     * ({@link FusedSinkGates#bind}).
+     * ({@link FusedSinkGates#bind}); 15: prefill_segments (a later chunk over an evicted cache in one call).
      * Only {@link #REQUIRED_VERSION} is accepted.
      */
     private int moduleVersion() {
@@ -103,7 +103,7 @@ final class FusedAttention implements AutoCloseable {
     }
 
     /** The module version (tools/make_fused_attention.py VERSION) whose function signatures this kvgate calls. */
-    static final int REQUIRED_VERSION = 14;
+    static final int REQUIRED_VERSION = 15;
 
     /** {allocated, peak allocated} bytes of torch's caching allocator (kvgate's operators), or null without them. */
     long[] memoryStats(int device) {

@@ -89,6 +89,36 @@ final class FusedDecoderLayers {
     }
 
     /**
+     * A later chunk over an evicted cache in one {@code prefill_segments} call: every layer's staged chunk
+     * ({@link LayerKv#stagedChunk}) gets the chunk's k/v written into its ragged storage, its ownership mask updated and
+     * its segments attended over, in place. Returns, in {@code out}, [final-normed x [T, hidden], attention inputs
+     * [L, T, hidden] (empty unless {@code keepInputs}; with {@code gates} their scores, as {@link #prefill}'s)].
+     */
+    NDList prefillSegments(PtNDManager out, int[] ids, int p0, LayerKv.RaggedChunk[] chunks, boolean keepInputs,
+                           FusedSinkGates.Bound gates) {
+        NDArray[] cs = rope[0].window(p0, ids.length);
+        int n = chunks.length;
+        NDArray[][] lists = new NDArray[6][n];
+        long[] longest = new long[n];
+        for (int l = 0; l < n; l++) {
+            LayerKv.RaggedChunk c = chunks[l];
+            NDArray[] each = {c.keys(), c.values(), c.ownership(), c.rows(), c.starts(), c.used()};
+            for (int i = 0; i < 6; i++) lists[i][l] = each[i];
+            longest[l] = c.longest();
+        }
+        try (NDArray idArray = out.create(java.util.Arrays.stream(ids).asLongStream().toArray())) {
+            IValue[] g = gateArguments(gates);
+            return module.runKeeping("prefill_segments", out, java.util.List.of(layerWeights(), g[0]), tensor(idArray),
+                    tensor(w.embedTokens), layerWeights(), tensorList(lists[0]), tensorList(lists[1]), tensorList(lists[2]),
+                    tensorList(lists[3]), tensorList(lists[4]), tensorList(lists[5]), IValue.listFrom(longest),
+                    tensor(chunks[0].diagonal()), tensor(cs[0]), tensor(cs[1]), tensor(rope[0].rotateHalf()),
+                    tensor(w.finalNorm), IValue.from((long) config.numHeads()), IValue.from((long) config.numKvHeads()),
+                    IValue.from(config.rmsNormEps()), IValue.from(config.attentionScale()), IValue.from(keepInputs || gates != null),
+                    g[0], g[1], g[2], g[3]);
+        }
+    }
+
+    /**
      * The whole-model calls' gate arguments: the bound parameters, rows, KV heads and epsilon; without gates a list
      * the module does not read (KV heads 0 says none: the weight list, which costs no marshalling) and no rows.
      */

@@ -610,6 +610,38 @@ final class LayerKv {
         pos = Arrays.copyOf(pos, capacity());
     }
 
+    /**
+     * Ragged layout with the chunk of {@code t} tokens at {@code p0} staged by {@link #planChunk} (its append's rows and
+     * the segment view after it): what a whole-model chunk call ({@link FusedDecoderLayers#prefillSegments}) writes and
+     * reads in place; null otherwise (the chunk then goes layer by layer). Follow the chunk with
+     * {@link #appendedStagedInPlace}.
+     */
+    RaggedChunk stagedChunk(int t, int p0) {
+        flush();
+        if (!ragged || staged == null || staged.t() != t || staged.p0() != p0 || staged.segmentStarts() == null
+                || tailLen + t > tailCap) return null;
+        return new RaggedChunk(k, v, ownership, staged.dst(), staged.segmentStarts(), staged.segmentUsed(), staged.longest(), diagonal());
+    }
+
+    /**
+     * A staged chunk of a ragged layer: storage k/v [rows, 1, D] and ownership mask [H, 1, rows] to write in place, the
+     * rows the chunk's tokens go to (int32, head-major), the segment view after the append (starts, used rows, the
+     * longest segment's entries) and the head diagonal (a new row's ownership column).
+     */
+    record RaggedChunk(NDArray keys, NDArray values, NDArray ownership, NDArray rows, NDArray starts, NDArray used,
+                       int longest, NDArray diagonal) {}
+
+    /** Host-side bookkeeping for the staged chunk ({@link #stagedChunk}) a whole-model call wrote at positions p0.. */
+    void appendedStagedInPlace(int p0, int t) {
+        staleViews();
+        for (int h = 0; h < numKvHeads; h++) // the rows appendRows gives
+            for (int i = 0; i < t; i++) rowPos[firstAppendRow(h) + i] = p0 + i;
+        for (int i = 0; i < t; i++) tailPos[tailLen + i] = p0 + i;
+        tailLen += t;
+        if (minPos == Integer.MAX_VALUE) minPos = p0;
+        dropStaged();
+    }
+
     /** Shared layout: host-side bookkeeping for the {@code t} tokens at positions p0.. a chunk wrote after the filled ones. */
     void appendedInPlace(int p0, int t) {
         if (ragged || len + t > capacity()) throw new IllegalStateException("no shared room for " + t + " tokens written in place");

@@ -277,6 +277,10 @@ public final class Model implements AutoCloseable {
         // an evicted cache's int data for the whole chunk crosses to the device up front, not layer by layer
         if (opt.extendCache()) cache.prepareChunk(t, p0, l -> t >= FLAT_MAX_QUERIES && config.windowOf(l) == 0
                 && fusedAttends(obs != null && obs.wantsAttentionProbs(l)));
+        if (wholePrefill && opt.extendCache() && (obs == null || obs.attentionInputsOnly())) {
+            NDArray whole = wholeEvictedChunk((PtNDManager) st, cache, ids, p0, obs, positions);
+            if (whole != null) return whole;
+        }
 
         // embed_tokens (Gemma3: scaled by sqrt(hidden))
         NDArray x = keep(w.embedTokens.get(new NDIndex("{}", st.create(Arrays.stream(ids).asLongStream().toArray()))), st);
@@ -349,6 +353,25 @@ public final class Model implements AutoCloseable {
         }
         attentionChains += layers;
         handOver(obs, gates, r.get(1), positions);
+        cache.advance(t);
+        return r.get(0);
+    }
+
+    /**
+     * A later chunk over an evicted cache (every layer ragged, the chunk staged by {@link KvCache#prepareChunk}), through
+     * every layer in one call of the fused module ({@link FusedDecoderLayers#prefillSegments}): each layer's storage and
+     * ownership mask written in place. Null (nothing run) when some layer is not so: the chunk goes layer by layer.
+     */
+    private NDArray wholeEvictedChunk(PtNDManager st, KvCache cache, int[] ids, int p0, ForwardObserver obs, int[] positions) {
+        int layers = config.numLayers(), t = ids.length;
+        LayerKv.RaggedChunk[] chunks = new LayerKv.RaggedChunk[layers];
+        for (int l = 0; l < layers; l++) if ((chunks[l] = cache.layer(l).stagedChunk(t, p0)) == null) return null;
+        FusedSinkGates.Bound gates = obs == null ? null : obs.wholeChunkGates();
+        NDList r = fusedLayers.prefillSegments(st, ids, p0, chunks, obs != null, gates);
+        for (int l = 0; l < layers; l++) cache.layer(l).appendedStagedInPlace(p0, t);
+        attentionChains += layers;
+        handOver(obs, gates, r.get(1), positions);
+        cache.endChunk();
         cache.advance(t);
         return r.get(0);
     }

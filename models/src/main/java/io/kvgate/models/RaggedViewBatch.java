@@ -1,10 +1,13 @@
 package io.kvgate.models;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -12,7 +15,7 @@ import java.util.List;
 /**
  * The device views of every ragged layer re-laid out in one staged step ({@link KvCache#flush}, a chunk's room):
  * ownership masks [H, 1, rows], segment tables [2, H + 1] and tail rows [H], made from the staged ints with a fixed
- * dozen ops for all layers together, each layer then taking its slices (three ops), instead of ten ops a layer. On a
+ * dozen ops for all layers together and split into every layer's views with three more, instead of ten ops a layer. On a
  * GPU every op is ~10 µs of host time: ~180 ops fewer per eviction of a 28-layer model. Layers {@link #add} their
  * data while planning; {@link DeviceInts#upload} stages it (each kind contiguous) and {@link #build}s the batch.
  *
@@ -26,6 +29,7 @@ final class RaggedViewBatch implements AutoCloseable {
     private int heads, totalRows, boundaries, boundaryAt, tableAt, tailAt;
     private DataType dtype;
     private NDArray ownership, tableRows, tailRows; // [H, 1, Σ rows]; [n, 2, H + 1] int32; [n, H] int64
+    private NDList[] split;                          // each layer's views of the three, made by one split each
 
     /**
      * Adds a layer's views: a storage of {@code rows} rows whose head h owns rows [table[h], tail[h]) (its kept entries;
@@ -110,15 +114,30 @@ final class RaggedViewBatch implements AutoCloseable {
             tailRows = ints.slice(tailAt, n * heads, scope).reshape(n, heads).toType(DataType.INT64, true);
             for (NDArray a : new NDArray[] {ownership, tableRows, tailRows}) a.attach(manager);
         }
+        if (n > 1) { // every layer's views in three ops (split_with_sizes), not three ops a layer in take
+            long[] rows = new long[n], twos = new long[n], heads = new long[n];
+            for (int l = 0; l < n; l++) {
+                rows[l] = (l + 1 < n ? ownerStart.get(l + 1) : totalRows) - ownerStart.get(l);
+                twos[l] = 2;
+                heads[l] = this.heads;
+            }
+            try (NDArray tables = tableRows.reshape(2L * n, this.heads + 1); NDArray tails = tailRows.reshape((long) n * this.heads)) {
+                split = new NDList[] {JniUtils.split((PtNDArray) ownership, rows, 2), JniUtils.split((PtNDArray) tables, twos, 0),
+                        JniUtils.split((PtNDArray) tails, heads, 0)};
+            }
+        }
     }
 
     /** The views of the layer at {@code slot}, attached to {@code owner}: ownership mask, segment table, tail rows. */
     NDArray[] take(int slot, NDManager owner) {
-        int from = ownerStart.get(slot), to = slot + 1 < ownerStart.size() ? ownerStart.get(slot + 1) : totalRows;
-        NDArray[] views = tables.size() == 1 && to == totalRows
-                ? new NDArray[] {ownership, tableRows.get(0), tailRows.get(0)} // a batch of one: the mask itself
-                : new NDArray[] {ownership.get(new NDIndex(":, :, {}:{}", from, to)), tableRows.get(slot), tailRows.get(slot)};
-        if (views[0] == ownership) ownership = null; // handed over
+        NDArray[] views;
+        if (split == null) { // a batch of one: the mask itself
+            views = new NDArray[] {ownership, tableRows.get(0), tailRows.get(0)};
+            ownership = null; // handed over
+        } else {
+            views = new NDArray[] {split[0].get(slot), split[1].get(slot), split[2].get(slot)};
+            for (NDList views3 : split) views3.set(slot, null); // handed over
+        }
         for (NDArray a : views) a.attach(owner);
         return views;
     }
@@ -126,6 +145,7 @@ final class RaggedViewBatch implements AutoCloseable {
     /** Frees the batch's own handles; the layers' slices keep what they view. */
     @Override
     public void close() {
+        if (split != null) for (NDList views : split) for (NDArray a : views) if (a != null) a.close(); // the views no layer took
         for (NDArray a : new NDArray[] {ownership, tableRows, tailRows}) if (a != null) a.close();
     }
 }
