@@ -1,10 +1,13 @@
 package io.kvgate.models;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -26,6 +29,9 @@ import java.util.List;
 final class DeviceInts implements AutoCloseable {
     private final List<int[]> pieces = new ArrayList<>();
     private int size;
+    private int[] pieceStart, pieceLength;  // every piece added, as uploaded (views' data included)
+    private NDList parts;                   // the upload split into its pieces, made at the first slice; null before
+    private java.util.Map<Integer, Integer> partAt;
     private ByteBuffer host; // what was uploaded; a CPU tensor aliases it
     private NDArray all;
     private RaggedViewBatch views;
@@ -73,7 +79,14 @@ final class DeviceInts implements AutoCloseable {
         int n = Math.max(size, 1);
         host = reuse ? reusedBuffer(n * Integer.BYTES) : ByteBuffer.allocateDirect(n * Integer.BYTES).order(ByteOrder.nativeOrder());
         java.nio.IntBuffer ints = host.asIntBuffer();
-        for (int[] piece : pieces) ints.put(piece);
+        pieceStart = new int[pieces.size()];
+        pieceLength = new int[pieces.size()];
+        int at = 0;
+        for (int i = 0; i < pieces.size(); i++) {
+            ints.put(pieces.get(i));
+            pieceStart[i] = at;
+            at += pieceLength[i] = pieces.get(i).length;
+        }
         pieces.clear();
         all = manager.create(host, new Shape(n), DataType.INT32);
         if (reuse) host = null; // the thread's: not this upload's to keep
@@ -92,15 +105,41 @@ final class DeviceInts implements AutoCloseable {
         return b.duplicate().clear().limit(bytes).slice().order(ByteOrder.nativeOrder());
     }
 
-    /** int32 [length] view of the staged values at {@code offset}, attached to {@code owner}; valid while this is open (on a CPU the upload may alias host memory). */
+    /**
+     * int32 [length] view of the staged values at {@code offset}, attached to {@code owner}; valid while this is open (on
+     * a CPU the upload may alias host memory). A whole piece as added comes from one split of the upload into every
+     * piece, made at the first slice: a chunk over an evicted 28-layer cache takes three pieces a layer, which were a
+     * libtorch call each.
+     */
     NDArray slice(int offset, int length, NDManager owner) {
-        NDArray s = all.get(new NDIndex("{}:{}", offset, offset + length));
+        NDArray s = piece(offset, length);
+        if (s == null) s = all.get(new NDIndex("{}:{}", offset, offset + length));
         s.attach(owner);
         return s;
     }
 
+    /** The piece added at {@code offset} with {@code length} values, handed over (null if no such piece, or taken). */
+    private NDArray piece(int offset, int length) {
+        if (size == 0 || pieceStart == null) return null;
+        if (parts == null) {
+            long[] sizes = new long[pieceLength.length];
+            partAt = new java.util.HashMap<>();
+            for (int i = 0; i < sizes.length; i++) {
+                sizes[i] = pieceLength[i];
+                if (pieceLength[i] > 0 || !partAt.containsKey(pieceStart[i])) partAt.put(pieceStart[i], i); // not an empty one at the same offset
+            }
+            parts = JniUtils.split((PtNDArray) all, sizes, 0);
+        }
+        Integer i = partAt.get(offset);
+        if (i == null || pieceLength[i] != length || parts.get(i) == null) return null;
+        NDArray p = parts.get(i);
+        parts.set(i, null);
+        return p;
+    }
+
     @Override
     public void close() {
+        if (parts != null) for (NDArray p : parts) if (p != null) p.close();
         if (gathers != null) gathers.close();
         if (views != null) views.close();
         if (all != null) all.close();
