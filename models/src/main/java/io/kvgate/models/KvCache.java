@@ -28,6 +28,7 @@ public final class KvCache implements AutoCloseable {
     private final LayerKv[] layers;
     private int nextPosition;
     private final FusedAttention fused; // null: each re-laid-out layer gathers its own rows
+    private NDArray diagonal;           // the layers' head diagonal, made once when a layer first needs it
     private DeviceInts chunkInts; // the int data prepareChunk staged for the current chunk (CPU arrays may alias it)
 
     KvCache(NDManager parent, int numLayers, int numKvHeads, int headDim, DataType dtype) {
@@ -43,10 +44,16 @@ public final class KvCache implements AutoCloseable {
         this.headDim = headDim;
         this.dtype = dtype;
         this.layers = new LayerKv[numLayers];
-        for (int l = 0; l < numLayers; l++) layers[l] = new LayerKv(manager, numKvHeads, headDim, dtype);
+        for (int l = 0; l < numLayers; l++) layers[l] = new LayerKv(manager, numKvHeads, headDim, dtype, this::headDiagonal);
     }
 
     public int numLayers() { return numLayers; }
+
+    /** The head diagonal every layer's appends use (LayerKv#headDiagonal), made once for all layers: four ops, not four a layer. */
+    private NDArray headDiagonal() {
+        if (diagonal == null) diagonal = LayerKv.headDiagonal(manager, numKvHeads, dtype);
+        return diagonal;
+    }
     public int numKvHeads() { return numKvHeads; }
     public int headDim() { return headDim; }
     public DataType dtype() { return dtype; }

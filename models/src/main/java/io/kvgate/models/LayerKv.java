@@ -52,17 +52,31 @@ final class LayerKv {
     private NDArray keysT, valueRows; // ragged views of k [D, rowCapacity] and v [rowCapacity, D]
     private NDArray segmentTable;   // int32 [2, H + 1] on the device: segment starts; rows each head kept (decode steps)
     private NDArray tailRows;       // int64 [H] on the device: each head's first row after its kept ones
-    private NDArray diagonal;       // [H, 1, H]: 0 where the two heads are equal, -inf elsewhere (a new token's mask)
+    private final java.util.function.Supplier<NDArray> diagonal; // [H, 1, H]: 0 where the two heads are equal, -inf elsewhere (a new token's mask)
     // pending retain: rows (in the current storage) and positions each head keeps; null when none
     private int[][] pendingRows, pendingPos;
     private NDArray[] headKeys, headValues; // cached per-head copies for keys()/values(); null when stale
     private StagedChunk staged;     // the next append's rows (and segment view) on the device, staged by planChunk
 
     LayerKv(NDManager manager, int numKvHeads, int headDim, DataType dtype) {
+        this(manager, numKvHeads, headDim, dtype, new java.util.function.Supplier<>() {
+            private NDArray made;
+
+            @Override
+            public NDArray get() {
+                if (made == null) made = headDiagonal(manager, numKvHeads, dtype);
+                return made;
+            }
+        });
+    }
+
+    /** {@code diagonal}: the head diagonal ({@link #headDiagonal}) this layer shares with the other layers of its cache. */
+    LayerKv(NDManager manager, int numKvHeads, int headDim, DataType dtype, java.util.function.Supplier<NDArray> diagonal) {
         this.manager = manager;
         this.numKvHeads = numKvHeads;
         this.headDim = headDim;
         this.dtype = dtype;
+        this.diagonal = diagonal;
     }
 
     // ---- host-side view -----------------------------------------------------------------------------
@@ -402,8 +416,7 @@ final class LayerKv {
     }
 
     private NDArray diagonal() {
-        if (diagonal == null) diagonal = headDiagonal(manager, numKvHeads, dtype);
-        return diagonal;
+        return diagonal.get();
     }
 
     /**
