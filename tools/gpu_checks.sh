@@ -33,7 +33,7 @@ eval_tiny() { # dtype
 }
 eviction_06b() { # gates directory (random sink gates: the method's; /tmp/g06-linear: the baseline gate)
   timeout 200 ./kvgate bench eviction --model /tmp/qwen3-0.6b-random --gates $1 --policy gate --ratio 0.3 --device gpu \
-     --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,8192,32768 --reps 3 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -40
+     --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,8192,32768 --reps 3 --profile-prefill 2>&1 | grep -v "^\s*at \| < "
 }
 sec fused
 timeout 120 $PY tools/make_fused_attention.py /tmp/fa.pt --graph-ops "$KVGATE_CUDA_GRAPH_OPS" 2>&1 | grep -v "^decode graph\|^decode_step\|^forward\|^decoder_\|Warn\|warn" | tail -30
@@ -85,5 +85,5 @@ sec "eviction 0.6B float16, random linear gates (the gate of sessions 3-9's over
 eviction_06b /tmp/g06-linear
 sec "eviction tiny float16"
 timeout 100 ./kvgate bench eviction --model checkpoints/tiny-retrieval-qwen3 --gates ${GATES:-runs/quickstart/gates}/sink --policy gate --ratio 0.3 \
-   --device gpu --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,2000 --reps 2 --profile-prefill 2>&1 | grep -v "^\s*at " | tail -22
+   --device gpu --dtype float16 --prefill-chunk 4096 --decode-steps 32 --context 1024,2000 --reps 2 --profile-prefill 2>&1 | grep -v "^\s*at \| < "
 sec done
