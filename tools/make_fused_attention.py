@@ -441,6 +441,8 @@ class FusedAttention(torch.nn.Module):
         kept: List[torch.Tensor] = []
         # the new rows' ownership columns [Hkv, 1, Hkv * T], head-major as the rows: 0 for the row's own head
         columns = diag.reshape(kv_heads, 1, kv_heads, 1).expand(kv_heads, 1, kv_heads, t).reshape(kv_heads, 1, kv_heads * t)
+        if len(owns) > 0:
+            columns = columns.to(owns[0].dtype)  # once, not an interpreted op a layer: every layer's mask has one dtype
         for layer in range(layers):
             w = layer_w[9 * layer:9 * layer + 9]
             h, q, k, v = self.decoder_in(x, w[0], w[1], w[2], w[3], cos, sin, rot, heads, kv_heads, eps)
@@ -451,7 +453,7 @@ class FusedAttention(torch.nn.Module):
             at = rows[layer].long()
             ks[layer].index_copy_(0, at, k.reshape(kv_heads * t, 1, d))
             vs[layer].index_copy_(0, at, v.reshape(kv_heads * t, 1, d))
-            owns[layer].index_copy_(2, at, columns.to(owns[layer].dtype))
+            owns[layer].index_copy_(2, at, columns)
             attn = self.attend_segments(q.reshape(kv_heads, g * t, d), ks[layer].reshape(-1, d), vs[layer].reshape(-1, d),
                                         starts[layer], used[layer], longest[layer], scale, t)
             x = self.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)

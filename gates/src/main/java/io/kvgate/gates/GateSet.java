@@ -86,8 +86,8 @@ public final class GateSet implements AutoCloseable {
     }
 
     /**
-     * The {@code layers}' sink gates bound for a whole-model chunk call of {@code fused} (its {@code prefill} /
-     * {@code prefill_more} then scores the attention inputs itself: one call, the same function as
+     * The {@code layers}' sink gates bound for a whole-model chunk call of {@code fused} (its {@code prefill},
+     * {@code prefill_more} or {@code prefill_segments} then scores the attention inputs itself: one call, the same function as
      * {@link #scoreLayers} with {@code fused}), on {@code device} for inputs of {@code inputType}, of a model with
      * {@code numLayers}; made once per key and owned here (closed with the set). Null for gates that are not sink
      * gates of one shape.

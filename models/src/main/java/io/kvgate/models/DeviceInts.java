@@ -113,7 +113,18 @@ final class DeviceInts implements AutoCloseable {
      */
     NDArray slice(int offset, int length, NDManager owner) {
         NDArray s = piece(offset, length);
-        if (s == null) s = all.get(new NDIndex("{}:{}", offset, offset + length));
+        if (s == null) return range(offset, length, owner);
+        s.attach(owner);
+        return s;
+    }
+
+    /**
+     * int32 [length] view of the staged values at {@code offset} (one narrow), attached to {@code owner}, for a caller that
+     * takes a few slices of an upload: a re-layout's views take four of its ~90 pieces, and splitting it into all of them
+     * (then freeing the rest) cost ~0.25 ms on the H100 machine.
+     */
+    NDArray range(int offset, int length, NDManager owner) {
+        NDArray s = all.get(new NDIndex("{}:{}", offset, offset + length));
         s.attach(owner);
         return s;
     }

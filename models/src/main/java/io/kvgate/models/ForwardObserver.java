@@ -18,7 +18,9 @@ public interface ForwardObserver {
 
     /**
      * Whether attention inputs are all this observer needs. Then a decode step may run as one captured CUDA graph
-     * (docs/GPU.md), which hands them over through {@link #attentionInputs} and calls no other method.
+     * (docs/GPU.md), which hands them over through {@link #attentionInputs} and calls no other method; a whole-model
+     * prefill chunk hands over either its inputs the same way or, with {@link #wholeChunkGates}, their scores
+     * ({@link #gateScores}).
      */
     default boolean attentionInputsOnly() {
         return false;
@@ -34,8 +36,8 @@ public interface ForwardObserver {
     }
 
     /**
-     * Sink gates that a whole-model chunk call (a prefill chunk over an empty or unevicted cache, in one call of the
-     * fused module) applies to the attention inputs itself, handing over their scores ({@link #gateScores}) instead of
+     * Sink gates that a whole-model chunk call (a prefill chunk over an empty, unevicted or evicted cache, in one call of
+     * the fused module: prefill, prefill_more, prefill_segments) applies to the attention inputs itself, handing over their scores ({@link #gateScores}) instead of
      * the inputs: no second call, no stacked inputs kept. Null (the default): the inputs are handed over.
      */
     default FusedSinkGates.Bound wholeChunkGates() {

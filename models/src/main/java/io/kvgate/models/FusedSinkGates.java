@@ -45,7 +45,8 @@ public final class FusedSinkGates {
     }
 
     /**
-     * The same n gates' parameters bound for a whole-model chunk call ({@code prefill}, {@code prefill_more}), which
+     * The same n gates' parameters bound for a whole-model chunk call ({@code prefill}, {@code prefill_more},
+     * {@code prefill_segments}), which
      * then scores the attention inputs of {@code layers} (ascending, of a model with {@code numLayers}) itself, in the
      * same call as {@link #scores} would: no stacked inputs handed back, no second call with its arguments' marshalling
      * (host time that a 1K prefill on a GPU pays in full). The arrays stay the caller's; close the binding before them.

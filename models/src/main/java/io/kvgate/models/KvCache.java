@@ -16,8 +16,9 @@ import java.util.function.IntPredicate;
  * so the forward pass runs one batched attention chain per layer: [numKvHeads, capacity, headDim] while the heads
  * hold the same positions, a flat per-layer array with one segment per head plus a token-major tail once they
  * differ (see {@link LayerKv}). Appends write in place into spare capacity (doubling on overflow), so decoding
- * costs no copy of the cache per token. {@link #retain} calls are applied together, with one gather per layer,
- * when the layer is next read or at {@link #flush}.
+ * costs no copy of the cache per token. {@link #retain} calls are applied together when the layer is next read or at
+ * {@link #flush}: with the fused module one {@code gather_rows} call for every re-laid-out layer ({@link RowGatherBatch}),
+ * else one gather per K/V of a layer.
  *
  * <p>Owns native memory: close it.
  */

@@ -49,6 +49,7 @@ final class OutsideInferenceMode {
             return IVALUE.newInstance(out);
         } catch (java.lang.reflect.InvocationTargetException e) {
             if (e.getCause() instanceof RuntimeException r) throw r; // libtorch's errors, as runMethod would throw them
+            if (e.getCause() instanceof Error err) throw err;
             throw new IllegalStateException(e.getCause());
         } catch (ReflectiveOperationException e) {
             throw new IllegalStateException(e);

@@ -103,15 +103,15 @@ final class RaggedViewBatch implements AutoCloseable {
         try (NDManager scope = manager.newSubManager()) {
             NDArray ownerPlusOne = scope.zeros(new Shape(totalRows), DataType.FLOAT32); // exact: small integers
             if (boundaries > 0) {
-                NDArray at = ints.slice(boundaryAt, boundaries, scope), delta = ints.slice(boundaryAt + boundaries, boundaries, scope);
+                NDArray at = ints.range(boundaryAt, boundaries, scope), delta = ints.range(boundaryAt + boundaries, boundaries, scope);
                 ownerPlusOne.set(new NDIndex("{}", at), delta.toType(DataType.FLOAT32, false));
                 ownerPlusOne = ownerPlusOne.cumSum(0);
             }
             NDArray headPlusOne = scope.arange(1, heads + 1).toType(DataType.FLOAT32, false).reshape(heads, 1, 1);
             // log(1) = 0 on the head's rows, log(0) = -inf elsewhere
             ownership = ownerPlusOne.reshape(1, 1, totalRows).eq(headPlusOne).toType(dtype, false).log();
-            tableRows = ints.slice(tableAt, n * 2 * (heads + 1), scope).reshape(n, 2, heads + 1).duplicate();
-            tailRows = ints.slice(tailAt, n * heads, scope).reshape(n, heads).toType(DataType.INT64, true);
+            tableRows = ints.range(tableAt, n * 2 * (heads + 1), scope).reshape(n, 2, heads + 1).duplicate();
+            tailRows = ints.range(tailAt, n * heads, scope).reshape(n, heads).toType(DataType.INT64, true);
             for (NDArray a : new NDArray[] {ownership, tableRows, tailRows}) a.attach(manager);
         }
         if (n > 1) { // every layer's views in three ops (split_with_sizes), not three ops a layer in take

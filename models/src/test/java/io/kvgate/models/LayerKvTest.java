@@ -316,7 +316,7 @@ class LayerKvTest {
             appended.append(all.get("0, :, 0:20").duplicate(), all.get("1, :, 0:20").duplicate(), 0, true);
             written.append(all.get("0, :, 0:20").duplicate(), all.get("1, :, 0:20").duplicate(), 0, true);
             assertNull(written.sharedStorage(21), "positions not ending right before the chunk");
-            int[][] chunks = {{20, 26}, {26, 50}}; // grows (20 -> 40), then grows again (40 -> 50: doubling is 80)
+            int[][] chunks = {{20, 26}, {26, 50}}; // grows (20 -> 40), then again (50 rows needed of 40: doubled to 80)
             for (int[] c : chunks) {
                 int n = c[1] - c[0];
                 appended.append(all.get("0, :, {}:{}", c[0], c[1]).duplicate(), all.get("1, :, {}:{}", c[0], c[1]).duplicate(), c[0]);
@@ -338,7 +338,7 @@ class LayerKvTest {
                     org.junit.jupiter.api.Assertions.assertArrayEquals(appended.headEntries(head, keys).toFloatArray(),
                             written.headEntries(head, keys).toFloatArray());
             }
-            assertEquals(written.grownCapacity(0), 80, "the room the last growth left");
+            assertEquals(80, written.grownCapacity(0), "the room the last growth left");
             written.retain(0, 0, new int[] {0, 5, 9});
             assertNull(written.sharedStorage(50), "an evicted (ragged) layer");
         }
