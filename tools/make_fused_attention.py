@@ -406,7 +406,8 @@ class FusedAttention(torch.nn.Module):
                      rot: torch.Tensor, final_norm: torch.Tensor, heads: int, kv_heads: int, eps: float, scale: float,
                      keep_inputs: bool, gate_w: List[torch.Tensor], gate_rows: torch.Tensor, gate_kv_heads: int,
                      gate_eps: float) -> List[torch.Tensor]:
-        """A later chunk over an unevicted cache in one call, as prefill is for a first one: every layer's storage
+        """A later chunk over a cache in the shared layout (unevicted, or evicted alike in every head, its last position
+        right before the chunk) in one call, as prefill is for a first one: every layer's storage
         ks/vs [Hkv, capacity, D] holds `past` filled rows; each layer writes its new k/v into rows past..past+T and
         attends causally over rows 0..past+T. In place when grow_to is 0 (the storage has room), else into new zeroed
         storage [Hkv, grow_to, D] with the filled rows copied, returned for the cache to adopt. The same functions as

@@ -128,7 +128,7 @@ final class FusedDecoderLayers {
     }
 
     /**
-     * A later chunk over an unevicted cache in one {@code prefill_more} call: every layer's shared storage
+     * A later chunk over a cache in the shared layout in one {@code prefill_more} call ({@link LayerKv#sharedStorage}): every layer's shared storage
      * ({@code keys}/{@code values} [Hkv, capacity, D], {@code past} rows filled) gets the chunk's k/v written at rows
      * past.. and is attended over causally; with {@code growTo} > 0 into new storage of that capacity (the filled rows
      * copied), else in place. Returns, in {@code out}, [final-normed x [T, hidden], attention inputs [L, T, hidden]

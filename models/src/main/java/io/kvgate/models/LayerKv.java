@@ -592,16 +592,17 @@ final class LayerKv {
                       int[] firstRows, int writeIndex, int capacity) {}
 
     /**
-     * Shared layout holding a consecutive run of positions up to {@code p0 - 1} (an unevicted cache: a chunk's
-     * bottom-right causal attention needs no mask): the storage k, v [H, capacity, D] that a whole-model chunk
+     * Shared layout whose last position is {@code p0 - 1} (every head holds the same positions, all before the chunk:
+     * unevicted, or evicted alike in every head, e.g. down to the protected sinks and window; either way a chunk's
+     * bottom-right causal attention over the rows needs no mask, since RoPE already placed each key): the storage k, v [H, capacity, D] that a whole-model chunk
      * ({@link FusedDecoderLayers#prefillMore}) writes rows {@code length..} of in place, or, when it needs more
      * room ({@link #grownCapacity}), copies into storage it makes ({@link #adoptGrown}). Null when the layer is
-     * empty, ragged or holds other positions (the chunk then goes layer by layer). Follow the chunk with
+     * empty, ragged or ends elsewhere (the chunk then goes layer by layer). Follow the chunk with
      * {@link #appendedInPlace(int, int)}.
      */
     NDArray[] sharedStorage(int p0) {
         flush();
-        if (k == null || ragged || len == 0 || pos[len - 1] != p0 - 1 || pos[len - 1] - pos[0] != len - 1) return null;
+        if (k == null || ragged || len == 0 || pos[len - 1] != p0 - 1) return null;
         staleViews();
         return new NDArray[] {k, v};
     }

@@ -59,7 +59,7 @@ public final class Model implements AutoCloseable {
      * the few queries of decode steps can afford.
      */
     static final int FLAT_MAX_QUERIES = 16;
-    private long attentionChains;
+    private long attentionChains, wholeModelChunks;
 
     private Model(Checkpoint checkpoint, NDManager manager, DataType dtype, Weights w, RotaryTables[] rope, float embedScale) {
         this.embedScale = embedScale;
@@ -320,15 +320,16 @@ public final class Model implements AutoCloseable {
         NDList r = fusedLayers.prefill(st, ids, p0, obs != null, gates);
         for (int l = 0; l < config.numLayers(); l++) cache.layer(l).append(r.get(2 + 2 * l), r.get(3 + 2 * l), p0, true);
         attentionChains += config.numLayers();
+        wholeModelChunks++;
         handOver(obs, gates, r.get(1), positions);
         cache.advance(ids.length);
         return r.get(0);
     }
 
     /**
-     * A later chunk over an unevicted cache, through every layer in one call of the fused module
-     * ({@link FusedDecoderLayers#prefillMore}): its k/v written into each layer's shared storage in place. Null (nothing
-     * run) when some layer was evicted: such chunks go layer by layer.
+     * A later chunk over a cache in the shared layout (unevicted, or evicted alike in every head), through every layer
+     * in one call of the fused module ({@link FusedDecoderLayers#prefillMore}): its k/v written into each layer's shared
+     * storage in place. Null (nothing run) when some layer is ragged: {@link #wholeEvictedChunk} or layer by layer.
      */
     private NDArray wholeLaterChunk(PtNDManager st, KvCache cache, int[] ids, int p0, ForwardObserver obs, int[] positions) {
         int layers = config.numLayers(), t = ids.length, past = cache.layer(0).length(0);
@@ -352,6 +353,7 @@ public final class Model implements AutoCloseable {
             cache.layer(l).appendedInPlace(p0, t);
         }
         attentionChains += layers;
+        wholeModelChunks++;
         handOver(obs, gates, r.get(1), positions);
         cache.advance(t);
         return r.get(0);
@@ -370,6 +372,7 @@ public final class Model implements AutoCloseable {
         NDList r = fusedLayers.prefillSegments(st, ids, p0, chunks, obs != null, gates);
         for (int l = 0; l < layers; l++) cache.layer(l).appendedStagedInPlace(p0, t);
         attentionChains += layers;
+        wholeModelChunks++;
         handOver(obs, gates, r.get(1), positions);
         cache.endChunk();
         cache.advance(t);
@@ -606,6 +609,11 @@ public final class Model implements AutoCloseable {
     /** Attention chains run so far (one per layer per chunk, whatever was evicted); for tests. */
     long attentionChains() {
         return attentionChains;
+    }
+
+    /** Prefill chunks run through every layer in one module call (prefill, prefill_more, prefill_segments); for tests. */
+    long wholeModelChunks() {
+        return wholeModelChunks;
     }
 
     /** Applies {@code op} and frees its input (unless the op returned it unchanged). */

@@ -24,6 +24,40 @@ class KvCacheTest {
         }
     }
 
+    /**
+     * A chunk after an eviction that kept the same positions in every head (the shared layout with a gap, as an eviction
+     * down to the protected sinks and window leaves it) goes through the whole-model call (the fused module's
+     * prefill_more), with the logits and cache of the layer-by-layer path. Needs a fused module (KVGATE_FUSED_ATTENTION).
+     */
+    @Test
+    void aChunkAfterAnEvictionAlikeInEveryHeadRunsAsOneCall() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getenv(FusedAttention.ENV) != null, "no fused module configured");
+        float[][] logits = new float[2][], keys = new float[2][];
+        long[] wholeChunks = new long[2];
+        for (int run = 0; run < 2; run++) {
+            if (run == 1) System.setProperty("kvgate.wholePrefill", "false");
+            try (Checkpoint ck = Checkpoint.open(Fixtures.parity("qwen3-tiny-a")); Model m = Model.load(ck); KvCache c = m.newCache()) {
+                int[] ids = prompt(56, m.config().vocabSize());
+                run(m, c, java.util.Arrays.copyOfRange(ids, 0, 40), ForwardOptions.defaults());
+                int[] keep = IntStream.concat(IntStream.range(0, 4), IntStream.range(24, 40)).toArray(); // sinks + window
+                for (int l = 0; l < m.config().numLayers(); l++)
+                    for (int h = 0; h < m.config().numKvHeads(); h++) c.retain(l, h, keep);
+                long before = m.wholeModelChunks();
+                logits[run] = run(m, c, java.util.Arrays.copyOfRange(ids, 40, 56),
+                        ForwardOptions.defaults().withLogits(ForwardOptions.Logits.ALL));
+                wholeChunks[run] = m.wholeModelChunks() - before;
+                assertEquals(36, c.positions(0, 1).length);
+                keys[run] = c.keys(1, 1).toFloatArray();
+            } finally {
+                System.clearProperty("kvgate.wholePrefill");
+            }
+        }
+        assertEquals(1, wholeChunks[0], "the chunk after the eviction in one module call");
+        assertEquals(0, wholeChunks[1], "layer by layer with kvgate.wholePrefill=false");
+        assertTrue(Fixtures.relErr(logits[0], logits[1]) < 1e-5, "logits rel err " + Fixtures.relErr(logits[0], logits[1]));
+        assertTrue(Fixtures.relErr(keys[0], keys[1]) < 1e-6, "cache rel err " + Fixtures.relErr(keys[0], keys[1]));
+    }
+
     /** extendCache=false: the same logits as extending, and the cache is left exactly as it was. */
     @Test
     void reconstructionPassLeavesTheCacheUnchanged() {
