@@ -219,12 +219,16 @@ final class FusedAttention implements AutoCloseable {
 
     /** Runs one of the module's methods and returns its raw result (to close); the arguments are left open. */
     IValue call(String method, IValue... args) {
+        usePlainExecutor();
+        return IValueUtils.runMethod((PtSymbolBlock) block, method, args);
+    }
+
+    /** As for forward (fromEnvironment): the profiling executor would re-specialise on every new key length. */
+    private static void usePlainExecutor() {
         if (!PLAIN_EXECUTOR.get()) {
-            // as for forward (fromEnvironment): the profiling executor would re-specialise on every new key length
             JniUtils.setGraphExecutorOptimize(false);
             PLAIN_EXECUTOR.set(true);
         }
-        return IValueUtils.runMethod((PtSymbolBlock) block, method, args);
     }
 
     /**
@@ -234,10 +238,7 @@ final class FusedAttention implements AutoCloseable {
      * native entry point is reached by reflection ({@link OutsideInferenceMode}).
      */
     NDList runWritable(String method, PtNDManager manager, List<IValue> kept, IValue... args) {
-        if (!PLAIN_EXECUTOR.get()) {
-            JniUtils.setGraphExecutorOptimize(false);
-            PLAIN_EXECUTOR.set(true);
-        }
+        usePlainExecutor();
         boolean grad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
         try (IValue out = OutsideInferenceMode.runMethod((PtSymbolBlock) block, method, args)) {

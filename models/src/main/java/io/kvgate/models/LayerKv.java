@@ -473,8 +473,6 @@ final class LayerKv {
         ensureTailCapacity(tailLen + t);
         boolean useStaged = staged != null && staged.t() == t && staged.p0() == p0;
         if (!useStaged) dropStaged();
-        for (int h = 0; h < numKvHeads; h++) // the rows appendRows gives, without making its array
-            for (int i = 0; i < t; i++) rowPos[firstAppendRow(h) + i] = p0 + i;
         try (NDManager scope = manager.newSubManager()) {
             NDArray index = useStaged ? staged.dst() : scope.create(appendRows(t)); // staged: no host copy (and GPU wait) per layer
             NDIndex rows = new NDIndex("{}", index);
@@ -485,10 +483,17 @@ final class LayerKv {
             v.set(rows, vr);
             ownership.set(new NDIndex(":, :, {}", index), ownerColumns(scope, t)); // the new rows become visible to their heads
         }
+        recordRaggedAppend(p0, t);
+        if (useStaged && staged.segmentStarts() == null) dropStaged(); // else segments() takes the rest
+    }
+
+    /** Ragged layout: the host's positions of t tokens at p0.. written after every head's filled rows (appendRows' rows). */
+    private void recordRaggedAppend(int p0, int t) {
+        for (int h = 0; h < numKvHeads; h++)
+            for (int i = 0; i < t; i++) rowPos[firstAppendRow(h) + i] = p0 + i;
         for (int i = 0; i < t; i++) tailPos[tailLen + i] = p0 + i;
         tailLen += t;
         if (minPos == Integer.MAX_VALUE) minPos = p0;
-        if (useStaged && staged.segmentStarts() == null) dropStaged(); // else segments() takes the rest
     }
 
     /** Ownership-mask columns [H, 1, H * t] of t new tokens' rows in head-major order: 0 for the row's head only. */
@@ -648,11 +653,7 @@ final class LayerKv {
     /** Host-side bookkeeping for the staged chunk ({@link #stagedChunk}) a whole-model call wrote at positions p0.. */
     void appendedStagedInPlace(int p0, int t) {
         staleViews();
-        for (int h = 0; h < numKvHeads; h++) // the rows appendRows gives
-            for (int i = 0; i < t; i++) rowPos[firstAppendRow(h) + i] = p0 + i;
-        for (int i = 0; i < t; i++) tailPos[tailLen + i] = p0 + i;
-        tailLen += t;
-        if (minPos == Integer.MAX_VALUE) minPos = p0;
+        recordRaggedAppend(p0, t);
         dropStaged();
     }
 
@@ -669,9 +670,7 @@ final class LayerKv {
             pos[len++] = p;
             return;
         }
-        for (int h = 0; h < numKvHeads; h++) rowPos[firstTailRow(h) + tailLen] = p;
-        tailPos[tailLen++] = p;
-        if (minPos == Integer.MAX_VALUE) minPos = p;
+        recordRaggedAppend(p, 1);
     }
 
     /** Shared layout: keys/values [H, len, D] (views attached to {@code scope}) and their positions. */
