@@ -459,13 +459,21 @@ class FusedAttention(torch.nn.Module):
                                         starts[layer], used[layer], longest[layer], scale, t)
             x = self.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
         out: List[torch.Tensor] = [_rms(x, final_norm, eps), hs]
-        if stack:
-            out[1] = torch.stack(kept, 0)
-        if keep_inputs and gate_kv_heads > 0:
-            xs = out[1] if gate_rows.numel() == 0 else out[1].index_select(0, gate_rows)
-            out[1] = self.sink_gate_scores(xs, gate_w[0], gate_w[1], gate_w[2], gate_w[3], gate_w[4], gate_w[5],
-                                           gate_w[6], gate_kv_heads, gate_eps)
+        out[1] = self._kept_inputs(out[1], stack, kept, keep_inputs, gate_w, gate_rows, gate_kv_heads, gate_eps)
         return out
+
+    def _kept_inputs(self, hs: torch.Tensor, stack: bool, kept: List[torch.Tensor], keep_inputs: bool,
+                     gate_w: List[torch.Tensor], gate_rows: torch.Tensor, gate_kv_heads: int,
+                     gate_eps: float) -> torch.Tensor:
+        """What a whole-model chunk hands back for its attention inputs: the inputs [L, T, hidden] (hs, or the list
+        kept stacked once), or, with gates bound (gate_kv_heads > 0), the sink gates' scores of their rows gate_rows."""
+        if stack:
+            hs = torch.stack(kept, 0)
+        if keep_inputs and gate_kv_heads > 0:
+            xs = hs if gate_rows.numel() == 0 else hs.index_select(0, gate_rows)
+            return self.sink_gate_scores(xs, gate_w[0], gate_w[1], gate_w[2], gate_w[3], gate_w[4], gate_w[5],
+                                         gate_w[6], gate_kv_heads, gate_eps)
+        return hs
 
     def _chunk(self, ids: torch.Tensor, embed: torch.Tensor, layer_w: List[torch.Tensor], ks: List[torch.Tensor],
                vs: List[torch.Tensor], past: int, grow_to: int, cos: torch.Tensor, sin: torch.Tensor, rot: torch.Tensor,
@@ -515,12 +523,7 @@ class FusedAttention(torch.nn.Module):
             attn = self.attend(q.reshape(kv_heads, g * t, d), k, v, no_mask, scale, t, True, 0)
             x = self.decoder_out(x, attn, w[4], w[5], w[6], w[7], w[8], eps)
         out[0] = _rms(x, final_norm, eps)
-        if stack:
-            out[1] = torch.stack(kept, 0)
-        if keep_inputs and gate_kv_heads > 0:
-            xs = out[1] if gate_rows.numel() == 0 else out[1].index_select(0, gate_rows)
-            out[1] = self.sink_gate_scores(xs, gate_w[0], gate_w[1], gate_w[2], gate_w[3], gate_w[4], gate_w[5],
-                                           gate_w[6], gate_kv_heads, gate_eps)
+        out[1] = self._kept_inputs(out[1], stack, kept, keep_inputs, gate_w, gate_rows, gate_kv_heads, gate_eps)
         return out
 
     @torch.jit.export
